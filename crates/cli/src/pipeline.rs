@@ -1,0 +1,295 @@
+//! The weak-to-strong pipeline, top to bottom: split, weak teachers, ensemble, strong student,
+//! strong ceiling, evaluation, report.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use burn::tensor::Device;
+use w2s_core::config::{EnsembleMethod, ExperimentConfig, LossKind};
+use w2s_core::ensemble::combine;
+use w2s_core::io::write_atomic;
+use w2s_core::metrics::{accuracy, argmax, evaluate};
+use w2s_core::report::{ModelResult, RunResults, SeedResult};
+use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
+use w2s_data::{Dataset, Registry};
+use w2s_models::resolve_model_dir;
+use w2s_train::{JobOutput, TrainJob};
+
+use crate::stages::{StageStatus, StageStore};
+
+/// Where things are and how to run them: nothing here changes the results.
+#[derive(Debug, Clone)]
+pub struct RunEnv {
+    /// The dataset registry (`datasets/`).
+    pub datasets_dir: PathBuf,
+    /// Where the registry's files live (`../shared/data` on these machines).
+    pub data_root: PathBuf,
+    /// Pretrained models in HF layout (`checkpoints/pretrained`).
+    pub pretrained_root: PathBuf,
+    /// Outputs: `runs/<name>-<hash>/` and the stage cache `cache/` (`checkpoints`).
+    pub out_dir: PathBuf,
+    /// The compute device for inference; training uses its autodiff twin.
+    pub device: Device,
+    /// Recompute stages that finished before.
+    pub force: bool,
+    /// Save every fine-tuned model in HF layout in its stage folder.
+    pub save_weights: bool,
+}
+
+/// A finished run: its folder and results.
+pub struct RunOutput {
+    pub dir: PathBuf,
+    pub results: RunResults,
+    /// How many stages were trained now (the rest came from the cache).
+    pub stages_computed: usize,
+}
+
+/// Runs every stage of the experiment for each seed, writes `results.{json,csv,md}` into the run
+/// folder and returns the results.
+pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutput> {
+    check_models_present(config, env)?;
+    let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
+    let counts = dataset.class_counts();
+    eprintln!("dataset {}: {} examples, classes {:?} = {:?}", dataset.name, dataset.examples.len(), dataset.classes, counts);
+
+    let dir = env.out_dir.join("runs").join(format!("{}-{}", config.name, config.hash()));
+    let stages = StageStore::new(env.out_dir.join("cache"), env.force);
+    let mut runner = SeedRunner { config, dataset: &dataset, env, stages: &stages, computed: 0 };
+    let seeds = config.seeds.iter().map(|&seed| runner.run(seed)).collect::<Result<Vec<_>>>()?;
+    let stages_computed = runner.computed;
+
+    let results = RunResults::new(config.clone(), seeds);
+    write_results(&dir, config, &results)?;
+    Ok(RunOutput { dir, results, stages_computed })
+}
+
+/// Fails before any training when a model the experiment names has not been fetched.
+fn check_models_present(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
+    for model in config.weak.models.iter().chain([&config.strong.model]) {
+        resolve_model_dir(model, &env.pretrained_root)?;
+    }
+    Ok(())
+}
+
+fn write_results(dir: &std::path::Path, config: &ExperimentConfig, results: &RunResults) -> Result<()> {
+    let write = |name: &str, text: String| {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
+    };
+    write("config.toml", toml::to_string_pretty(config)?)?;
+    write("results.json", serde_json::to_string_pretty(results)?)?;
+    write("results.csv", results.to_csv())?;
+    write("results.md", results.to_markdown())?;
+    Ok(())
+}
+
+/// Runs the pipeline for one seed.
+struct SeedRunner<'a> {
+    config: &'a ExperimentConfig,
+    dataset: &'a Dataset,
+    env: &'a RunEnv,
+    stages: &'a StageStore,
+    computed: usize,
+}
+
+/// The three disjoint parts of the data for one seed.
+struct Split {
+    /// Ground truth for the weak teachers.
+    weak: Vec<usize>,
+    /// Labelled by the teachers; the student trains on these labels, the ceiling on the truth.
+    transfer: Vec<usize>,
+    /// Held out for evaluation.
+    test: Vec<usize>,
+}
+
+/// A fine-tuned model's predictions.
+struct Trained {
+    model: String,
+    output: JobOutput,
+}
+
+impl SeedRunner<'_> {
+    fn run(&mut self, seed: u64) -> Result<SeedResult> {
+        let config = self.config;
+        eprintln!("== {} seed {seed}", config.name);
+
+        // 1. Split the data, stratified by label.
+        let split = self.split(seed)?;
+
+        // 2-3. Fine-tune each weak teacher on ground truth; it labels the transfer half and the test set.
+        let teachers = (0..config.ensemble.size)
+            .map(|i| self.train_teacher(i, &split, seed))
+            .collect::<Result<Vec<_>>>()?;
+
+        // 4. Combine the teachers' labels.
+        let val_accuracies: Vec<f64> = teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect();
+        let method = effective_method(config.ensemble.method, teachers.len());
+        let combine_set = |set: &str| {
+            let probs: Vec<Vec<Vec<f64>>> = teachers.iter().map(|t| t.output.predictions[set].clone()).collect();
+            combine(method, &probs, &val_accuracies)
+        };
+        let weak_labels = combine_set("transfer");
+        let weak_test = combine_set("test");
+
+        // 5. Fine-tune the strong student on the weak labels.
+        let student = self.train_strong("student", &split, weak_labels.clone(), config.strong.loss, seed)?;
+
+        // 6. Fine-tune the strong ceiling on the ground truth of the same examples.
+        let truth = one_hot_labels(&self.labels(&split.transfer), self.dataset.classes.len());
+        let ceiling = self.train_strong("ceiling", &split, truth, LossKind::Xent, seed)?;
+
+        // 7. Evaluate everything on the test set.
+        let test_labels = self.labels(&split.test);
+        let transfer_labels = self.labels(&split.transfer);
+        let mut models: Vec<ModelResult> = teachers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut result = self.result(&format!("teacher-{i}"), t, &test_labels);
+                result.label_accuracy = Some(label_accuracy(&t.output.predictions["transfer"], &transfer_labels));
+                result
+            })
+            .collect();
+        models.push(ModelResult {
+            role: "ensemble".into(),
+            model: format!("{}x{}", method_name(method), teachers.len()),
+            test: evaluate(&weak_test, &test_labels),
+            label_accuracy: Some(label_accuracy(&weak_labels, &transfer_labels)),
+            val_accuracy: None,
+        });
+        models.push(self.result("student", &student, &test_labels));
+        models.push(self.result("ceiling", &ceiling, &test_labels));
+        Ok(SeedResult::new(seed, models))
+    }
+
+    fn split(&self, seed: u64) -> Result<Split> {
+        let data = &self.config.data;
+        let sizes = [data.n_weak, data.n_transfer, data.n_test];
+        let parts = stratified_split(&self.dataset.labels(), &sizes, derive_seed(seed, "split"))
+            .with_context(|| format!("splitting dataset `{}`", self.dataset.name))?;
+        let [weak, transfer, test]: [Vec<usize>; 3] = parts.try_into().expect("three parts");
+        Ok(Split { weak, transfer, test })
+    }
+
+    fn train_teacher(&mut self, index: usize, split: &Split, seed: u64) -> Result<Trained> {
+        let config = self.config;
+        let models = &config.weak.models;
+        let model = &models[index % models.len()];
+        let teacher_seed = derive_seed(seed, &format!("teacher-{index}"));
+        let labels = self.labels(&split.weak);
+        let (train, val) = if config.ensemble.bootstrap {
+            bootstrap(split.weak.len(), teacher_seed)
+        } else {
+            train_val_split(&labels, config.data.val_fraction, teacher_seed)
+        };
+        let pick = |positions: &[usize]| positions.iter().map(|&p| split.weak[p]).collect::<Vec<_>>();
+        let (train, val) = (pick(&train), pick(&val));
+        let truth = one_hot_labels(&self.labels(&train), self.dataset.classes.len());
+        let predict = BTreeMap::from([
+            ("transfer".to_string(), self.texts(&split.transfer)),
+            ("test".to_string(), self.texts(&split.test)),
+        ]);
+        let job = TrainJob {
+            stage: format!("teacher-{index}"),
+            model_dir: resolve_model_dir(model, &self.env.pretrained_root)?,
+            config: config.weak.train.clone(),
+            loss: LossKind::Xent,
+            logconf: Default::default(),
+            max_len: config.data.max_len,
+            classes: self.dataset.classes.clone(),
+            seed: teacher_seed,
+            train_texts: self.texts(&train),
+            train_labels: truth,
+            val_texts: self.texts(&val),
+            val_labels: self.labels(&val),
+            predict,
+        };
+        self.run_job(model, &job)
+    }
+
+    /// Trains the strong model on the transfer half with `targets` (weak labels for the student,
+    /// ground truth for the ceiling), holding out `val_fraction` of it for checkpoint selection.
+    fn train_strong(&mut self, role: &str, split: &Split, targets: Vec<Vec<f64>>, loss: LossKind, seed: u64) -> Result<Trained> {
+        let config = self.config;
+        let role_seed = derive_seed(seed, role);
+        let hard: Vec<usize> = targets.iter().map(|t| argmax(t)).collect();
+        let (train, val) = train_val_split(&hard, config.data.val_fraction, role_seed);
+        let texts = |positions: &[usize]| positions.iter().map(|&p| self.dataset.examples[split.transfer[p]].text.clone()).collect();
+        let job = TrainJob {
+            stage: role.to_string(),
+            model_dir: resolve_model_dir(&config.strong.model, &self.env.pretrained_root)?,
+            config: config.strong.train.clone(),
+            loss,
+            logconf: config.strong.logconf.clone(),
+            max_len: config.data.max_len,
+            classes: self.dataset.classes.clone(),
+            seed: role_seed,
+            train_texts: texts(&train),
+            train_labels: train.iter().map(|&p| targets[p].clone()).collect(),
+            val_texts: texts(&val),
+            val_labels: val.iter().map(|&p| hard[p]).collect(),
+            predict: BTreeMap::from([("test".to_string(), self.texts(&split.test))]),
+        };
+        self.run_job(&config.strong.model, &job)
+    }
+
+    fn run_job(&mut self, model: &str, job: &TrainJob) -> Result<Trained> {
+        let save_weights = self.env.save_weights;
+        let device = &self.env.device;
+        let (output, status) = self.stages.run("train", &job.key(), |dir| {
+            let weights = save_weights.then(|| dir.join("model"));
+            Ok(w2s_train::job::run(job, device, weights.as_deref())?)
+        })?;
+        match status {
+            StageStatus::Computed => self.computed += 1,
+            StageStatus::Cached => eprintln!("{}: finished before, reusing it", job.stage),
+        }
+        Ok(Trained { model: model.to_string(), output })
+    }
+
+    fn result(&self, role: &str, trained: &Trained, test_labels: &[usize]) -> ModelResult {
+        ModelResult {
+            role: role.to_string(),
+            model: trained.model.clone(),
+            test: evaluate(&trained.output.predictions["test"], test_labels),
+            label_accuracy: None,
+            val_accuracy: trained.output.fit.val_accuracy,
+        }
+    }
+
+    fn texts(&self, indices: &[usize]) -> Vec<String> {
+        indices.iter().map(|&i| self.dataset.examples[i].text.clone()).collect()
+    }
+
+    fn labels(&self, indices: &[usize]) -> Vec<usize> {
+        indices.iter().map(|&i| self.dataset.examples[i].label).collect()
+    }
+}
+
+/// With one teacher every method reduces to taking its labels.
+fn effective_method(method: EnsembleMethod, teachers: usize) -> EnsembleMethod {
+    if teachers == 1 { EnsembleMethod::None } else { method }
+}
+
+fn method_name(method: EnsembleMethod) -> &'static str {
+    match method {
+        EnsembleMethod::None => "single",
+        EnsembleMethod::Hard => "hard",
+        EnsembleMethod::Soft => "soft",
+        EnsembleMethod::Weighted => "weighted",
+    }
+}
+
+fn one_hot_labels(labels: &[usize], classes: usize) -> Vec<Vec<f64>> {
+    labels
+        .iter()
+        .map(|&label| (0..classes).map(|c| if c == label { 1.0 } else { 0.0 }).collect())
+        .collect()
+}
+
+/// Accuracy of soft labels' argmax against the hidden ground truth.
+fn label_accuracy(labels: &[Vec<f64>], truth: &[usize]) -> f64 {
+    let predicted: Vec<usize> = labels.iter().map(|p| argmax(p)).collect();
+    accuracy(&predicted, truth)
+}

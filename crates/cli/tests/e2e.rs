@@ -1,0 +1,161 @@
+//! The whole pipeline on tiny random-weight models and synthetic data, through the library and
+//! through the `w2s` binary.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use burn::tensor::Device;
+use w2s_cli::pipeline::{RunEnv, run_experiment};
+use w2s_core::config::ExperimentConfig;
+use w2s_models::{BertConfig, ClassifierOptions, Pooling, random_classifier, save_classifier};
+
+/// burn's random number generator is global to the process: tests that train in this process
+/// take turns, so that each run is reproducible from its seed.
+static TRAINING: Mutex<()> = Mutex::new(());
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
+}
+
+/// Writes a random-weight model in HF layout from a fixture config.
+fn write_model(name: &str, root: &Path) -> PathBuf {
+    let config = BertConfig::from_file(&fixtures().join(name).join("config.json")).unwrap();
+    let options = ClassifierOptions { num_classes: 2, dropout: 0.1, pooling: Pooling::Mean, head_seed: 1 };
+    let model = random_classifier(&config, &options, &Device::flex());
+    let dir = root.join("models").join(name);
+    let classes = ["neg".to_string(), "pos".to_string()];
+    save_classifier(&model, &config, &classes, Some(&fixtures().join("tokenizer.json")), &dir).unwrap();
+    dir
+}
+
+/// The fixture experiment pointed at freshly written models; returns its path.
+fn write_experiment(root: &Path) -> PathBuf {
+    let weak = write_model("weak", root);
+    let strong = write_model("strong", root);
+    let text = std::fs::read_to_string(fixtures().join("experiment.toml"))
+        .unwrap()
+        .replace("WEAK_DIR", &weak.display().to_string())
+        .replace("STRONG_DIR", &strong.display().to_string());
+    let path = root.join("tiny.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn env(root: &Path, force: bool) -> RunEnv {
+    RunEnv {
+        datasets_dir: fixtures().join("datasets"),
+        data_root: fixtures().join("data"),
+        pretrained_root: root.join("pretrained"),
+        out_dir: root.join("out"),
+        device: Device::flex(),
+        force,
+        save_weights: true,
+    }
+}
+
+#[test]
+fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let config = ExperimentConfig::load(&write_experiment(root.path()), &[]).unwrap();
+
+    let first = run_experiment(&config, &env(root.path(), false)).unwrap();
+    // Two seeds, each with two teachers, a student and a ceiling.
+    assert_eq!(first.stages_computed, 8);
+    let results = &first.results;
+    assert_eq!(results.seeds.len(), 2);
+    for seed in &results.seeds {
+        let roles: Vec<&str> = seed.models.iter().map(|m| m.role.as_str()).collect();
+        assert_eq!(roles, ["teacher-0", "teacher-1", "ensemble", "student", "ceiling"]);
+        for model in &seed.models {
+            assert_eq!(model.test.n, 200);
+            assert!((0.0..=1.0).contains(&model.test.accuracy), "{model:?}");
+            assert!(model.test.auroc.is_some());
+        }
+        assert!(seed.models[..3].iter().all(|m| m.label_accuracy.is_some()));
+        // The cue words make the task easy: the ground-truth ceiling must learn it.
+        let ceiling = seed.model("ceiling").unwrap();
+        assert!(ceiling.test.accuracy > 0.7, "ceiling did not learn: {ceiling:?}");
+        assert!(seed.pgr_accuracy.value.is_some() || seed.pgr_accuracy.reason.is_some());
+    }
+    for file in ["config.toml", "results.json", "results.csv", "results.md"] {
+        assert!(first.dir.join(file).is_file(), "missing {file}");
+    }
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(first.dir.join("results.json")).unwrap()).unwrap();
+    assert_eq!(written["config_hash"], config.hash());
+    assert!(first.dir.ends_with(format!("tiny-{}", config.hash())));
+    // Fine-tuned weights are saved in HF layout.
+    let saved = std::fs::read_dir(root.path().join("out/cache")).unwrap().count();
+    assert_eq!(saved, 8);
+
+    // The second run trains nothing and reproduces the results.
+    let second = run_experiment(&config, &env(root.path(), false)).unwrap();
+    assert_eq!(second.stages_computed, 0);
+    assert_eq!(second.results.seeds, first.results.seeds);
+
+    // --force retrains every stage, and training is reproducible from the seed.
+    let forced = run_experiment(&config, &env(root.path(), true)).unwrap();
+    assert_eq!(forced.stages_computed, 8);
+    assert_eq!(forced.results.seeds, first.results.seeds);
+}
+
+#[test]
+fn a_changed_student_loss_reuses_the_teachers() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let path = write_experiment(root.path());
+    let single_seed = ["seeds=[3]".to_string()];
+    let xent = ExperimentConfig::load(&path, &single_seed).unwrap();
+    assert_eq!(run_experiment(&xent, &env(root.path(), false)).unwrap().stages_computed, 4);
+    let logconf_overrides = ["seeds=[3]".to_string(), "strong.loss=logconf".to_string()];
+    let logconf = ExperimentConfig::load(&path, &logconf_overrides).unwrap();
+    assert_ne!(logconf.hash(), xent.hash());
+    // Only the student is new: the teachers and the ceiling come from the cache.
+    assert_eq!(run_experiment(&logconf, &env(root.path(), false)).unwrap().stages_computed, 1);
+}
+
+fn w2s(args: &[&str]) -> (bool, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_w2s")).args(args).output().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+#[test]
+fn the_binary_rejects_bad_input_with_clear_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(root.path());
+    let experiment = experiment.to_str().unwrap();
+    let datasets = fixtures().join("datasets");
+    let data = fixtures().join("data");
+    let common = ["--datasets", datasets.to_str().unwrap(), "--data-root", data.to_str().unwrap()];
+
+    // A config typo names the key and the valid ones.
+    let (ok, stderr) = w2s(&[&["train", experiment, "data.n_wek=5"][..], &common].concat());
+    assert!(!ok);
+    assert!(stderr.contains("data.n_wek") && stderr.contains("data.n_weak"), "{stderr}");
+
+    // An unknown model lists the known ones; a known one not yet fetched says how to fetch it.
+    let (ok, stderr) = w2s(&[&["train", experiment, "strong.model=no-such-model"][..], &common].concat());
+    assert!(!ok);
+    assert!(stderr.contains("no-such-model") && stderr.contains("minilm-l6"), "{stderr}");
+    let (ok, stderr) =
+        w2s(&[&["train", experiment, "strong.model=minilm-l6", "--pretrained", "/nonexistent"][..], &common].concat());
+    assert!(!ok);
+    assert!(stderr.contains("minilm-l6") && stderr.contains("just models"), "{stderr}");
+
+    // Missing data says where the data root is looked for.
+    let (ok, stderr) = w2s(&["train", experiment, "--datasets", datasets.to_str().unwrap(), "--data-root", "/nonexistent"]);
+    assert!(!ok);
+    assert!(stderr.contains("sentiment.csv"), "{stderr}");
+
+    // An unknown experiment lists the available ones.
+    let (ok, stderr) = w2s(&["train", "experiment=nope", "--experiments", fixtures().to_str().unwrap()]);
+    assert!(!ok);
+    assert!(stderr.contains("nope") && stderr.contains("experiment"), "{stderr}");
+
+    // More data than the dataset has names the keys to lower.
+    let (ok, stderr) = w2s(&[&["train", experiment, "data.n_test=100000"][..], &common].concat());
+    assert!(!ok);
+    assert!(stderr.contains("n_test") || stderr.contains("100000"), "{stderr}");
+}

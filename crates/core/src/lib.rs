@@ -1,0 +1,22 @@
+//! w2s-core: the tensor-free core of the w2s weak-to-strong generalization framework.
+//!
+//! Experiment config ([`config`]), deterministic data splits ([`split`]), teacher ensembling
+//! ([`ensemble`]), metrics ([`metrics`]), performance gap recovered ([`pgr`]), statistics across
+//! seeds ([`stats`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
+//! crash-safe file output ([`io`]). All numbers are `f64`.
+
+pub mod config;
+pub mod ensemble;
+pub mod io;
+pub mod metrics;
+pub mod pgr;
+pub mod report;
+pub mod schedule;
+pub mod split;
+pub mod stats;
+
+pub use config::{ConfigError, ExperimentConfig, stable_hash};
+pub use metrics::Metrics;
+pub use pgr::Pgr;
+pub use report::{ModelResult, RunResults, SeedResult};
+pub use stats::Summary;

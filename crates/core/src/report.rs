@@ -1,0 +1,666 @@
+//! Results of a run (per seed and summarized across seeds) and their CSV, text and Markdown
+//! renderings.
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ExperimentConfig;
+use crate::metrics::{Metrics, wilson_interval};
+use crate::pgr::{Pgr, pgr_of_optional};
+use crate::stats::{Summary, summarize};
+
+/// Role of the combined weak labels, the weak side of PGR.
+pub const ROLE_ENSEMBLE: &str = "ensemble";
+/// Role of the strong model trained on weak labels.
+pub const ROLE_STUDENT: &str = "student";
+/// Role of the strong model trained on ground truth, the top of PGR.
+pub const ROLE_CEILING: &str = "ceiling";
+
+/// Role of the `index`-th weak teacher: `"teacher-<index>"`.
+pub fn teacher_role(index: usize) -> String {
+    format!("teacher-{index}")
+}
+
+/// One model's results in one seed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ModelResult {
+    /// `"teacher-0"`, …, `"ensemble"`, `"student"` or `"ceiling"`.
+    pub role: String,
+    /// Model name.
+    pub model: String,
+    /// Metrics on the test split.
+    pub test: Metrics,
+    /// Teachers and ensemble: accuracy of their labels on the transfer split against the hidden
+    /// ground truth.
+    pub label_accuracy: Option<f64>,
+    /// Held-out accuracy used for ensemble weighting or checkpoint selection.
+    pub val_accuracy: Option<f64>,
+}
+
+/// Everything one seed produced.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeedResult {
+    /// The seed.
+    pub seed: u64,
+    /// Per-model results, in pipeline order.
+    pub models: Vec<ModelResult>,
+    /// PGR of test accuracy (ensemble → student → ceiling).
+    pub pgr_accuracy: Pgr,
+    /// PGR of test AUROC.
+    pub pgr_auroc: Pgr,
+}
+
+impl SeedResult {
+    /// Collect `models` and compute both PGRs from the roles `"ensemble"` (weak), `"student"` and
+    /// `"ceiling"`; a missing role makes the PGR undefined with a reason naming it.
+    pub fn new(seed: u64, models: Vec<ModelResult>) -> Self {
+        let pgr_accuracy = pgr_between(&models, |m| Some(m.accuracy));
+        let pgr_auroc = pgr_between(&models, |m| m.auroc);
+        Self {
+            seed,
+            models,
+            pgr_accuracy,
+            pgr_auroc,
+        }
+    }
+
+    /// The first model with `role`.
+    pub fn model(&self, role: &str) -> Option<&ModelResult> {
+        find_role(&self.models, role)
+    }
+}
+
+fn find_role<'a>(models: &'a [ModelResult], role: &str) -> Option<&'a ModelResult> {
+    models.iter().find(|m| m.role == role)
+}
+
+fn pgr_between(models: &[ModelResult], metric: impl Fn(&Metrics) -> Option<f64>) -> Pgr {
+    for role in [ROLE_ENSEMBLE, ROLE_STUDENT, ROLE_CEILING] {
+        if find_role(models, role).is_none() {
+            return Pgr::undefined(format!("no `{role}` model in this seed's results"));
+        }
+    }
+    let value = |role| find_role(models, role).and_then(|m| metric(&m.test));
+    pgr_of_optional(
+        value(ROLE_ENSEMBLE),
+        value(ROLE_STUDENT),
+        value(ROLE_CEILING),
+    )
+}
+
+/// One role's metrics summarized across seeds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunSummaryRow {
+    /// The role.
+    pub role: String,
+    /// Model name (from the first seed with this role).
+    pub model: String,
+    /// Test accuracy.
+    pub accuracy: Summary,
+    /// Test balanced accuracy.
+    pub balanced_accuracy: Summary,
+    /// Test weighted F1.
+    pub f1_weighted: Summary,
+    /// Test AUROC.
+    pub auroc: Summary,
+    /// Accuracy of the labels on the transfer split.
+    pub label_accuracy: Summary,
+}
+
+/// A whole run: the resolved config, every seed and summaries across seeds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunResults {
+    /// Experiment name.
+    pub experiment: String,
+    /// [`ExperimentConfig::hash`] of `config`.
+    pub config_hash: String,
+    /// The resolved config.
+    pub config: ExperimentConfig,
+    /// Per-seed results.
+    pub seeds: Vec<SeedResult>,
+    /// Per-role summaries, in order of first appearance.
+    pub summary: Vec<RunSummaryRow>,
+    /// PGR of accuracy across seeds (undefined seeds skipped).
+    pub pgr_accuracy: Summary,
+    /// PGR of AUROC across seeds (undefined seeds skipped).
+    pub pgr_auroc: Summary,
+    /// Creation time, seconds since the Unix epoch.
+    pub created_unix: u64,
+}
+
+const CSV_HEADER: [&str; 12] = [
+    "seed",
+    "role",
+    "model",
+    "n",
+    "accuracy",
+    "balanced_accuracy",
+    "f1_weighted",
+    "auroc",
+    "label_accuracy",
+    "val_accuracy",
+    "pgr_accuracy",
+    "pgr_auroc",
+];
+
+const TABLE_HEADER: [&str; 8] = [
+    "role",
+    "model",
+    "n",
+    "accuracy",
+    "bal acc",
+    "F1",
+    "AUROC",
+    "label acc",
+];
+
+impl RunResults {
+    /// Summarize `seeds` per role (in order of first appearance) and across seeds for PGR.
+    pub fn new(config: ExperimentConfig, seeds: Vec<SeedResult>) -> Self {
+        let summary = roles_in_order(&seeds)
+            .iter()
+            .map(|role| summarize_role(&seeds, role))
+            .collect();
+        let pgr_accuracy = summarize(
+            &seeds
+                .iter()
+                .map(|s| s.pgr_accuracy.value)
+                .collect::<Vec<_>>(),
+        );
+        let pgr_auroc = summarize(&seeds.iter().map(|s| s.pgr_auroc.value).collect::<Vec<_>>());
+        let created_unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Self {
+            experiment: config.name.clone(),
+            config_hash: config.hash(),
+            config,
+            seeds,
+            summary,
+            pgr_accuracy,
+            pgr_auroc,
+            created_unix,
+        }
+    }
+
+    /// CSV with a header line, one row per (seed, role), then one row per role with
+    /// `seed = "mean"` holding the means across seeds. Each row carries its seed's PGRs (their
+    /// means on `mean` rows). Missing values are empty fields; fields are quoted per RFC 4180.
+    pub fn to_csv(&self) -> String {
+        let mut lines = vec![csv_line(CSV_HEADER.map(String::from))];
+        for seed in &self.seeds {
+            for m in &seed.models {
+                lines.push(csv_line([
+                    seed.seed.to_string(),
+                    m.role.clone(),
+                    m.model.clone(),
+                    m.test.n.to_string(),
+                    m.test.accuracy.to_string(),
+                    m.test.balanced_accuracy.to_string(),
+                    m.test.f1_weighted.to_string(),
+                    optional(m.test.auroc),
+                    optional(m.label_accuracy),
+                    optional(m.val_accuracy),
+                    optional(seed.pgr_accuracy.value),
+                    optional(seed.pgr_auroc.value),
+                ]));
+            }
+        }
+        for row in &self.summary {
+            lines.push(csv_line([
+                "mean".to_string(),
+                row.role.clone(),
+                row.model.clone(),
+                String::new(),
+                optional(row.accuracy.mean),
+                optional(row.balanced_accuracy.mean),
+                optional(row.f1_weighted.mean),
+                optional(row.auroc.mean),
+                optional(row.label_accuracy.mean),
+                String::new(),
+                optional(self.pgr_accuracy.mean),
+                optional(self.pgr_auroc.mean),
+            ]));
+        }
+        lines.concat()
+    }
+
+    /// Aligned plain-text table: per role the test size and accuracy (mean ± std across seeds,
+    /// or the 95% Wilson interval for a single seed), balanced accuracy, F1, AUROC and label
+    /// accuracy; then the PGR lines.
+    pub fn to_table(&self) -> String {
+        let mut rows = vec![TABLE_HEADER.map(String::from)];
+        rows.extend(self.summary.iter().map(|row| self.cells(row)));
+        let widths: Vec<usize> = (0..TABLE_HEADER.len())
+            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        let mut out = format!("{}\n\n", self.title());
+        for row in &rows {
+            let padded: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, &w)| format!("{cell:<w$}"))
+                .collect();
+            out.push_str(padded.join("  ").trim_end());
+            out.push('\n');
+        }
+        out.push('\n');
+        for (label, line) in self.pgr_lines() {
+            out.push_str(&format!("{label}: {line}\n"));
+        }
+        out
+    }
+
+    /// The same content as [`RunResults::to_table`] as a Markdown document.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!("# {}\n\n", markdown_escape(&self.experiment));
+        if !self.config.description.is_empty() {
+            out.push_str(&format!("{}\n\n", self.config.description));
+        }
+        out.push_str(&format!("{}\n\n", self.title()));
+        out.push_str(&markdown_row(&TABLE_HEADER.map(String::from)));
+        out.push_str(&markdown_row(&TABLE_HEADER.map(|_| "---".to_string())));
+        for row in &self.summary {
+            out.push_str(&markdown_row(&self.cells(row)));
+        }
+        out.push('\n');
+        for (label, line) in self.pgr_lines() {
+            out.push_str(&format!("- **{label}:** {}\n", markdown_escape(&line)));
+        }
+        out
+    }
+
+    fn title(&self) -> String {
+        let seeds: Vec<String> = self.seeds.iter().map(|s| s.seed.to_string()).collect();
+        format!(
+            "{} on {}: config {}, profile {}, {} seed{} ({})",
+            self.experiment,
+            self.config.dataset,
+            self.config_hash,
+            self.config.profile,
+            seeds.len(),
+            if seeds.len() == 1 { "" } else { "s" },
+            seeds.join(", ")
+        )
+    }
+
+    fn cells(&self, row: &RunSummaryRow) -> [String; 8] {
+        let test_size = self
+            .seeds
+            .iter()
+            .find_map(|s| s.model(&row.role))
+            .map(|m| m.test.n);
+        let accuracy = match (row.accuracy.n, row.accuracy.mean, test_size) {
+            (1, Some(mean), Some(n)) => {
+                let (lo, hi) = wilson_interval(((mean * n as f64).round() as usize).min(n), n);
+                format!("{mean:.3} [{lo:.3}, {hi:.3}]")
+            }
+            _ => mean_std(&row.accuracy),
+        };
+        [
+            row.role.clone(),
+            row.model.clone(),
+            test_size.map_or_else(|| "-".to_string(), |n| n.to_string()),
+            accuracy,
+            mean_std(&row.balanced_accuracy),
+            mean_std(&row.f1_weighted),
+            mean_std(&row.auroc),
+            mean_std(&row.label_accuracy),
+        ]
+    }
+
+    fn pgr_lines(&self) -> [(&'static str, String); 2] {
+        [
+            (
+                "PGR (accuracy)",
+                pgr_line(
+                    &self.pgr_accuracy,
+                    self.seeds.iter().map(|s| &s.pgr_accuracy),
+                ),
+            ),
+            (
+                "PGR (AUROC)",
+                pgr_line(&self.pgr_auroc, self.seeds.iter().map(|s| &s.pgr_auroc)),
+            ),
+        ]
+    }
+}
+
+fn roles_in_order(seeds: &[SeedResult]) -> Vec<String> {
+    let mut roles: Vec<String> = Vec::new();
+    for m in seeds.iter().flat_map(|s| &s.models) {
+        if !roles.contains(&m.role) {
+            roles.push(m.role.clone());
+        }
+    }
+    roles
+}
+
+fn summarize_role(seeds: &[SeedResult], role: &str) -> RunSummaryRow {
+    let results: Vec<&ModelResult> = seeds.iter().filter_map(|s| s.model(role)).collect();
+    let across = |metric: fn(&ModelResult) -> Option<f64>| {
+        summarize(&results.iter().map(|m| metric(m)).collect::<Vec<_>>())
+    };
+    RunSummaryRow {
+        role: role.to_string(),
+        model: results.first().map(|m| m.model.clone()).unwrap_or_default(),
+        accuracy: across(|m| Some(m.test.accuracy)),
+        balanced_accuracy: across(|m| Some(m.test.balanced_accuracy)),
+        f1_weighted: across(|m| Some(m.test.f1_weighted)),
+        auroc: across(|m| m.test.auroc),
+        label_accuracy: across(|m| m.label_accuracy),
+    }
+}
+
+/// `"0.812 ± 0.010"` across several seeds, `"0.812"` for one, `"-"` for none.
+fn mean_std(summary: &Summary) -> String {
+    match (summary.mean, summary.std) {
+        (Some(mean), Some(std)) => format!("{mean:.3} ± {std:.3}"),
+        (Some(mean), None) => format!("{mean:.3}"),
+        _ => "-".to_string(),
+    }
+}
+
+/// The PGR across seeds, its interval and how many seeds were undefined and why.
+fn pgr_line<'a>(summary: &Summary, per_seed: impl Iterator<Item = &'a Pgr>) -> String {
+    let per_seed: Vec<&Pgr> = per_seed.collect();
+    let undefined: Vec<&str> = per_seed
+        .iter()
+        .filter(|p| p.value.is_none())
+        .map(|p| p.reason.as_deref().unwrap_or("unknown reason"))
+        .collect();
+    let Some(mean) = summary.mean else {
+        return match undefined.first() {
+            Some(reason) => format!("null: {reason}"),
+            None => "null: no seeds".to_string(),
+        };
+    };
+    let mut line = match (summary.std, summary.ci95) {
+        (Some(std), Some((lo, hi))) => format!(
+            "{mean:.3} ± {std:.3} (95% CI {lo:.3} to {hi:.3}, {} seeds)",
+            summary.n
+        ),
+        _ => format!("{mean:.3}"),
+    };
+    if let Some(reason) = undefined.first() {
+        line.push_str(&format!(
+            "; null in {} of {} seeds: {reason}",
+            undefined.len(),
+            per_seed.len()
+        ));
+    }
+    line
+}
+
+fn optional(value: Option<f64>) -> String {
+    value.map(|v| v.to_string()).unwrap_or_default()
+}
+
+/// One CSV record, fields quoted when they hold a comma, quote or line break (RFC 4180).
+fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
+    let quoted: Vec<String> = fields.into_iter().map(|f| csv_field(&f)).collect();
+    format!("{}\n", quoted.join(","))
+}
+
+fn csv_field(field: &str) -> String {
+    if field.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", field.replace('"', "\"\""))
+    } else {
+        field.to_string()
+    }
+}
+
+fn markdown_row(cells: &[String]) -> String {
+    let escaped: Vec<String> = cells.iter().map(|c| markdown_escape(c)).collect();
+    format!("| {} |\n", escaped.join(" | "))
+}
+
+fn markdown_escape(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(seeds: &[u64]) -> ExperimentConfig {
+        let text = r#"
+            name = "demo"
+            dataset = "sst2"
+            seeds = [0]
+            [data]
+            n_weak = 10
+            n_transfer = 10
+            n_test = 100
+            max_len = 8
+            [weak]
+            models = ["tiny"]
+            [strong]
+            model = "big"
+        "#;
+        let mut config = ExperimentConfig::from_toml_str(text, "test.toml", &[]).unwrap();
+        config.seeds = seeds.to_vec();
+        config
+    }
+
+    fn model(role: &str, name: &str, accuracy: f64, auroc: Option<f64>) -> ModelResult {
+        ModelResult {
+            role: role.to_string(),
+            model: name.to_string(),
+            test: Metrics {
+                n: 100,
+                accuracy,
+                balanced_accuracy: accuracy,
+                f1_weighted: accuracy,
+                auroc,
+            },
+            label_accuracy: role.starts_with("teacher").then_some(accuracy + 0.01),
+            val_accuracy: None,
+        }
+    }
+
+    fn seed(seed: u64, weak: f64, student: f64, ceiling: f64) -> SeedResult {
+        SeedResult::new(
+            seed,
+            vec![
+                model("teacher-0", "tiny", weak, Some(weak)),
+                model(ROLE_ENSEMBLE, "tiny", weak, Some(weak)),
+                model(ROLE_STUDENT, "big", student, Some(student)),
+                model(ROLE_CEILING, "big", ceiling, None),
+            ],
+        )
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn seed_result_computes_pgr_from_roles() {
+        let s = seed(0, 0.6, 0.7, 0.8);
+        assert!(close(s.pgr_accuracy.value, 0.5));
+        assert_eq!(s.pgr_auroc.value, None, "ceiling AUROC is missing");
+        assert_eq!(
+            s.pgr_auroc.reason.as_deref(),
+            Some("the ceiling metric is missing")
+        );
+        assert_eq!(s.model("student").unwrap().model, "big");
+        assert!(s.model("teacher-1").is_none());
+    }
+
+    #[test]
+    fn seed_result_without_ceiling_explains() {
+        let s = SeedResult::new(
+            0,
+            vec![
+                model(ROLE_ENSEMBLE, "tiny", 0.6, None),
+                model(ROLE_STUDENT, "big", 0.7, None),
+            ],
+        );
+        assert_eq!(
+            s.pgr_accuracy.reason.as_deref(),
+            Some("no `ceiling` model in this seed's results")
+        );
+    }
+
+    #[test]
+    fn run_results_summarize_per_role_in_order() {
+        let run = RunResults::new(
+            config(&[0, 1]),
+            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
+        );
+        let roles: Vec<&str> = run.summary.iter().map(|r| r.role.as_str()).collect();
+        assert_eq!(roles, ["teacher-0", "ensemble", "student", "ceiling"]);
+        let student = &run.summary[2];
+        assert_eq!(student.accuracy.n, 2);
+        assert!(close(student.accuracy.mean, 0.725));
+        assert_eq!(student.label_accuracy.n, 0);
+        assert!(close(run.summary[0].label_accuracy.mean, 0.61));
+        assert!(close(run.pgr_accuracy.mean, 0.625));
+        assert_eq!(run.pgr_auroc.n, 0);
+        assert_eq!(run.config_hash, run.config.hash());
+        assert_eq!(run.experiment, "demo");
+        assert!(run.created_unix > 1_600_000_000);
+    }
+
+    #[test]
+    fn roles_seen_in_later_seeds_are_appended() {
+        let mut second = seed(1, 0.6, 0.7, 0.8);
+        second
+            .models
+            .insert(1, model("teacher-1", "tiny2", 0.5, None));
+        let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), second]);
+        let roles: Vec<&str> = run.summary.iter().map(|r| r.role.as_str()).collect();
+        assert_eq!(
+            roles,
+            ["teacher-0", "ensemble", "student", "ceiling", "teacher-1"]
+        );
+        assert_eq!(run.summary[4].accuracy.n, 1);
+    }
+
+    #[test]
+    fn csv_has_seed_rows_and_mean_rows() {
+        let run = RunResults::new(
+            config(&[0, 1]),
+            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
+        );
+        let csv = run.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines[0], CSV_HEADER.join(","));
+        assert_eq!(lines.len(), 1 + 8 + 4);
+        assert_eq!(
+            lines[3],
+            "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,"
+        );
+        assert!(
+            lines[11].starts_with("mean,student,big,,0.725,"),
+            "{}",
+            lines[11]
+        );
+        assert!(lines.iter().all(|l| l.split(',').count() == 12), "{csv}");
+    }
+
+    #[test]
+    fn csv_quotes_per_rfc4180() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("two\nlines"), "\"two\nlines\"");
+        let mut s = seed(0, 0.6, 0.7, 0.8);
+        s.models[2].model = "org/model,v2".to_string();
+        let run = RunResults::new(config(&[0]), vec![s]);
+        assert!(run.to_csv().contains("0,student,\"org/model,v2\",100"));
+    }
+
+    #[test]
+    fn table_for_one_seed_shows_wilson_interval_and_pgr() {
+        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)]);
+        let table = run.to_table();
+        let (lo, hi) = wilson_interval(70, 100);
+        assert!(
+            table.contains(&format!("0.700 [{lo:.3}, {hi:.3}]")),
+            "{table}"
+        );
+        assert!(table.contains("PGR (accuracy): 0.500\n"), "{table}");
+        assert!(
+            table.contains("PGR (AUROC): null: the ceiling metric is missing"),
+            "{table}"
+        );
+        assert!(table.contains("demo on sst2: config"), "{table}");
+        // Columns line up: each is as wide as its widest cell plus two spaces.
+        assert!(
+            table.contains("\nrole       model  n    accuracy "),
+            "{table}"
+        );
+        assert!(
+            table.contains("\nstudent    big    100  0.700 ["),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn table_for_several_seeds_shows_std_and_ci() {
+        let run = RunResults::new(
+            config(&[0, 1]),
+            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
+        );
+        let table = run.to_table();
+        assert!(table.contains("0.725 ± 0.035"), "{table}");
+        assert!(
+            table.contains("PGR (accuracy): 0.625 ± 0.177 (95% CI -0.963 to 2.213, 2 seeds)"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn pgr_line_mentions_partially_undefined_seeds() {
+        let run = RunResults::new(
+            config(&[0, 1, 2]),
+            vec![
+                seed(0, 0.6, 0.7, 0.8),
+                seed(1, 0.6, 0.75, 0.8),
+                seed(2, 0.8, 0.7, 0.8),
+            ],
+        );
+        let table = run.to_table();
+        assert!(
+            table.contains("; null in 1 of 3 seeds: the ceiling (0.8000) is not above"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn markdown_has_table_and_pgr() {
+        let mut cfg = config(&[0]);
+        cfg.description = "A test run.".to_string();
+        let mut s = seed(0, 0.6, 0.7, 0.8);
+        s.models[0].model = "a|b".to_string();
+        let md = RunResults::new(cfg, vec![s]).to_markdown();
+        assert!(md.starts_with("# demo\n\nA test run.\n"), "{md}");
+        assert!(
+            md.contains(
+                "| role | model | n | accuracy | bal acc | F1 | AUROC | label acc |\n| --- |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| teacher-0 | a\\|b | 100 |"), "{md}");
+        assert!(md.contains("- **PGR (accuracy):** 0.500"), "{md}");
+    }
+
+    #[test]
+    fn empty_run_renders() {
+        let run = RunResults::new(config(&[0]), vec![]);
+        assert!(run.summary.is_empty());
+        assert!(run.to_table().contains("PGR (accuracy): null: no seeds"));
+        assert_eq!(run.to_csv().lines().count(), 1);
+    }
+
+    #[test]
+    fn results_round_trip_through_json() {
+        let run = RunResults::new(
+            config(&[0, 1]),
+            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
+        );
+        let json = serde_json::to_string(&run).unwrap();
+        assert_eq!(serde_json::from_str::<RunResults>(&json).unwrap(), run);
+    }
+}

@@ -1,0 +1,408 @@
+//! Loading and saving classifiers as HF-layout model directories.
+//!
+//! A directory holds `config.json`, `model.safetensors` and (usually) `tokenizer.json`.
+//! Saved classifiers use the tensor names of HF `BertForSequenceClassification`
+//! (`bert.embeddings.*`, `bert.encoder.*`, `bert.pooler.*`, `classifier.*`), and their
+//! config.json adds `num_labels`, `id2label`, `label2id` and `w2s_pooling`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use burn::nn::Linear;
+use burn::tensor::Device;
+use safetensors::{Dtype, View};
+use serde_json::{Map, Value, json};
+
+use crate::ModelError;
+use crate::bert::BertEncoder;
+use crate::classifier::{ClassifierOptions, HEAD, POOLER, Pooling, SequenceClassifier};
+use crate::config::BertConfig;
+use crate::weights::{CheckpointReader, SeededInit, WeightSink, WeightSource};
+
+/// File names of an HF-layout model directory.
+pub const CONFIG_FILE: &str = "config.json";
+/// See [`CONFIG_FILE`].
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// See [`CONFIG_FILE`].
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// The config.json key recording the pooling of a saved classifier.
+const POOLING_KEY: &str = "w2s_pooling";
+
+/// Where a group of parameters came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamOrigin {
+    /// Read from the checkpoint.
+    Loaded,
+    /// Not in the checkpoint: freshly initialised from this seed.
+    Initialized {
+        /// The seed (`ClassifierOptions::head_seed`).
+        seed: u64,
+    },
+}
+
+impl fmt::Display for ParamOrigin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamOrigin::Loaded => f.write_str("loaded from the checkpoint"),
+            ParamOrigin::Initialized { seed } => write!(f, "freshly initialised (seed {seed})"),
+        }
+    }
+}
+
+/// What [`load_classifier`] found and did; print it (it implements `Display`) so that a
+/// fresh head or an unused tensor is never silent.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    /// The model directory.
+    pub dir: PathBuf,
+    /// The encoder's config, as read from config.json (pass it to [`save_classifier`]).
+    pub config: BertConfig,
+    /// Origin of the classification head.
+    pub head: ParamOrigin,
+    /// Origin of the BERT pooler; `None` with [`Pooling::Mean`], which has no pooler.
+    pub pooler: Option<ParamOrigin>,
+    /// Tensors in model.safetensors that the classifier does not use (e.g. the pooler of a
+    /// mean-pooling classifier, or `embeddings.position_ids`).
+    pub unused_tensors: Vec<String>,
+    /// Class names from config.json's `id2label`, when a saved classifier recorded them.
+    pub class_names: Option<Vec<String>>,
+    /// `tokenizer.json` of the directory, if it has one.
+    pub tokenizer: Option<PathBuf>,
+}
+
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        writeln!(
+            f,
+            "loaded {}: BERT {} layers, hidden {}, {} heads, vocab {}",
+            self.dir.display(),
+            c.num_hidden_layers,
+            c.hidden_size,
+            c.num_attention_heads,
+            c.vocab_size
+        )?;
+        writeln!(f, "  head: {}", self.head)?;
+        if let Some(pooler) = self.pooler {
+            writeln!(f, "  pooler: {pooler}")?;
+        }
+        if let Some(names) = &self.class_names {
+            writeln!(f, "  classes: {}", names.join(", "))?;
+        }
+        if !self.unused_tensors.is_empty() {
+            writeln!(f, "  unused tensors: {}", self.unused_tensors.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Load an HF-layout model directory (config.json + model.safetensors [+ tokenizer.json])
+/// into a classifier on `device`.
+///
+/// Encoder weights must all be present and correctly shaped (the error names the tensor,
+/// the expected and the found shape); they may carry the `bert.` prefix and old checkpoints'
+/// `gamma`/`beta` LayerNorm names. If the directory holds a saved classifier (a
+/// `classifier.weight` tensor), the head is loaded too, and its class count and pooling must
+/// match `opts`; otherwise the head (and the pooler, for [`Pooling::Cls`] when the file has
+/// none) is initialised deterministically from `opts.head_seed`. The returned [`LoadReport`]
+/// says which, and lists the tensors of the file that were not used.
+pub fn load_classifier(
+    dir: &Path,
+    opts: &ClassifierOptions,
+    device: &Device,
+) -> Result<(SequenceClassifier, LoadReport), ModelError> {
+    opts.validate()?;
+    let config_path = dir.join(CONFIG_FILE);
+    let config = BertConfig::from_file(&config_path)?;
+    let saved = SavedHead::read(&config_path)?;
+
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let bytes = std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
+    let mut reader = CheckpointReader::new(&weights_path, &bytes, device)?;
+    let encoder = BertEncoder::build(&mut reader, &config)?;
+
+    let mut fresh = SeededInit::new(opts.head_seed, config.initializer_range, device);
+    let head_origin = if reader.contains(&format!("{HEAD}.weight")) {
+        saved.check_matches(dir, opts)?;
+        ParamOrigin::Loaded
+    } else {
+        ParamOrigin::Initialized { seed: opts.head_seed }
+    };
+    let head = take_linear(&mut reader, &mut fresh, head_origin, HEAD, config.hidden_size, opts.num_classes)?;
+
+    let (pooler, pooler_origin) = match opts.pooling {
+        Pooling::Mean => (None, None),
+        Pooling::Cls => {
+            let origin = if reader.contains(&format!("{POOLER}.weight")) {
+                ParamOrigin::Loaded
+            } else {
+                ParamOrigin::Initialized { seed: opts.head_seed }
+            };
+            let h = config.hidden_size;
+            (Some(take_linear(&mut reader, &mut fresh, origin, POOLER, h, h)?), Some(origin))
+        }
+    };
+
+    let tokenizer = Some(dir.join(TOKENIZER_FILE)).filter(|p| p.is_file());
+    let report = LoadReport {
+        dir: dir.to_path_buf(),
+        config: config.clone(),
+        head: head_origin,
+        pooler: pooler_origin,
+        unused_tensors: reader.unused(),
+        class_names: saved.class_names,
+        tokenizer,
+    };
+    Ok((SequenceClassifier::new(encoder, pooler, head, opts), report))
+}
+
+/// A linear layer from the checkpoint or from the seeded initialiser, per `origin`.
+fn take_linear(
+    reader: &mut CheckpointReader<'_>,
+    fresh: &mut SeededInit,
+    origin: ParamOrigin,
+    name: &str,
+    d_in: usize,
+    d_out: usize,
+) -> Result<Linear, ModelError> {
+    match origin {
+        ParamOrigin::Loaded => reader.linear(name, d_in, d_out),
+        ParamOrigin::Initialized { .. } => fresh.linear(name, d_in, d_out),
+    }
+}
+
+/// What a saved classifier's config.json records about its head.
+struct SavedHead {
+    num_labels: Option<usize>,
+    pooling: Option<Pooling>,
+    class_names: Option<Vec<String>>,
+}
+
+impl SavedHead {
+    fn read(config_path: &Path) -> Result<Self, ModelError> {
+        let text = std::fs::read_to_string(config_path).map_err(|e| ModelError::io("read", config_path, e))?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|source| ModelError::Json { path: config_path.into(), source })?;
+        let pooling = match json.get(POOLING_KEY) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(serde_json::from_value(value.clone()).map_err(|_| {
+                ModelError::config(config_path, POOLING_KEY, format!("{value} is neither \"mean\" nor \"cls\""))
+            })?),
+        };
+        Ok(Self {
+            num_labels: json.get("num_labels").and_then(Value::as_u64).map(|n| n as usize),
+            pooling,
+            class_names: class_names(&json),
+        })
+    }
+
+    /// A saved head is only meaningful with the class count and pooling it was trained with.
+    /// A head without `w2s_pooling` comes from HF `BertForSequenceClassification`, which
+    /// pools with the CLS pooler.
+    fn check_matches(&self, dir: &Path, opts: &ClassifierOptions) -> Result<(), ModelError> {
+        let pooling = self.pooling.unwrap_or(Pooling::Cls);
+        if pooling != opts.pooling {
+            return Err(ModelError::HeadMismatch {
+                path: dir.into(),
+                field: "pooling",
+                saved: pooling.to_string(),
+                requested: opts.pooling.to_string(),
+            });
+        }
+        match self.num_labels {
+            Some(saved) if saved != opts.num_classes => Err(ModelError::HeadMismatch {
+                path: dir.into(),
+                field: "num_classes",
+                saved: saved.to_string(),
+                requested: opts.num_classes.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `id2label` as a list ordered by id, if it is present and covers `0..n`.
+fn class_names(json: &Value) -> Option<Vec<String>> {
+    let map = json.get("id2label")?.as_object()?;
+    (0..map.len()).map(|i| map.get(&i.to_string())?.as_str().map(String::from)).collect()
+}
+
+/// Save a classifier in HF layout to `dir`: model.safetensors (HF BERT tensor names, F32),
+/// config.json (`config` plus `num_labels`, `id2label`, `label2id` and `w2s_pooling`), and
+/// tokenizer.json copied from `tokenizer_src` if given.
+///
+/// The directory is written in a temporary sibling and renamed into place, so a crash never
+/// leaves a half-written model directory; an existing `dir` is replaced.
+pub fn save_classifier(
+    model: &SequenceClassifier,
+    config: &BertConfig,
+    class_names: &[String],
+    tokenizer_src: Option<&Path>,
+    dir: &Path,
+) -> Result<(), ModelError> {
+    check_save_args(model, config, class_names, tokenizer_src)?;
+    let staging = sibling(dir, "tmp")?;
+    std::fs::create_dir_all(&staging).map_err(|e| ModelError::io("create", &staging, e))?;
+    let written = write_model_files(model, config, class_names, tokenizer_src, &staging)
+        .and_then(|()| replace_dir(&staging, dir));
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&staging);
+    }
+    written
+}
+
+fn check_save_args(
+    model: &SequenceClassifier,
+    config: &BertConfig,
+    class_names: &[String],
+    tokenizer_src: Option<&Path>,
+) -> Result<(), ModelError> {
+    config.validate()?;
+    if class_names.len() != model.num_classes() {
+        return Err(ModelError::InvalidArgument {
+            field: "class_names",
+            message: format!("{} names for a classifier with {} classes", class_names.len(), model.num_classes()),
+        });
+    }
+    for (field, in_config, in_model) in [
+        ("config.hidden_size", config.hidden_size, model.hidden_size()),
+        ("config.vocab_size", config.vocab_size, model.vocab_size()),
+        ("config.num_hidden_layers", config.num_hidden_layers, model.num_layers()),
+        ("config.max_position_embeddings", config.max_position_embeddings, model.max_seq_len()),
+    ] {
+        if in_config != in_model {
+            return Err(ModelError::InvalidArgument {
+                field: "config",
+                message: format!("{field} is {in_config} but the model has {in_model}"),
+            });
+        }
+    }
+    match tokenizer_src {
+        Some(path) if !path.is_file() => Err(ModelError::io(
+            "read",
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "tokenizer file not found"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn write_model_files(
+    model: &SequenceClassifier,
+    config: &BertConfig,
+    class_names: &[String],
+    tokenizer_src: Option<&Path>,
+    out: &Path,
+) -> Result<(), ModelError> {
+    let mut sink = WeightSink::default();
+    model.export(&mut sink);
+    let weights_path = out.join(WEIGHTS_FILE);
+    let views = sink.tensors.iter().map(|(name, (shape, values))| (name.as_str(), F32View { shape, values }));
+    let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
+    safetensors::serialize_to_file(views, Some(metadata), &weights_path)
+        .map_err(|e| ModelError::Safetensors { path: weights_path.clone(), message: e.to_string() })?;
+
+    let config_path = out.join(CONFIG_FILE);
+    let json = saved_config_json(config, class_names, model.pooling());
+    let text = serde_json::to_string_pretty(&json).expect("config serializes") + "\n";
+    std::fs::write(&config_path, text).map_err(|e| ModelError::io("write", &config_path, e))?;
+
+    if let Some(src) = tokenizer_src {
+        let dst = out.join(TOKENIZER_FILE);
+        std::fs::copy(src, &dst).map_err(|e| ModelError::io("copy", src, e))?;
+    }
+    Ok(())
+}
+
+/// config.json of a saved classifier: the encoder config as a `BertForSequenceClassification`.
+fn saved_config_json(config: &BertConfig, class_names: &[String], pooling: Pooling) -> Value {
+    let mut map: Map<String, Value> = match serde_json::to_value(config).expect("config serializes") {
+        Value::Object(map) => map,
+        _ => unreachable!("BertConfig serializes to an object"),
+    };
+    let id2label: Map<String, Value> =
+        class_names.iter().enumerate().map(|(i, name)| (i.to_string(), json!(name))).collect();
+    let label2id: Map<String, Value> = class_names.iter().enumerate().map(|(i, name)| (name.clone(), json!(i))).collect();
+    map.insert("model_type".into(), json!("bert"));
+    map.insert("architectures".into(), json!(["BertForSequenceClassification"]));
+    map.insert("num_labels".into(), json!(class_names.len()));
+    map.insert("id2label".into(), Value::Object(id2label));
+    map.insert("label2id".into(), Value::Object(label2id));
+    map.insert(POOLING_KEY.into(), json!(pooling));
+    Value::Object(map)
+}
+
+/// A hidden sibling of `dir` with a unique name, e.g. `.model.tmp-1234-56789`.
+fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, ModelError> {
+    let name = dir.file_name().ok_or_else(|| ModelError::InvalidArgument {
+        field: "dir",
+        message: format!("{} has no final component", dir.display()),
+    })?;
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    let unique = format!(".{}.{tag}-{}-{nanos}", name.to_string_lossy(), std::process::id());
+    Ok(dir.with_file_name(unique))
+}
+
+/// Move the finished `staging` directory to `dir`, replacing an existing one.
+///
+/// Each step is a rename: `dir` is at every moment either absent, the old directory or the
+/// complete new one, never partly written.
+fn replace_dir(staging: &Path, dir: &Path) -> Result<(), ModelError> {
+    if !dir.exists() {
+        return std::fs::rename(staging, dir).map_err(|e| ModelError::io("rename", staging, e));
+    }
+    let old = sibling(dir, "old")?;
+    std::fs::rename(dir, &old).map_err(|e| ModelError::io("rename", dir, e))?;
+    if let Err(e) = std::fs::rename(staging, dir) {
+        let _ = std::fs::rename(&old, dir);
+        return Err(ModelError::io("rename", staging, e));
+    }
+    std::fs::remove_dir_all(&old).map_err(|e| ModelError::io("remove", &old, e))
+}
+
+/// A borrowed row-major f32 tensor, as safetensors' [`View`].
+struct F32View<'a> {
+    shape: &'a [usize],
+    values: &'a [f32],
+}
+
+impl View for F32View<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.shape
+    }
+
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Owned(self.values.iter().flat_map(|v| v.to_le_bytes()).collect())
+    }
+
+    fn data_len(&self) -> usize {
+        self.values.len() * 4
+    }
+}
+
+/// A classifier with random weights (no files needed), for tests and probes.
+///
+/// Every tensor is drawn as HF initialises BERT (normal(0, `initializer_range`) matrices,
+/// zero biases, unit LayerNorm scales) from `opts.head_seed`, so the same arguments always
+/// give the same model.
+///
+/// # Panics
+/// If `config` or `opts` is invalid (see [`BertConfig::validate`],
+/// [`ClassifierOptions::validate`]).
+pub fn random_classifier(config: &BertConfig, opts: &ClassifierOptions, device: &Device) -> SequenceClassifier {
+    config.validate().expect("random_classifier: invalid BertConfig");
+    opts.validate().expect("random_classifier: invalid ClassifierOptions");
+    let mut init = SeededInit::new(opts.head_seed, config.initializer_range, device);
+    let encoder = BertEncoder::build(&mut init, config).expect("random initialisation cannot fail");
+    let h = config.hidden_size;
+    let pooler = (opts.pooling == Pooling::Cls).then(|| init.linear(POOLER, h, h).expect("random init"));
+    let head = init.linear(HEAD, h, opts.num_classes).expect("random init");
+    SequenceClassifier::new(encoder, pooler, head, opts)
+}

@@ -1,0 +1,189 @@
+//! A sequence classifier: BERT encoder, pooling, dropout, linear head.
+
+use std::fmt;
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, Linear};
+use burn::tensor::activation::tanh;
+use burn::tensor::{Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+use crate::bert::BertEncoder;
+use crate::weights::WeightSink;
+
+/// HF name of the pooler's dense layer (weights `pooler.dense.weight` / `.bias`).
+pub(crate) const POOLER: &str = "pooler.dense";
+/// HF name of the classification head (`classifier.weight` / `.bias`, as in
+/// `BertForSequenceClassification`).
+pub(crate) const HEAD: &str = "classifier";
+
+/// How the encoder's token states become one vector per sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// Mean of the states of the real (non-padding) tokens, as sentence-transformers does.
+    #[default]
+    Mean,
+    /// HF `BertPooler`: dense + tanh on the `[CLS]` state, as in
+    /// `BertForSequenceClassification`.
+    Cls,
+}
+
+impl fmt::Display for Pooling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Pooling::Mean => "mean",
+            Pooling::Cls => "cls",
+        })
+    }
+}
+
+/// How to build the classifier on top of a pretrained encoder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierOptions {
+    /// Number of output classes (at least 2).
+    pub num_classes: usize,
+    /// Dropout probability before the head (training only). The encoder's own dropout comes
+    /// from `hidden_dropout_prob` / `attention_probs_dropout_prob` in its config.json.
+    pub dropout: f64,
+    /// Pooling of token states. When a saved classifier is loaded, it must be the pooling the
+    /// head was trained with (see [`load_classifier`](crate::load_classifier)).
+    pub pooling: Pooling,
+    /// Seed of the initialisation of a fresh head (and pooler).
+    pub head_seed: u64,
+}
+
+impl Default for ClassifierOptions {
+    /// Binary classification, dropout 0.1, mean pooling, seed 0.
+    fn default() -> Self {
+        Self { num_classes: 2, dropout: 0.1, pooling: Pooling::Mean, head_seed: 0 }
+    }
+}
+
+impl ClassifierOptions {
+    /// Check the options, naming the offending field.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.num_classes < 2 {
+            return Err(ModelError::InvalidArgument {
+                field: "num_classes",
+                message: format!("need at least 2 classes, got {}", self.num_classes),
+            });
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ModelError::InvalidArgument {
+                field: "dropout",
+                message: format!("must be in [0, 1), got {}", self.dropout),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A batch of token sequences, padded to a common length.
+#[derive(Debug, Clone)]
+pub struct TokenBatch {
+    /// Token ids `[batch, seq]`.
+    pub input_ids: Tensor<2, Int>,
+    /// `[batch, seq]`: 1 for a real token, 0 for padding.
+    pub attention_mask: Tensor<2, Int>,
+}
+
+/// BERT encoder → pooling → dropout → `Linear(hidden, num_classes)`.
+#[derive(Module, Debug)]
+pub struct SequenceClassifier {
+    encoder: BertEncoder,
+    /// The BERT pooler (dense + tanh on `[CLS]`); present only with [`Pooling::Cls`].
+    pooler: Option<Linear>,
+    dropout: Dropout,
+    head: Linear,
+    #[module(skip)]
+    pooling: Pooling,
+}
+
+impl SequenceClassifier {
+    /// Assemble a classifier from its parts; `pooler` must be present exactly when
+    /// `opts.pooling` is [`Pooling::Cls`].
+    pub(crate) fn new(encoder: BertEncoder, pooler: Option<Linear>, head: Linear, opts: &ClassifierOptions) -> Self {
+        debug_assert_eq!(pooler.is_some(), opts.pooling == Pooling::Cls);
+        Self { encoder, pooler, dropout: DropoutConfig::new(opts.dropout).init(), head, pooling: opts.pooling }
+    }
+
+    /// Every parameter under its HF `BertForSequenceClassification` name.
+    pub(crate) fn export(&self, sink: &mut WeightSink) {
+        let mut encoder = WeightSink::default();
+        self.encoder.export(&mut encoder);
+        if let Some(pooler) = &self.pooler {
+            encoder.linear(POOLER, pooler);
+        }
+        sink.tensors.extend(encoder.tensors.into_iter().map(|(name, t)| (format!("bert.{name}"), t)));
+        sink.linear(HEAD, &self.head);
+    }
+
+    /// Class logits `[batch, num_classes]`.
+    pub fn forward(&self, batch: &TokenBatch) -> Tensor<2> {
+        let pooled = self.pooled(batch);
+        self.head.forward(self.dropout.forward(pooled))
+    }
+
+    /// Last hidden state of the encoder `[batch, seq, hidden]`.
+    pub fn encode(&self, batch: &TokenBatch) -> Tensor<3> {
+        self.encoder.forward(batch.input_ids.clone(), batch.attention_mask.clone())
+    }
+
+    /// The pooled sequence representation `[batch, hidden]` that the head sees (before
+    /// dropout).
+    pub fn pooled(&self, batch: &TokenBatch) -> Tensor<2> {
+        let hidden = self.encode(batch);
+        match (&self.pooler, self.pooling) {
+            (Some(pooler), Pooling::Cls) => tanh(pooler.forward(cls_state(hidden))),
+            _ => mean_pool(hidden, batch.attention_mask.clone()),
+        }
+    }
+
+    /// Number of output classes.
+    pub fn num_classes(&self) -> usize {
+        self.head.weight.val().dims()[1]
+    }
+
+    /// The pooling this classifier uses.
+    pub fn pooling(&self) -> Pooling {
+        self.pooling
+    }
+
+    /// Longest sequence the model accepts (its `max_position_embeddings`).
+    pub fn max_seq_len(&self) -> usize {
+        self.encoder.max_seq_len()
+    }
+
+    /// Vocabulary size of the encoder.
+    pub fn vocab_size(&self) -> usize {
+        self.encoder.vocab_size()
+    }
+
+    /// Width of the hidden states.
+    pub fn hidden_size(&self) -> usize {
+        self.encoder.hidden_size()
+    }
+
+    /// Number of encoder layers.
+    pub fn num_layers(&self) -> usize {
+        self.encoder.num_layers()
+    }
+}
+
+/// The `[CLS]` (first) token state of each sequence: `[batch, hidden]`.
+fn cls_state(hidden: Tensor<3>) -> Tensor<2> {
+    let [batch, _, width] = hidden.dims();
+    hidden.slice([0..batch, 0..1]).reshape([batch, width])
+}
+
+/// Mean of the token states where `mask` is 1 (sentence-transformers' mean pooling, with the
+/// token count clamped at 1e-9).
+pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
+    let [batch, seq] = mask.dims();
+    let weights = mask.float().reshape([batch, seq, 1]);
+    let summed = (hidden * weights.clone()).sum_dim(1).squeeze_dim::<2>(1);
+    let counts = weights.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
+    summed / counts
+}

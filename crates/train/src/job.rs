@@ -1,0 +1,143 @@
+//! A training job: everything that determines one fine-tuned model and its predictions.
+//!
+//! The pipeline builds jobs (teacher, student, ceiling) and caches them by [`TrainJob::key`];
+//! [`run`] tokenizes, loads the pretrained model, fine-tunes it, predicts the requested sets and
+//! saves the weights in HF layout.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
+use w2s_models::{ClassifierOptions, Pooling, TextTokenizer, load_classifier, save_classifier};
+
+use crate::trainer::{FitReport, FitSpec, fit, predict_proba};
+
+/// One model to fine-tune and the example sets it must label afterwards.
+#[derive(Debug, Clone)]
+pub struct TrainJob {
+    /// Shown on the progress bar, e.g. `teacher-0`.
+    pub stage: String,
+    /// The pretrained model's folder (HF layout).
+    pub model_dir: PathBuf,
+    pub config: TrainConfig,
+    pub loss: LossKind,
+    pub logconf: LogconfConfig,
+    pub max_len: usize,
+    pub classes: Vec<String>,
+    pub seed: u64,
+    pub train_texts: Vec<String>,
+    /// Soft labels of the training texts.
+    pub train_labels: Vec<Vec<f64>>,
+    pub val_texts: Vec<String>,
+    pub val_labels: Vec<usize>,
+    /// Named sets of texts to predict with the best checkpoint.
+    pub predict: BTreeMap<String, Vec<String>>,
+}
+
+/// What a finished job leaves behind (cached as the stage output).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct JobOutput {
+    pub fit: FitReport,
+    /// Class probabilities for each named prediction set, in input order.
+    pub predictions: BTreeMap<String, Vec<Vec<f64>>>,
+    /// The fine-tuned weights in HF layout, when saved.
+    pub weights: Option<PathBuf>,
+}
+
+/// The inputs that determine a job's output. Large inputs enter through their hashes.
+#[derive(Debug, Serialize)]
+pub struct JobKey<'a> {
+    model: String,
+    config: &'a TrainConfig,
+    loss: LossKind,
+    logconf: Option<&'a LogconfConfig>,
+    max_len: usize,
+    classes: &'a [String],
+    seed: u64,
+    train: String,
+    val: String,
+    predict: BTreeMap<&'a str, String>,
+}
+
+impl TrainJob {
+    /// The cache key: a change to anything that affects the output changes the key.
+    pub fn key(&self) -> JobKey<'_> {
+        JobKey {
+            model: model_fingerprint(&self.model_dir),
+            config: &self.config,
+            loss: self.loss,
+            logconf: (self.loss == LossKind::Logconf).then_some(&self.logconf),
+            max_len: self.max_len,
+            classes: &self.classes,
+            seed: self.seed,
+            train: stable_hash(&(&self.train_texts, &self.train_labels)),
+            val: stable_hash(&(&self.val_texts, &self.val_labels)),
+            predict: self.predict.iter().map(|(name, texts)| (name.as_str(), stable_hash(texts))).collect(),
+        }
+    }
+}
+
+/// Errors of a job, with the model folder they concern.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("model {dir}: {source}")]
+    Model { dir: PathBuf, source: w2s_models::ModelError },
+}
+
+/// Runs the job on `device` (the inference device; training uses its autodiff twin) and, if
+/// `weights_dir` is given, saves the fine-tuned model there in HF layout.
+pub fn run(job: &TrainJob, device: &Device, weights_dir: Option<&Path>) -> Result<JobOutput, JobError> {
+    let model_error = |source| JobError::Model { dir: job.model_dir.clone(), source };
+    let tokenizer_path = job.model_dir.join("tokenizer.json");
+    let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
+    let encode = |texts: &[String]| tokenizer.encode(texts, job.max_len).map_err(model_error);
+    let train_ids = encode(&job.train_texts)?;
+    let val_ids = encode(&job.val_texts)?;
+
+    let train_device = device.clone().autodiff();
+    train_device.seed(job.seed);
+    let options = ClassifierOptions {
+        num_classes: job.classes.len(),
+        dropout: job.config.dropout,
+        pooling: Pooling::Mean,
+        head_seed: job.seed,
+    };
+    let (model, load_report) = load_classifier(&job.model_dir, &options, &train_device).map_err(model_error)?;
+    eprint!("{}: {load_report}", job.stage);
+
+    let spec = FitSpec {
+        stage: &job.stage,
+        train_ids: &train_ids,
+        train_labels: &job.train_labels,
+        val_ids: &val_ids,
+        val_labels: &job.val_labels,
+        config: &job.config,
+        loss: job.loss,
+        logconf: &job.logconf,
+        seed: job.seed,
+        pad_id: tokenizer.pad_id(),
+    };
+    let (model, fit_report) = fit(model, &spec, &train_device);
+
+    let mut predictions = BTreeMap::new();
+    for (name, texts) in &job.predict {
+        let ids = encode(texts)?;
+        let probs = predict_proba(&model, &ids, job.config.eval_batch_size, tokenizer.pad_id(), device);
+        predictions.insert(name.clone(), probs);
+    }
+
+    if let Some(dir) = weights_dir {
+        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
+    }
+    Ok(JobOutput { fit: fit_report, predictions, weights: weights_dir.map(Path::to_path_buf) })
+}
+
+/// Identifies pretrained weights by folder name and file size, so that replacing the weights
+/// under the same name invalidates the cached stages.
+fn model_fingerprint(dir: &Path) -> String {
+    let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let size = std::fs::metadata(dir.join("model.safetensors")).map_or(0, |m| m.len());
+    format!("{name}:{size}")
+}
