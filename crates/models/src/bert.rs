@@ -30,8 +30,16 @@ impl BertEmbeddings {
         let h = config.hidden_size;
         Ok(Self {
             word_embeddings: src.embedding("embeddings.word_embeddings", config.vocab_size, h)?,
-            position_embeddings: src.embedding("embeddings.position_embeddings", config.max_position_embeddings, h)?,
-            token_type_embeddings: src.embedding("embeddings.token_type_embeddings", config.type_vocab_size, h)?,
+            position_embeddings: src.embedding(
+                "embeddings.position_embeddings",
+                config.max_position_embeddings,
+                h,
+            )?,
+            token_type_embeddings: src.embedding(
+                "embeddings.token_type_embeddings",
+                config.type_vocab_size,
+                h,
+            )?,
             layer_norm: src.layer_norm("embeddings.LayerNorm", h, config.layer_norm_eps)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         })
@@ -40,7 +48,10 @@ impl BertEmbeddings {
     fn export(&self, sink: &mut WeightSink) {
         sink.embedding("embeddings.word_embeddings", &self.word_embeddings);
         sink.embedding("embeddings.position_embeddings", &self.position_embeddings);
-        sink.embedding("embeddings.token_type_embeddings", &self.token_type_embeddings);
+        sink.embedding(
+            "embeddings.token_type_embeddings",
+            &self.token_type_embeddings,
+        );
         sink.layer_norm("embeddings.LayerNorm", &self.layer_norm);
     }
 
@@ -57,9 +68,20 @@ impl BertEmbeddings {
         let words = self.word_embeddings.forward(input_ids);
         // Adding the first rows of the tables is the same as looking up `0..seq` and all-zero
         // token types, without building index tensors.
-        let positions = self.position_embeddings.weight.val().slice([0..seq]).reshape([1, seq, hidden]);
-        let token_type = self.token_type_embeddings.weight.val().slice([0..1]).reshape([1, 1, hidden]);
-        self.dropout.forward(self.layer_norm.forward(words + positions + token_type))
+        let positions = self
+            .position_embeddings
+            .weight
+            .val()
+            .narrow(0, 0, seq)
+            .reshape([1, seq, hidden]);
+        let token_type = self
+            .token_type_embeddings
+            .weight
+            .val()
+            .narrow(0, 0, 1)
+            .reshape([1, 1, hidden]);
+        self.dropout
+            .forward(self.layer_norm.forward(words + positions + token_type))
     }
 }
 
@@ -80,14 +102,22 @@ pub struct BertAttention {
 }
 
 impl BertAttention {
-    fn build(src: &mut impl WeightSource, prefix: &str, config: &BertConfig) -> Result<Self, ModelError> {
+    fn build(
+        src: &mut impl WeightSource,
+        prefix: &str,
+        config: &BertConfig,
+    ) -> Result<Self, ModelError> {
         let h = config.hidden_size;
         Ok(Self {
             query: src.linear(&format!("{prefix}.self.query"), h, h)?,
             key: src.linear(&format!("{prefix}.self.key"), h, h)?,
             value: src.linear(&format!("{prefix}.self.value"), h, h)?,
             output: src.linear(&format!("{prefix}.output.dense"), h, h)?,
-            layer_norm: src.layer_norm(&format!("{prefix}.output.LayerNorm"), h, config.layer_norm_eps)?,
+            layer_norm: src.layer_norm(
+                &format!("{prefix}.output.LayerNorm"),
+                h,
+                config.layer_norm_eps,
+            )?,
             attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
             output_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             num_heads: config.num_attention_heads,
@@ -106,11 +136,17 @@ impl BertAttention {
     /// a large negative number for padding keys.
     fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
         let [batch, seq, width] = hidden.dims();
-        let heads = |t: Tensor<3>| t.reshape([batch, seq, self.num_heads, width / self.num_heads]).swap_dims(1, 2);
+        let heads = |t: Tensor<3>| {
+            t.reshape([batch, seq, self.num_heads, width / self.num_heads])
+                .swap_dims(1, 2)
+        };
         let q = heads(self.query.forward(hidden.clone()));
         let k = heads(self.key.forward(hidden.clone()));
         let v = heads(self.value.forward(hidden.clone()));
-        let context = self.attend(q, k, v, mask_bias).swap_dims(1, 2).reshape([batch, seq, width]);
+        let context = self
+            .attend(q, k, v, mask_bias)
+            .swap_dims(1, 2)
+            .reshape([batch, seq, width]);
         let projected = self.output_dropout.forward(self.output.forward(context));
         self.layer_norm.forward(projected + hidden)
     }
@@ -122,7 +158,14 @@ impl BertAttention {
     /// attention dropout act on the probabilities, where HF BERT applies it.
     fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask_bias: Tensor<4>) -> Tensor<4> {
         if !q.device().is_autodiff() {
-            return attention(q, k, v, None, Some(mask_bias), AttentionModuleOptions::default());
+            return attention(
+                q,
+                k,
+                v,
+                None,
+                Some(mask_bias),
+                AttentionModuleOptions::default(),
+            );
         }
         let [.., head_dim] = q.dims();
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask_bias;
@@ -145,14 +188,22 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    fn build(src: &mut impl WeightSource, index: usize, config: &BertConfig) -> Result<Self, ModelError> {
+    fn build(
+        src: &mut impl WeightSource,
+        index: usize,
+        config: &BertConfig,
+    ) -> Result<Self, ModelError> {
         let prefix = format!("encoder.layer.{index}");
         let (h, i) = (config.hidden_size, config.intermediate_size);
         Ok(Self {
             attention: BertAttention::build(src, &format!("{prefix}.attention"), config)?,
             intermediate: src.linear(&format!("{prefix}.intermediate.dense"), h, i)?,
             output: src.linear(&format!("{prefix}.output.dense"), i, h)?,
-            layer_norm: src.layer_norm(&format!("{prefix}.output.LayerNorm"), h, config.layer_norm_eps)?,
+            layer_norm: src.layer_norm(
+                &format!("{prefix}.output.LayerNorm"),
+                h,
+                config.layer_norm_eps,
+            )?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
             activation: config.activation(),
         })
@@ -191,9 +242,14 @@ pub struct BertEncoder {
 
 impl BertEncoder {
     /// Build from HF-named tensors (`embeddings.*`, `encoder.layer.{i}.*`).
-    pub(crate) fn build(src: &mut impl WeightSource, config: &BertConfig) -> Result<Self, ModelError> {
+    pub(crate) fn build(
+        src: &mut impl WeightSource,
+        config: &BertConfig,
+    ) -> Result<Self, ModelError> {
         let embeddings = BertEmbeddings::build(src, config)?;
-        let layers = (0..config.num_hidden_layers).map(|i| BertLayer::build(src, i, config)).collect::<Result<_, _>>()?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| BertLayer::build(src, i, config))
+            .collect::<Result<_, _>>()?;
         Ok(Self { embeddings, layers })
     }
 
@@ -235,8 +291,14 @@ impl BertEncoder {
     /// If `seq` exceeds [`max_seq_len`](Self::max_seq_len).
     pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
         let [batch, seq] = input_ids.dims();
-        let mask_bias = (attention_mask.float().neg() + 1.0).mul_scalar(f32::MIN).reshape([batch, 1, 1, seq]);
+        let mask_bias = (attention_mask.float().neg() + 1.0)
+            .mul_scalar(f32::MIN)
+            .reshape([batch, 1, 1, seq]);
         let mask_bias = mask_bias.expand([batch, 1, seq, seq]);
-        self.layers.iter().fold(self.embeddings.forward(input_ids), |hidden, layer| layer.forward(hidden, mask_bias.clone()))
+        self.layers
+            .iter()
+            .fold(self.embeddings.forward(input_ids), |hidden, layer| {
+                layer.forward(hidden, mask_bias.clone())
+            })
     }
 }

@@ -120,7 +120,8 @@ pub fn load_classifier(
     let saved = SavedHead::read(&config_path)?;
 
     let weights_path = dir.join(WEIGHTS_FILE);
-    let bytes = std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
+    let bytes =
+        std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
     let mut reader = CheckpointReader::new(&weights_path, &bytes, device)?;
     let encoder = BertEncoder::build(&mut reader, &config)?;
 
@@ -129,9 +130,18 @@ pub fn load_classifier(
         saved.check_matches(dir, opts)?;
         ParamOrigin::Loaded
     } else {
-        ParamOrigin::Initialized { seed: opts.head_seed }
+        ParamOrigin::Initialized {
+            seed: opts.head_seed,
+        }
     };
-    let head = take_linear(&mut reader, &mut fresh, head_origin, HEAD, config.hidden_size, opts.num_classes)?;
+    let head = take_linear(
+        &mut reader,
+        &mut fresh,
+        head_origin,
+        HEAD,
+        config.hidden_size,
+        opts.num_classes,
+    )?;
 
     let (pooler, pooler_origin) = match opts.pooling {
         Pooling::Mean => (None, None),
@@ -139,10 +149,15 @@ pub fn load_classifier(
             let origin = if reader.contains(&format!("{POOLER}.weight")) {
                 ParamOrigin::Loaded
             } else {
-                ParamOrigin::Initialized { seed: opts.head_seed }
+                ParamOrigin::Initialized {
+                    seed: opts.head_seed,
+                }
             };
             let h = config.hidden_size;
-            (Some(take_linear(&mut reader, &mut fresh, origin, POOLER, h, h)?), Some(origin))
+            (
+                Some(take_linear(&mut reader, &mut fresh, origin, POOLER, h, h)?),
+                Some(origin),
+            )
         }
     };
 
@@ -183,17 +198,27 @@ struct SavedHead {
 
 impl SavedHead {
     fn read(config_path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(config_path).map_err(|e| ModelError::io("read", config_path, e))?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|source| ModelError::Json { path: config_path.into(), source })?;
+        let text = std::fs::read_to_string(config_path)
+            .map_err(|e| ModelError::io("read", config_path, e))?;
+        let json: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+            path: config_path.into(),
+            source,
+        })?;
         let pooling = match json.get(POOLING_KEY) {
             None | Some(Value::Null) => None,
             Some(value) => Some(serde_json::from_value(value.clone()).map_err(|_| {
-                ModelError::config(config_path, POOLING_KEY, format!("{value} is neither \"mean\" nor \"cls\""))
+                ModelError::config(
+                    config_path,
+                    POOLING_KEY,
+                    format!("{value} is neither \"mean\" nor \"cls\""),
+                )
             })?),
         };
         Ok(Self {
-            num_labels: json.get("num_labels").and_then(Value::as_u64).map(|n| n as usize),
+            num_labels: json
+                .get("num_labels")
+                .and_then(Value::as_u64)
+                .map(|n| n as usize),
             pooling,
             class_names: class_names(&json),
         })
@@ -227,7 +252,9 @@ impl SavedHead {
 /// `id2label` as a list ordered by id, if it is present and covers `0..n`.
 fn class_names(json: &Value) -> Option<Vec<String>> {
     let map = json.get("id2label")?.as_object()?;
-    (0..map.len()).map(|i| map.get(&i.to_string())?.as_str().map(String::from)).collect()
+    (0..map.len())
+        .map(|i| map.get(&i.to_string())?.as_str().map(String::from))
+        .collect()
 }
 
 /// Save a classifier in HF layout to `dir`: model.safetensors (HF BERT tensor names, F32),
@@ -264,14 +291,30 @@ fn check_save_args(
     if class_names.len() != model.num_classes() {
         return Err(ModelError::InvalidArgument {
             field: "class_names",
-            message: format!("{} names for a classifier with {} classes", class_names.len(), model.num_classes()),
+            message: format!(
+                "{} names for a classifier with {} classes",
+                class_names.len(),
+                model.num_classes()
+            ),
         });
     }
     for (field, in_config, in_model) in [
-        ("config.hidden_size", config.hidden_size, model.hidden_size()),
+        (
+            "config.hidden_size",
+            config.hidden_size,
+            model.hidden_size(),
+        ),
         ("config.vocab_size", config.vocab_size, model.vocab_size()),
-        ("config.num_hidden_layers", config.num_hidden_layers, model.num_layers()),
-        ("config.max_position_embeddings", config.max_position_embeddings, model.max_seq_len()),
+        (
+            "config.num_hidden_layers",
+            config.num_hidden_layers,
+            model.num_layers(),
+        ),
+        (
+            "config.max_position_embeddings",
+            config.max_position_embeddings,
+            model.max_seq_len(),
+        ),
     ] {
         if in_config != in_model {
             return Err(ModelError::InvalidArgument {
@@ -300,10 +343,19 @@ fn write_model_files(
     let mut sink = WeightSink::default();
     model.export(&mut sink);
     let weights_path = out.join(WEIGHTS_FILE);
-    let views = sink.tensors.iter().map(|(name, (shape, values))| (name.as_str(), F32View { shape, values }));
-    let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
-    safetensors::serialize_to_file(views, Some(metadata), &weights_path)
-        .map_err(|e| ModelError::Safetensors { path: weights_path.clone(), message: e.to_string() })?;
+    let views = sink
+        .tensors
+        .iter()
+        .map(|(name, (shape, values))| (name.as_str(), F32View { shape, values }));
+    let metadata = [("format".to_string(), "pt".to_string())]
+        .into_iter()
+        .collect();
+    safetensors::serialize_to_file(views, Some(metadata), &weights_path).map_err(|e| {
+        ModelError::Safetensors {
+            path: weights_path.clone(),
+            message: e.to_string(),
+        }
+    })?;
 
     let config_path = out.join(CONFIG_FILE);
     let json = saved_config_json(config, class_names, model.pooling());
@@ -319,15 +371,26 @@ fn write_model_files(
 
 /// config.json of a saved classifier: the encoder config as a `BertForSequenceClassification`.
 fn saved_config_json(config: &BertConfig, class_names: &[String], pooling: Pooling) -> Value {
-    let mut map: Map<String, Value> = match serde_json::to_value(config).expect("config serializes") {
+    let mut map: Map<String, Value> = match serde_json::to_value(config).expect("config serializes")
+    {
         Value::Object(map) => map,
         _ => unreachable!("BertConfig serializes to an object"),
     };
-    let id2label: Map<String, Value> =
-        class_names.iter().enumerate().map(|(i, name)| (i.to_string(), json!(name))).collect();
-    let label2id: Map<String, Value> = class_names.iter().enumerate().map(|(i, name)| (name.clone(), json!(i))).collect();
+    let id2label: Map<String, Value> = class_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (i.to_string(), json!(name)))
+        .collect();
+    let label2id: Map<String, Value> = class_names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| (name.clone(), json!(i)))
+        .collect();
     map.insert("model_type".into(), json!("bert"));
-    map.insert("architectures".into(), json!(["BertForSequenceClassification"]));
+    map.insert(
+        "architectures".into(),
+        json!(["BertForSequenceClassification"]),
+    );
     map.insert("num_labels".into(), json!(class_names.len()));
     map.insert("id2label".into(), Value::Object(id2label));
     map.insert("label2id".into(), Value::Object(label2id));
@@ -341,8 +404,15 @@ fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, ModelError> {
         field: "dir",
         message: format!("{} has no final component", dir.display()),
     })?;
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let unique = format!(".{}.{tag}-{}-{nanos}", name.to_string_lossy(), std::process::id());
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let unique = format!(
+        ".{}.{tag}-{}-{nanos}",
+        name.to_string_lossy(),
+        std::process::id()
+    );
     Ok(dir.with_file_name(unique))
 }
 
@@ -396,13 +466,21 @@ impl View for F32View<'_> {
 /// # Panics
 /// If `config` or `opts` is invalid (see [`BertConfig::validate`],
 /// [`ClassifierOptions::validate`]).
-pub fn random_classifier(config: &BertConfig, opts: &ClassifierOptions, device: &Device) -> SequenceClassifier {
-    config.validate().expect("random_classifier: invalid BertConfig");
-    opts.validate().expect("random_classifier: invalid ClassifierOptions");
+pub fn random_classifier(
+    config: &BertConfig,
+    opts: &ClassifierOptions,
+    device: &Device,
+) -> SequenceClassifier {
+    config
+        .validate()
+        .expect("random_classifier: invalid BertConfig");
+    opts.validate()
+        .expect("random_classifier: invalid ClassifierOptions");
     let mut init = SeededInit::new(opts.head_seed, config.initializer_range, device);
     let encoder = BertEncoder::build(&mut init, config).expect("random initialisation cannot fail");
     let h = config.hidden_size;
-    let pooler = (opts.pooling == Pooling::Cls).then(|| init.linear(POOLER, h, h).expect("random init"));
+    let pooler =
+        (opts.pooling == Pooling::Cls).then(|| init.linear(POOLER, h, h).expect("random init"));
     let head = init.linear(HEAD, h, opts.num_classes).expect("random init");
     SequenceClassifier::new(encoder, pooler, head, opts)
 }

@@ -57,7 +57,12 @@ pub struct ClassifierOptions {
 impl Default for ClassifierOptions {
     /// Binary classification, dropout 0.1, mean pooling, seed 0.
     fn default() -> Self {
-        Self { num_classes: 2, dropout: 0.1, pooling: Pooling::Mean, head_seed: 0 }
+        Self {
+            num_classes: 2,
+            dropout: 0.1,
+            pooling: Pooling::Mean,
+            head_seed: 0,
+        }
     }
 }
 
@@ -104,9 +109,20 @@ pub struct SequenceClassifier {
 impl SequenceClassifier {
     /// Assemble a classifier from its parts; `pooler` must be present exactly when
     /// `opts.pooling` is [`Pooling::Cls`].
-    pub(crate) fn new(encoder: BertEncoder, pooler: Option<Linear>, head: Linear, opts: &ClassifierOptions) -> Self {
+    pub(crate) fn new(
+        encoder: BertEncoder,
+        pooler: Option<Linear>,
+        head: Linear,
+        opts: &ClassifierOptions,
+    ) -> Self {
         debug_assert_eq!(pooler.is_some(), opts.pooling == Pooling::Cls);
-        Self { encoder, pooler, dropout: DropoutConfig::new(opts.dropout).init(), head, pooling: opts.pooling }
+        Self {
+            encoder,
+            pooler,
+            dropout: DropoutConfig::new(opts.dropout).init(),
+            head,
+            pooling: opts.pooling,
+        }
     }
 
     /// Every parameter under its HF `BertForSequenceClassification` name.
@@ -116,7 +132,12 @@ impl SequenceClassifier {
         if let Some(pooler) = &self.pooler {
             encoder.linear(POOLER, pooler);
         }
-        sink.tensors.extend(encoder.tensors.into_iter().map(|(name, t)| (format!("bert.{name}"), t)));
+        sink.tensors.extend(
+            encoder
+                .tensors
+                .into_iter()
+                .map(|(name, t)| (format!("bert.{name}"), t)),
+        );
         sink.linear(HEAD, &self.head);
     }
 
@@ -128,7 +149,8 @@ impl SequenceClassifier {
 
     /// Last hidden state of the encoder `[batch, seq, hidden]`.
     pub fn encode(&self, batch: &TokenBatch) -> Tensor<3> {
-        self.encoder.forward(batch.input_ids.clone(), batch.attention_mask.clone())
+        self.encoder
+            .forward(batch.input_ids.clone(), batch.attention_mask.clone())
     }
 
     /// The pooled sequence representation `[batch, hidden]` that the head sees (before

@@ -137,12 +137,17 @@ impl BertConfig {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io("read", path, e))?;
         let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ModelError::Json { path: path.into(), source })?;
+            serde_json::from_str(&text).map_err(|source| ModelError::Json {
+                path: path.into(),
+                source,
+            })?;
         // Check the family before the fields, so an MPNet or GPT-2 config is reported as such
         // rather than as a missing BERT field.
         check_family(&json, path)?;
-        let config: Self =
-            serde_json::from_value(json).map_err(|source| ModelError::Json { path: path.into(), source })?;
+        let config: Self = serde_json::from_value(json).map_err(|source| ModelError::Json {
+            path: path.into(),
+            source,
+        })?;
         config.validate_at(path)?;
         Ok(config)
     }
@@ -182,27 +187,42 @@ impl BertConfig {
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return err(
                 "num_attention_heads",
-                format!("{} does not divide hidden_size {}", self.num_attention_heads, self.hidden_size),
+                format!(
+                    "{} does not divide hidden_size {}",
+                    self.num_attention_heads, self.hidden_size
+                ),
             );
         }
         if Activation::from_hf(&self.hidden_act).is_none() {
             return err(
                 "hidden_act",
-                format!("unsupported activation {:?} (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)", self.hidden_act),
+                format!(
+                    "unsupported activation {:?} (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
+                    self.hidden_act
+                ),
             );
         }
         if self.position_embedding_type != "absolute" {
             return err(
                 "position_embedding_type",
-                format!("{:?} is not supported (only \"absolute\")", self.position_embedding_type),
+                format!(
+                    "{:?} is not supported (only \"absolute\")",
+                    self.position_embedding_type
+                ),
             );
         }
         if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
-            return err("layer_norm_eps", format!("must be a positive number, got {}", self.layer_norm_eps));
+            return err(
+                "layer_norm_eps",
+                format!("must be a positive number, got {}", self.layer_norm_eps),
+            );
         }
         for (field, p) in [
             ("hidden_dropout_prob", self.hidden_dropout_prob),
-            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
         ] {
             if !(0.0..1.0).contains(&p) {
                 return err(field, format!("must be in [0, 1), got {p}"));
@@ -215,14 +235,14 @@ impl BertConfig {
 /// Reject configs of other model families, naming the field that says so.
 fn check_family(json: &serde_json::Value, path: &Path) -> Result<(), ModelError> {
     let path: PathBuf = path.into();
-    if let Some(model_type) = json.get("model_type").filter(|v| !v.is_null()) {
-        if model_type.as_str() != Some("bert") {
-            return Err(ModelError::config(
-                path,
-                "model_type",
-                format!("{model_type} is not a BERT-family model (expected \"bert\")"),
-            ));
-        }
+    if let Some(model_type) = json.get("model_type").filter(|v| !v.is_null())
+        && model_type.as_str() != Some("bert")
+    {
+        return Err(ModelError::config(
+            path,
+            "model_type",
+            format!("{model_type} is not a BERT-family model (expected \"bert\")"),
+        ));
     }
     if let Some(architectures) = json.get("architectures").filter(|v| !v.is_null()) {
         let names = architectures.as_array().ok_or_else(|| {
@@ -268,24 +288,42 @@ mod tests {
 
     #[test]
     fn rejects_other_families_naming_the_field() {
-        let err = parse(&MINIMAL.replace("\"bert\"", "\"mpnet\"")).unwrap_err().to_string();
-        assert!(err.contains("`model_type`") && err.contains("mpnet"), "{err}");
-        let err = parse(&MINIMAL.replace("\"model_type\": \"bert\"", "\"architectures\": [\"GPT2LMHeadModel\"]"))
+        let err = parse(&MINIMAL.replace("\"bert\"", "\"mpnet\""))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("`architectures`") && err.contains("GPT2LMHeadModel"), "{err}");
+        assert!(
+            err.contains("`model_type`") && err.contains("mpnet"),
+            "{err}"
+        );
+        let err = parse(&MINIMAL.replace(
+            "\"model_type\": \"bert\"",
+            "\"architectures\": [\"GPT2LMHeadModel\"]",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`architectures`") && err.contains("GPT2LMHeadModel"),
+            "{err}"
+        );
     }
 
     #[test]
     fn rejects_unusable_hyper_parameters() {
-        let err = parse(&MINIMAL.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"))
-            .unwrap_err()
-            .to_string();
+        let err =
+            parse(&MINIMAL.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"))
+                .unwrap_err()
+                .to_string();
         assert!(err.contains("`num_attention_heads`"), "{err}");
-        let err = parse(&MINIMAL.replace("\"model_type\"", "\"hidden_act\": \"swish\", \"model_type\""))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("`hidden_act`") && err.contains("swish"), "{err}");
+        let err = parse(&MINIMAL.replace(
+            "\"model_type\"",
+            "\"hidden_act\": \"swish\", \"model_type\"",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("`hidden_act`") && err.contains("swish"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -155,8 +155,16 @@ pub enum ModelError {
 
 impl ModelError {
     /// Shorthand for [`ModelError::Io`].
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { action, path: path.into(), source }
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Self::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Shorthand for [`ModelError::Config`].
@@ -165,6 +173,10 @@ impl ModelError {
         field: impl Into<String>,
         message: impl Into<String>,
     ) -> Self {
-        Self::Config { path: path.into(), field: field.into(), message: message.into() }
+        Self::Config {
+            path: path.into(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }

@@ -29,11 +29,13 @@ mod weights;
 
 pub use bert::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
 pub use checkpoint::{
-    CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier, random_classifier,
-    save_classifier,
+    CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier,
+    random_classifier, save_classifier,
 };
 pub use classifier::{ClassifierOptions, Pooling, SequenceClassifier, TokenBatch, mean_pool};
 pub use config::BertConfig;
 pub use error::ModelError;
-pub use registry::{ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, registry, resolve_model_dir};
+pub use registry::{
+    ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, registry, resolve_model_dir,
+};
 pub use tokenizer::{TextTokenizer, check_compatible, make_batch};

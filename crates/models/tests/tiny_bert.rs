@@ -9,7 +9,8 @@ use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
 use common::*;
 use serde_json::Value;
 use w2s_models::{
-    ClassifierOptions, ParamOrigin, Pooling, SequenceClassifier, TokenBatch, check_compatible, load_classifier,
+    ClassifierOptions, ParamOrigin, Pooling, SequenceClassifier, TokenBatch, check_compatible,
+    load_classifier,
 };
 
 const TOLERANCE: f32 = 1e-4;
@@ -19,8 +20,13 @@ fn reference() -> Value {
 }
 
 fn load(pooling: Pooling, device: &Device) -> SequenceClassifier {
-    let opts = ClassifierOptions { pooling, ..ClassifierOptions::default() };
-    load_classifier(&tiny_bert(), &opts, device).expect("load tiny-bert").0
+    let opts = ClassifierOptions {
+        pooling,
+        ..ClassifierOptions::default()
+    };
+    load_classifier(&tiny_bert(), &opts, device)
+        .expect("load tiny-bert")
+        .0
 }
 
 fn reference_batch(device: &Device) -> (Vec<Vec<u32>>, TokenBatch) {
@@ -36,7 +42,10 @@ fn assert_hidden_matches(hidden: &Tensor<3>, ids: &[Vec<u32>]) {
     for (i, seq) in ids.iter().enumerate() {
         let expected = floats(&reference["last_hidden_state"][i]);
         let diff = max_abs_diff(&real_rows(hidden, i, seq.len(), width), &expected);
-        assert!(diff < TOLERANCE, "text {i}: last_hidden_state differs by {diff}");
+        assert!(
+            diff < TOLERANCE,
+            "text {i}: last_hidden_state differs by {diff}"
+        );
     }
 }
 
@@ -45,11 +54,15 @@ fn tokenizer_matches_the_reference_tokenizer() {
     let reference = reference();
     let tokenizer = tiny_tokenizer();
     let max_len = reference["max_len"].as_u64().unwrap() as usize;
-    let ids = tokenizer.encode(&strings(&reference["texts"]), max_len).unwrap();
+    let ids = tokenizer
+        .encode(&strings(&reference["texts"]), max_len)
+        .unwrap();
     assert_eq!(ids, id_lists(&reference["input_ids"]));
     // The file pads and truncates to 24; both must be off, and our truncation keeps [SEP].
     assert!(ids.iter().any(|s| s.len() < 24));
-    let long = tokenizer.encode(&strings(&reference["texts"])[3..], 8).unwrap();
+    let long = tokenizer
+        .encode(&strings(&reference["texts"])[3..], 8)
+        .unwrap();
     assert_eq!(long[0].len(), 8);
     assert_eq!(long[0][7], *ids[3].last().unwrap());
     assert_eq!(tokenizer.pad_id(), 0);
@@ -66,15 +79,28 @@ fn encoder_matches_transformers() {
 #[test]
 fn mean_pooling_matches_and_reports_a_fresh_head() {
     let device = Device::flex();
-    let opts = ClassifierOptions { num_classes: 3, head_seed: 11, ..ClassifierOptions::default() };
+    let opts = ClassifierOptions {
+        num_classes: 3,
+        head_seed: 11,
+        ..ClassifierOptions::default()
+    };
     let (model, report) = load_classifier(&tiny_bert(), &opts, &device).unwrap();
     assert_eq!(report.head, ParamOrigin::Initialized { seed: 11 });
     assert_eq!(report.pooler, None);
-    assert_eq!(report.unused_tensors, ["pooler.dense.bias", "pooler.dense.weight"]);
-    assert!(report.to_string().contains("freshly initialised (seed 11)"), "{report}");
+    assert_eq!(
+        report.unused_tensors,
+        ["pooler.dense.bias", "pooler.dense.weight"]
+    );
+    assert!(
+        report.to_string().contains("freshly initialised (seed 11)"),
+        "{report}"
+    );
 
     let (_, batch) = reference_batch(&device);
-    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference()["mean_pooled"]));
+    let diff = max_abs_diff(
+        &values(model.pooled(&batch)),
+        &floats(&reference()["mean_pooled"]),
+    );
     assert!(diff < TOLERANCE, "mean pooled differs by {diff}");
     assert_eq!(model.forward(&batch).dims(), [4, 3]);
     assert_eq!(model.num_classes(), 3);
@@ -83,12 +109,22 @@ fn mean_pooling_matches_and_reports_a_fresh_head() {
 #[test]
 fn cls_pooling_uses_the_pretrained_pooler() {
     let device = Device::flex();
-    let opts = ClassifierOptions { pooling: Pooling::Cls, ..ClassifierOptions::default() };
+    let opts = ClassifierOptions {
+        pooling: Pooling::Cls,
+        ..ClassifierOptions::default()
+    };
     let (model, report) = load_classifier(&tiny_bert(), &opts, &device).unwrap();
     assert_eq!(report.pooler, Some(ParamOrigin::Loaded));
-    assert!(report.unused_tensors.is_empty(), "{:?}", report.unused_tensors);
+    assert!(
+        report.unused_tensors.is_empty(),
+        "{:?}",
+        report.unused_tensors
+    );
     let (_, batch) = reference_batch(&device);
-    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference()["cls_pooled"]));
+    let diff = max_abs_diff(
+        &values(model.pooled(&batch)),
+        &floats(&reference()["cls_pooled"]),
+    );
     assert!(diff < TOLERANCE, "CLS pooled differs by {diff}");
 }
 
@@ -127,7 +163,7 @@ fn padding_never_leaks_into_real_tokens() {
     let hidden = model.pooled(&batch);
     for (i, seq) in ids.iter().enumerate() {
         let alone = values(model.pooled(&common::batch(std::slice::from_ref(seq), 0, &device)));
-        let batched = values(hidden.clone().slice([i..i + 1]));
+        let batched = values(hidden.clone().narrow(0, i, 1));
         assert!(max_abs_diff(&alone, &batched) < 1e-5, "text {i}");
     }
 }
@@ -150,8 +186,14 @@ impl ModuleVisitor for GradCheck<'_> {
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let name = self.path.join(".");
-        let grad = param.val().grad(self.grads).unwrap_or_else(|| panic!("no gradient for {name}"));
-        assert!(values(grad).iter().all(|g| g.is_finite()), "non-finite gradient for {name}");
+        let grad = param
+            .val()
+            .grad(self.grads)
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
+        assert!(
+            values(grad).iter().all(|g| g.is_finite()),
+            "non-finite gradient for {name}"
+        );
         self.seen += 1;
     }
 }
@@ -159,15 +201,25 @@ impl ModuleVisitor for GradCheck<'_> {
 #[test]
 fn training_step_reaches_every_parameter() {
     let device = Device::flex().autodiff();
-    let opts = ClassifierOptions { pooling: Pooling::Cls, ..ClassifierOptions::default() };
+    let opts = ClassifierOptions {
+        pooling: Pooling::Cls,
+        ..ClassifierOptions::default()
+    };
     let model = load_classifier(&tiny_bert(), &opts, &device).unwrap().0;
     let (_, batch) = reference_batch(&device);
     let logits = model.forward(&batch);
-    let targets = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0], [4, 2]), &device);
+    let targets = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0], [4, 2]),
+        &device,
+    );
     let loss = cross_entropy_with_logits(logits, targets);
     let grads = loss.backward();
 
-    let mut check = GradCheck { grads: &grads, path: Vec::new(), seen: 0 };
+    let mut check = GradCheck {
+        grads: &grads,
+        path: Vec::new(),
+        seen: 0,
+    };
     model.visit(&mut check);
     assert!(check.seen > 30, "only {} parameters visited", check.seen);
     // Dropout is active in training: two forwards differ.
@@ -178,6 +230,9 @@ fn training_step_reaches_every_parameter() {
 
 #[test]
 fn tiny_tokenizer_fits_the_tiny_model() {
-    let config = load_classifier(&tiny_bert(), &ClassifierOptions::default(), &Device::flex()).unwrap().1.config;
+    let config = load_classifier(&tiny_bert(), &ClassifierOptions::default(), &Device::flex())
+        .unwrap()
+        .1
+        .config;
     check_compatible(&tiny_tokenizer(), &config).unwrap();
 }

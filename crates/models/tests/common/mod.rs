@@ -10,7 +10,9 @@ use w2s_models::{TextTokenizer, TokenBatch, make_batch};
 
 /// `crates/models/tests/fixtures`.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("fixtures")
 }
 
 /// The tiny random-weight BERT written by `scripts/make_reference.py`.
@@ -24,7 +26,8 @@ pub fn pretrained_root() -> PathBuf {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -43,21 +46,38 @@ pub fn id_lists(value: &Value) -> Vec<Vec<u32>> {
         .as_array()
         .expect("list of id lists")
         .iter()
-        .map(|ids| ids.as_array().unwrap().iter().map(|id| id.as_u64().unwrap() as u32).collect())
+        .map(|ids| {
+            ids.as_array()
+                .unwrap()
+                .iter()
+                .map(|id| id.as_u64().unwrap() as u32)
+                .collect()
+        })
         .collect()
 }
 
 pub fn strings(value: &Value) -> Vec<String> {
-    value.as_array().expect("list of strings").iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    value
+        .as_array()
+        .expect("list of strings")
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
 }
 
 pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor.into_data().try_into_vec_as::<f32>().expect("f32 data")
+    tensor
+        .into_data()
+        .try_into_vec_as::<f32>()
+        .expect("f32 data")
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn batch(ids: &[Vec<u32>], pad_id: u32, device: &Device) -> TokenBatch {
@@ -68,7 +88,11 @@ pub fn batch(ids: &[Vec<u32>], pad_id: u32, device: &Device) -> TokenBatch {
 /// Rows `[seq_len, hidden]` of the real tokens of sequence `index` of a `[batch, seq, hidden]`
 /// state, keeping only the first `dims` columns.
 pub fn real_rows(hidden: &Tensor<3>, index: usize, seq_len: usize, dims: usize) -> Vec<f32> {
-    values(hidden.clone().slice([index..index + 1, 0..seq_len, 0..dims]))
+    values(
+        hidden
+            .clone()
+            .slice([index..index + 1, 0..seq_len, 0..dims]),
+    )
 }
 
 pub fn tiny_tokenizer() -> TextTokenizer {
@@ -95,7 +119,11 @@ pub fn read_tensors(path: &Path) -> Vec<Named> {
         .into_iter()
         .map(|(name, view)| {
             assert_eq!(view.dtype(), Dtype::F32);
-            let data = view.data().chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect();
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
             (name, view.shape().to_vec(), data)
         })
         .collect();
@@ -110,15 +138,24 @@ pub fn write_tensors(path: &Path, tensors: &[Named], dtype: Dtype) {
         .map(|(name, shape, data)| {
             let bytes = match dtype {
                 Dtype::F32 => data.iter().flat_map(|v| v.to_le_bytes()).collect(),
-                Dtype::F16 => data.iter().flat_map(|v| burn::tensor::f16::from_f32(*v).to_le_bytes()).collect(),
-                Dtype::BF16 => data.iter().flat_map(|v| burn::tensor::bf16::from_f32(*v).to_le_bytes()).collect(),
+                Dtype::F16 => data
+                    .iter()
+                    .flat_map(|v| burn::tensor::f16::from_f32(*v).to_le_bytes())
+                    .collect(),
+                Dtype::BF16 => data
+                    .iter()
+                    .flat_map(|v| burn::tensor::bf16::from_f32(*v).to_le_bytes())
+                    .collect(),
                 other => panic!("unsupported {other:?}"),
             };
             (name.clone(), shape.clone(), bytes)
         })
         .collect();
-    let views = encoded
-        .iter()
-        .map(|(name, shape, bytes)| (name.clone(), safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes).unwrap()));
+    let views = encoded.iter().map(|(name, shape, bytes)| {
+        (
+            name.clone(),
+            safetensors::tensor::TensorView::new(dtype, shape.clone(), bytes).unwrap(),
+        )
+    });
     safetensors::serialize_to_file(views, None, path).unwrap();
 }
