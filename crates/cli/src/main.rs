@@ -9,7 +9,7 @@ use w2s_cli::parse_run_args;
 use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
-use w2s_train::DeviceChoice;
+use w2s_train::{DeviceChoice, DeviceError, Precision, parse_devices, set_precision};
 
 #[derive(Parser)]
 #[command(name = "w2s", version, about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them.")]
@@ -28,9 +28,17 @@ enum Command {
         args: Vec<String>,
         #[command(flatten)]
         paths: Paths,
-        /// cpu, cuda:N or auto (CUDA when the libtorch backend sees a GPU, else the CPU).
+        /// auto, cpu, cuda:N, flex or libtorch-cpu. `auto` is cuda:0 when the libtorch backend
+        /// (`--features tch`) sees a GPU, else `cpu`, the faster CPU backend of this build.
         #[arg(long, default_value = "auto")]
         device: String,
+        /// Data-parallel devices, e.g. `cuda:0,cuda:1` (one device only, for now).
+        #[arg(long, conflicts_with = "device", value_name = "LIST")]
+        devices: Option<String>,
+        /// f32, or bf16 / f16 on a GPU: the model runs in half precision, the weights,
+        /// optimizer state, loss and metrics stay in f32.
+        #[arg(long, default_value = "f32")]
+        precision: String,
         /// Recompute stages that finished before.
         #[arg(long)]
         force: bool,
@@ -83,9 +91,20 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { args, paths, device, force, no_save_weights } => {
+        Command::Train { args, paths, device, devices, precision, force, no_save_weights } => {
             let config = load_config(&args, &paths)?;
-            let device: DeviceChoice = device.parse()?;
+            let device = match devices {
+                Some(list) => match parse_devices(&list)?.as_slice() {
+                    [] => return Err(DeviceError::Unknown(list).into()),
+                    [one] => *one,
+                    many => return Err(DeviceError::MultiDevice(many.len()).into()),
+                },
+                None => device.parse::<DeviceChoice>()?,
+            }
+            .concrete()?;
+            let precision: Precision = precision.parse()?;
+            precision.check(device)?;
+            set_precision(precision)?;
             let env = RunEnv {
                 datasets_dir: paths.datasets.clone(),
                 data_root: resolve_data_root(paths.data_root.as_deref()),
@@ -95,7 +114,12 @@ fn run(cli: Cli) -> Result<()> {
                 force,
                 save_weights: !no_save_weights,
             };
-            eprintln!("experiment {} (profile {}, config {}) on {device}", config.name, config.profile, config.hash());
+            eprintln!(
+                "experiment {} (profile {}, config {}) on {device} in {precision}",
+                config.name,
+                config.profile,
+                config.hash()
+            );
             let output = run_experiment(&config, &env)?;
             println!("{}", output.results.to_table());
             println!("results: {}", output.dir.display());

@@ -153,7 +153,7 @@ impl SeedRunner<'_> {
             .collect();
         models.push(ModelResult {
             role: "ensemble".into(),
-            model: format!("{}x{}", method_name(method), teachers.len()),
+            model: ensemble_name(method, teachers.len()),
             test: evaluate(&weak_test, &test_labels),
             label_accuracy: Some(label_accuracy(&weak_labels, &transfer_labels)),
             val_accuracy: None,
@@ -272,12 +272,11 @@ fn effective_method(method: EnsembleMethod, teachers: usize) -> EnsembleMethod {
     if teachers == 1 { EnsembleMethod::None } else { method }
 }
 
-fn method_name(method: EnsembleMethod) -> &'static str {
+/// How the ensemble row is labelled in reports, e.g. `soft vote of 3`.
+fn ensemble_name(method: EnsembleMethod, teachers: usize) -> String {
     match method {
-        EnsembleMethod::None => "single",
-        EnsembleMethod::Hard => "hard",
-        EnsembleMethod::Soft => "soft",
-        EnsembleMethod::Weighted => "weighted",
+        EnsembleMethod::None => "teacher-0 alone".to_string(),
+        method => format!("{method} vote of {teachers}"),
     }
 }
 

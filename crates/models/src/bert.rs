@@ -1,17 +1,16 @@
 //! The BERT encoder: embeddings followed by post-LayerNorm transformer layers, as in HF
-//! `BertModel`.
+//! `BertModel`. MPNet reuses the layers ([`BertLayer`] with [`LayerNaming::Mpnet`]).
 //!
 //! Every module is built from a [`WeightSource`] by HF tensor name (`build`) and written back
 //! under the same names (`export`), so the structure below mirrors the HF checkpoint layout.
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
-use burn::tensor::activation::{gelu, gelu_approximate, relu, softmax};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::{Int, Tensor};
 
 use crate::ModelError;
+use crate::attention::{merge_heads, padding_bias, scaled_dot_attention, split_heads};
 use crate::config::{Activation, BertConfig};
 use crate::weights::{WeightSink, WeightSource};
 
@@ -85,8 +84,68 @@ impl BertEmbeddings {
     }
 }
 
+/// The HF names of the attention parts of a post-LayerNorm layer, which BERT and MPNet spell
+/// differently (the feed-forward names are shared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayerNaming {
+    /// `attention.self.{query,key,value}`, `attention.output.{dense,LayerNorm}`.
+    Bert,
+    /// `attention.attn.{q,k,v,o}`, `attention.LayerNorm`.
+    Mpnet,
+}
+
+impl LayerNaming {
+    /// (query, key, value, output projection, LayerNorm), relative to the layer.
+    fn attention(self) -> [&'static str; 5] {
+        match self {
+            Self::Bert => [
+                "attention.self.query",
+                "attention.self.key",
+                "attention.self.value",
+                "attention.output.dense",
+                "attention.output.LayerNorm",
+            ],
+            Self::Mpnet => [
+                "attention.attn.q",
+                "attention.attn.k",
+                "attention.attn.v",
+                "attention.attn.o",
+                "attention.LayerNorm",
+            ],
+        }
+    }
+}
+
+/// Hyper-parameters of one post-LayerNorm encoder layer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerSpec {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub layer_norm_eps: f64,
+    pub hidden_dropout: f64,
+    pub attention_dropout: f64,
+    pub activation: Activation,
+    pub naming: LayerNaming,
+}
+
+impl LayerSpec {
+    pub(crate) fn bert(config: &BertConfig) -> Self {
+        Self {
+            hidden: config.hidden_size,
+            intermediate: config.intermediate_size,
+            heads: config.num_attention_heads,
+            layer_norm_eps: config.layer_norm_eps,
+            hidden_dropout: config.hidden_dropout_prob,
+            attention_dropout: config.attention_probs_dropout_prob,
+            activation: config.activation(),
+            naming: LayerNaming::Bert,
+        }
+    }
+}
+
 /// Multi-head self-attention with its output projection, residual and LayerNorm
-/// (HF `BertAttention`).
+/// (HF `BertAttention`, `MPNetAttention`).
 #[derive(Module, Debug)]
 pub struct BertAttention {
     query: Linear,
@@ -99,83 +158,55 @@ pub struct BertAttention {
     /// Dropout on the projected output, before the residual.
     output_dropout: Dropout,
     num_heads: usize,
+    #[module(skip)]
+    naming: LayerNaming,
 }
 
 impl BertAttention {
     fn build(
         src: &mut impl WeightSource,
         prefix: &str,
-        config: &BertConfig,
+        spec: &LayerSpec,
     ) -> Result<Self, ModelError> {
-        let h = config.hidden_size;
+        let h = spec.hidden;
+        let [q, k, v, o, norm] = spec.naming.attention().map(|n| format!("{prefix}.{n}"));
         Ok(Self {
-            query: src.linear(&format!("{prefix}.self.query"), h, h)?,
-            key: src.linear(&format!("{prefix}.self.key"), h, h)?,
-            value: src.linear(&format!("{prefix}.self.value"), h, h)?,
-            output: src.linear(&format!("{prefix}.output.dense"), h, h)?,
-            layer_norm: src.layer_norm(
-                &format!("{prefix}.output.LayerNorm"),
-                h,
-                config.layer_norm_eps,
-            )?,
-            attention_dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
-            output_dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-            num_heads: config.num_attention_heads,
+            query: src.linear(&q, h, h)?,
+            key: src.linear(&k, h, h)?,
+            value: src.linear(&v, h, h)?,
+            output: src.linear(&o, h, h)?,
+            layer_norm: src.layer_norm(&norm, h, spec.layer_norm_eps)?,
+            attention_dropout: DropoutConfig::new(spec.attention_dropout).init(),
+            output_dropout: DropoutConfig::new(spec.hidden_dropout).init(),
+            num_heads: spec.heads,
+            naming: spec.naming,
         })
     }
 
     fn export(&self, prefix: &str, sink: &mut WeightSink) {
-        sink.linear(&format!("{prefix}.self.query"), &self.query);
-        sink.linear(&format!("{prefix}.self.key"), &self.key);
-        sink.linear(&format!("{prefix}.self.value"), &self.value);
-        sink.linear(&format!("{prefix}.output.dense"), &self.output);
-        sink.layer_norm(&format!("{prefix}.output.LayerNorm"), &self.layer_norm);
+        let [q, k, v, o, norm] = self.naming.attention().map(|n| format!("{prefix}.{n}"));
+        sink.linear(&q, &self.query);
+        sink.linear(&k, &self.key);
+        sink.linear(&v, &self.value);
+        sink.linear(&o, &self.output);
+        sink.layer_norm(&norm, &self.layer_norm);
     }
 
-    /// `hidden` `[batch, seq, hidden]`; `mask_bias` `[batch, 1, seq, seq]`, 0 for real keys and
-    /// a large negative number for padding keys.
-    fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let [batch, seq, width] = hidden.dims();
-        let heads = |t: Tensor<3>| {
-            t.reshape([batch, seq, self.num_heads, width / self.num_heads])
-                .swap_dims(1, 2)
-        };
+    /// `hidden` `[batch, seq, hidden]`; `bias` `[batch, 1 or heads, seq, seq]`, added to the
+    /// attention scores (padding mask, and MPNet's relative position bias).
+    fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let heads = |t| split_heads(t, self.num_heads);
         let q = heads(self.query.forward(hidden.clone()));
         let k = heads(self.key.forward(hidden.clone()));
         let v = heads(self.value.forward(hidden.clone()));
-        let context = self
-            .attend(q, k, v, mask_bias)
-            .swap_dims(1, 2)
-            .reshape([batch, seq, width]);
+        let context = merge_heads(scaled_dot_attention(q, k, v, bias, &self.attention_dropout));
         let projected = self.output_dropout.forward(self.output.forward(context));
         self.layer_norm.forward(projected + hidden)
-    }
-
-    /// Scaled dot-product attention over `[batch, heads, seq, head_dim]` tensors.
-    ///
-    /// Off autodiff (inference) this is the backend's fused kernel. On an autodiff device the
-    /// kernel would fall back to the same unfused ops anyway, and spelling them out lets the
-    /// attention dropout act on the probabilities, where HF BERT applies it.
-    fn attend(&self, q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, mask_bias: Tensor<4>) -> Tensor<4> {
-        if !q.device().is_autodiff() {
-            return attention(
-                q,
-                k,
-                v,
-                None,
-                Some(mask_bias),
-                AttentionModuleOptions::default(),
-            );
-        }
-        let [.., head_dim] = q.dims();
-        let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + mask_bias;
-        let probs = self.attention_dropout.forward(softmax(scores, 3));
-        probs.matmul(v)
     }
 }
 
 /// One encoder layer: attention, then the feed-forward block with residual and LayerNorm
-/// (HF `BertLayer`).
+/// (HF `BertLayer`, `MPNetLayer`).
 #[derive(Module, Debug)]
 pub struct BertLayer {
     attention: BertAttention,
@@ -188,48 +219,50 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    fn build(
+    /// Build layer `encoder.layer.{index}`.
+    pub(crate) fn build(
         src: &mut impl WeightSource,
         index: usize,
-        config: &BertConfig,
+        spec: &LayerSpec,
     ) -> Result<Self, ModelError> {
         let prefix = format!("encoder.layer.{index}");
-        let (h, i) = (config.hidden_size, config.intermediate_size);
+        let (h, i) = (spec.hidden, spec.intermediate);
         Ok(Self {
-            attention: BertAttention::build(src, &format!("{prefix}.attention"), config)?,
+            attention: BertAttention::build(src, &prefix, spec)?,
             intermediate: src.linear(&format!("{prefix}.intermediate.dense"), h, i)?,
             output: src.linear(&format!("{prefix}.output.dense"), i, h)?,
             layer_norm: src.layer_norm(
                 &format!("{prefix}.output.LayerNorm"),
                 h,
-                config.layer_norm_eps,
+                spec.layer_norm_eps,
             )?,
-            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
-            activation: config.activation(),
+            dropout: DropoutConfig::new(spec.hidden_dropout).init(),
+            activation: spec.activation,
         })
     }
 
-    fn export(&self, index: usize, sink: &mut WeightSink) {
+    pub(crate) fn export(&self, index: usize, sink: &mut WeightSink) {
         let prefix = format!("encoder.layer.{index}");
-        self.attention.export(&format!("{prefix}.attention"), sink);
+        self.attention.export(&prefix, sink);
         sink.linear(&format!("{prefix}.intermediate.dense"), &self.intermediate);
         sink.linear(&format!("{prefix}.output.dense"), &self.output);
         sink.layer_norm(&format!("{prefix}.output.LayerNorm"), &self.layer_norm);
     }
 
-    fn forward(&self, hidden: Tensor<3>, mask_bias: Tensor<4>) -> Tensor<3> {
-        let attended = self.attention.forward(hidden, mask_bias);
-        let inner = self.activate(self.intermediate.forward(attended.clone()));
+    pub(crate) fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+        let attended = self.attention.forward(hidden, bias);
+        let inner = activate(self.activation, self.intermediate.forward(attended.clone()));
         let out = self.dropout.forward(self.output.forward(inner));
         self.layer_norm.forward(out + attended)
     }
+}
 
-    fn activate(&self, x: Tensor<3>) -> Tensor<3> {
-        match self.activation {
-            Activation::Gelu => gelu(x),
-            Activation::GeluTanh => gelu_approximate(x),
-            Activation::Relu => relu(x),
-        }
+/// Apply a feed-forward activation.
+pub(crate) fn activate<const D: usize>(activation: Activation, x: Tensor<D>) -> Tensor<D> {
+    match activation {
+        Activation::Gelu => gelu(x),
+        Activation::GeluTanh => gelu_approximate(x),
+        Activation::Relu => relu(x),
     }
 }
 
@@ -247,8 +280,9 @@ impl BertEncoder {
         config: &BertConfig,
     ) -> Result<Self, ModelError> {
         let embeddings = BertEmbeddings::build(src, config)?;
+        let spec = LayerSpec::bert(config);
         let layers = (0..config.num_hidden_layers)
-            .map(|i| BertLayer::build(src, i, config))
+            .map(|i| BertLayer::build(src, i, &spec))
             .collect::<Result<_, _>>()?;
         Ok(Self { embeddings, layers })
     }
@@ -290,15 +324,11 @@ impl BertEncoder {
     /// # Panics
     /// If `seq` exceeds [`max_seq_len`](Self::max_seq_len).
     pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
-        let [batch, seq] = input_ids.dims();
-        let mask_bias = (attention_mask.float().neg() + 1.0)
-            .mul_scalar(f32::MIN)
-            .reshape([batch, 1, 1, seq]);
-        let mask_bias = mask_bias.expand([batch, 1, seq, seq]);
+        let bias = padding_bias(attention_mask);
         self.layers
             .iter()
             .fold(self.embeddings.forward(input_ids), |hidden, layer| {
-                layer.forward(hidden, mask_bias.clone())
+                layer.forward(hidden, bias.clone())
             })
     }
 }

@@ -1,9 +1,14 @@
 //! Loading and saving classifiers as HF-layout model directories.
 //!
-//! A directory holds `config.json`, `model.safetensors` and (usually) `tokenizer.json`.
-//! Saved classifiers use the tensor names of HF `BertForSequenceClassification`
-//! (`bert.embeddings.*`, `bert.encoder.*`, `bert.pooler.*`, `classifier.*`), and their
-//! config.json adds `num_labels`, `id2label`, `label2id` and `w2s_pooling`.
+//! A directory holds `config.json`, `model.safetensors` and (usually) `tokenizer.json`;
+//! config.json's `model_type` picks the family (bert, mpnet, gpt2). Saved classifiers use the
+//! tensor names of HF `*ForSequenceClassification` (`bert.*` + `classifier.*`, `mpnet.*` +
+//! `classifier.*`, `transformer.*` + `score.weight`), and their config.json adds
+//! `num_labels`, `id2label`, `label2id` and `w2s_pooling`.
+//!
+//! An MPNet classifier is not loadable by HF `MPNetForSequenceClassification` as is: that
+//! class puts a two-layer head on `<s>`, while w2s keeps one linear layer on mean-pooled
+//! states (`classifier.weight` / `.bias`). Its backbone loads in `MPNetModel` unchanged.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,9 +21,10 @@ use safetensors::{Dtype, View};
 use serde_json::{Map, Value, json};
 
 use crate::ModelError;
-use crate::bert::BertEncoder;
-use crate::classifier::{ClassifierOptions, HEAD, POOLER, Pooling, SequenceClassifier};
-use crate::config::BertConfig;
+use crate::classifier::{
+    Backbone, ClassifierOptions, HfLayout, POOLER, Pooling, SequenceClassifier,
+};
+use crate::model_config::ModelConfig;
 use crate::weights::{CheckpointReader, SeededInit, WeightSink, WeightSource};
 
 /// File names of an HF-layout model directory.
@@ -58,11 +64,11 @@ impl fmt::Display for ParamOrigin {
 pub struct LoadReport {
     /// The model directory.
     pub dir: PathBuf,
-    /// The encoder's config, as read from config.json (pass it to [`save_classifier`]).
-    pub config: BertConfig,
+    /// The model's config, as read from config.json (pass it to [`save_classifier`]).
+    pub config: ModelConfig,
     /// Origin of the classification head.
     pub head: ParamOrigin,
-    /// Origin of the BERT pooler; `None` with [`Pooling::Mean`], which has no pooler.
+    /// Origin of the pooler; `None` unless [`Pooling::Cls`].
     pub pooler: Option<ParamOrigin>,
     /// Tensors in model.safetensors that the classifier does not use (e.g. the pooler of a
     /// mean-pooling classifier, or `embeddings.position_ids`).
@@ -75,16 +81,7 @@ pub struct LoadReport {
 
 impl fmt::Display for LoadReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let c = &self.config;
-        writeln!(
-            f,
-            "loaded {}: BERT {} layers, hidden {}, {} heads, vocab {}",
-            self.dir.display(),
-            c.num_hidden_layers,
-            c.hidden_size,
-            c.num_attention_heads,
-            c.vocab_size
-        )?;
+        writeln!(f, "loaded {}: {}", self.dir.display(), self.config)?;
         writeln!(f, "  head: {}", self.head)?;
         if let Some(pooler) = self.pooler {
             writeln!(f, "  pooler: {pooler}")?;
@@ -116,35 +113,34 @@ pub fn load_classifier(
 ) -> Result<(SequenceClassifier, LoadReport), ModelError> {
     opts.validate()?;
     let config_path = dir.join(CONFIG_FILE);
-    let config = BertConfig::from_file(&config_path)?;
+    let config = ModelConfig::from_file(&config_path)?;
+    let layout = HfLayout::of(config.family());
+    check_pooling(&config, opts.pooling)?;
     let saved = SavedHead::read(&config_path)?;
 
     let weights_path = dir.join(WEIGHTS_FILE);
     let bytes =
         std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
-    let mut reader = CheckpointReader::new(&weights_path, &bytes, device)?;
-    let encoder = BertEncoder::build(&mut reader, &config)?;
+    let mut reader = CheckpointReader::new(&weights_path, &bytes, layout.prefix, device)?;
+    let encoder = Backbone::build(&mut reader, &config)?;
 
-    let mut fresh = SeededInit::new(opts.head_seed, config.initializer_range, device);
-    let head_origin = if reader.contains(&format!("{HEAD}.weight")) {
-        saved.check_matches(dir, opts)?;
+    let mut fresh = SeededInit::new(opts.head_seed, config.initializer_range(), device);
+    let head_origin = if reader.contains(&format!("{}.weight", layout.head)) {
+        saved.check_matches(dir, opts, config.hf_head_pooling())?;
         ParamOrigin::Loaded
     } else {
         ParamOrigin::Initialized {
             seed: opts.head_seed,
         }
     };
-    let head = take_linear(
-        &mut reader,
-        &mut fresh,
-        head_origin,
-        HEAD,
-        config.hidden_size,
-        opts.num_classes,
-    )?;
+    let (h, classes) = (config.hidden_size(), opts.num_classes);
+    let head = match head_origin {
+        ParamOrigin::Loaded => layout.build_head(&mut reader, h, classes)?,
+        ParamOrigin::Initialized { .. } => layout.build_head(&mut fresh, h, classes)?,
+    };
 
     let (pooler, pooler_origin) = match opts.pooling {
-        Pooling::Mean => (None, None),
+        Pooling::Mean | Pooling::Last => (None, None),
         Pooling::Cls => {
             let origin = if reader.contains(&format!("{POOLER}.weight")) {
                 ParamOrigin::Loaded
@@ -153,7 +149,6 @@ pub fn load_classifier(
                     seed: opts.head_seed,
                 }
             };
-            let h = config.hidden_size;
             (
                 Some(take_linear(&mut reader, &mut fresh, origin, POOLER, h, h)?),
                 Some(origin),
@@ -164,7 +159,7 @@ pub fn load_classifier(
     let tokenizer = Some(dir.join(TOKENIZER_FILE)).filter(|p| p.is_file());
     let report = LoadReport {
         dir: dir.to_path_buf(),
-        config: config.clone(),
+        config,
         head: head_origin,
         pooler: pooler_origin,
         unused_tensors: reader.unused(),
@@ -172,6 +167,20 @@ pub fn load_classifier(
         tokenizer,
     };
     Ok((SequenceClassifier::new(encoder, pooler, head, opts), report))
+}
+
+/// [`Pooling::Cls`] needs a pooler, which GPT-2 does not have.
+fn check_pooling(config: &ModelConfig, pooling: Pooling) -> Result<(), ModelError> {
+    if pooling == Pooling::Cls && !HfLayout::of(config.family()).has_pooler {
+        return Err(ModelError::InvalidArgument {
+            field: "pooling",
+            message: format!(
+                "\"cls\" needs a pretrained pooler, which {} models do not have; use \"last\" or \"mean\"",
+                config.family()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A linear layer from the checkpoint or from the seeded initialiser, per `origin`.
@@ -210,7 +219,7 @@ impl SavedHead {
                 ModelError::config(
                     config_path,
                     POOLING_KEY,
-                    format!("{value} is neither \"mean\" nor \"cls\""),
+                    format!("{value} is not \"mean\", \"cls\" or \"last\""),
                 )
             })?),
         };
@@ -225,10 +234,15 @@ impl SavedHead {
     }
 
     /// A saved head is only meaningful with the class count and pooling it was trained with.
-    /// A head without `w2s_pooling` comes from HF `BertForSequenceClassification`, which
-    /// pools with the CLS pooler.
-    fn check_matches(&self, dir: &Path, opts: &ClassifierOptions) -> Result<(), ModelError> {
-        let pooling = self.pooling.unwrap_or(Pooling::Cls);
+    /// A head without `w2s_pooling` comes from HF (`hf_pooling`: the CLS pooler for BERT,
+    /// the last token for GPT-2).
+    fn check_matches(
+        &self,
+        dir: &Path,
+        opts: &ClassifierOptions,
+        hf_pooling: Pooling,
+    ) -> Result<(), ModelError> {
+        let pooling = self.pooling.unwrap_or(hf_pooling);
         if pooling != opts.pooling {
             return Err(ModelError::HeadMismatch {
                 path: dir.into(),
@@ -257,7 +271,8 @@ fn class_names(json: &Value) -> Option<Vec<String>> {
         .collect()
 }
 
-/// Save a classifier in HF layout to `dir`: model.safetensors (HF BERT tensor names, F32),
+/// Save a classifier in HF layout to `dir`: model.safetensors (HF tensor names of the
+/// family's `*ForSequenceClassification`, F32),
 /// config.json (`config` plus `num_labels`, `id2label`, `label2id` and `w2s_pooling`), and
 /// tokenizer.json copied from `tokenizer_src` if given.
 ///
@@ -265,15 +280,16 @@ fn class_names(json: &Value) -> Option<Vec<String>> {
 /// leaves a half-written model directory; an existing `dir` is replaced.
 pub fn save_classifier(
     model: &SequenceClassifier,
-    config: &BertConfig,
+    config: impl Into<ModelConfig>,
     class_names: &[String],
     tokenizer_src: Option<&Path>,
     dir: &Path,
 ) -> Result<(), ModelError> {
-    check_save_args(model, config, class_names, tokenizer_src)?;
+    let config = config.into();
+    check_save_args(model, &config, class_names, tokenizer_src)?;
     let staging = sibling(dir, "tmp")?;
     std::fs::create_dir_all(&staging).map_err(|e| ModelError::io("create", &staging, e))?;
-    let written = write_model_files(model, config, class_names, tokenizer_src, &staging)
+    let written = write_model_files(model, &config, class_names, tokenizer_src, &staging)
         .and_then(|()| replace_dir(&staging, dir));
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
@@ -283,11 +299,21 @@ pub fn save_classifier(
 
 fn check_save_args(
     model: &SequenceClassifier,
-    config: &BertConfig,
+    config: &ModelConfig,
     class_names: &[String],
     tokenizer_src: Option<&Path>,
 ) -> Result<(), ModelError> {
     config.validate()?;
+    if config.family() != model.family() {
+        return Err(ModelError::InvalidArgument {
+            field: "config",
+            message: format!(
+                "a {} config for a {} model",
+                config.family(),
+                model.family()
+            ),
+        });
+    }
     if class_names.len() != model.num_classes() {
         return Err(ModelError::InvalidArgument {
             field: "class_names",
@@ -299,27 +325,17 @@ fn check_save_args(
         });
     }
     for (field, in_config, in_model) in [
-        (
-            "config.hidden_size",
-            config.hidden_size,
-            model.hidden_size(),
-        ),
-        ("config.vocab_size", config.vocab_size, model.vocab_size()),
-        (
-            "config.num_hidden_layers",
-            config.num_hidden_layers,
-            model.num_layers(),
-        ),
-        (
-            "config.max_position_embeddings",
-            config.max_position_embeddings,
-            model.max_seq_len(),
-        ),
+        ("hidden size", config.hidden_size(), model.hidden_size()),
+        ("vocab size", config.vocab_size(), model.vocab_size()),
+        ("layer count", config.num_layers(), model.num_layers()),
+        ("longest input", config.max_seq_len(), model.max_seq_len()),
     ] {
         if in_config != in_model {
             return Err(ModelError::InvalidArgument {
                 field: "config",
-                message: format!("{field} is {in_config} but the model has {in_model}"),
+                message: format!(
+                    "the config's {field} is {in_config} but the model's is {in_model}"
+                ),
             });
         }
     }
@@ -335,7 +351,7 @@ fn check_save_args(
 
 fn write_model_files(
     model: &SequenceClassifier,
-    config: &BertConfig,
+    config: &ModelConfig,
     class_names: &[String],
     tokenizer_src: Option<&Path>,
     out: &Path,
@@ -369,13 +385,10 @@ fn write_model_files(
     Ok(())
 }
 
-/// config.json of a saved classifier: the encoder config as a `BertForSequenceClassification`.
-fn saved_config_json(config: &BertConfig, class_names: &[String], pooling: Pooling) -> Value {
-    let mut map: Map<String, Value> = match serde_json::to_value(config).expect("config serializes")
-    {
-        Value::Object(map) => map,
-        _ => unreachable!("BertConfig serializes to an object"),
-    };
+/// config.json of a saved classifier: the model config as the family's
+/// `*ForSequenceClassification`.
+fn saved_config_json(config: &ModelConfig, class_names: &[String], pooling: Pooling) -> Value {
+    let mut map = config.to_json();
     let id2label: Map<String, Value> = class_names
         .iter()
         .enumerate()
@@ -386,11 +399,15 @@ fn saved_config_json(config: &BertConfig, class_names: &[String], pooling: Pooli
         .enumerate()
         .map(|(i, name)| (name.clone(), json!(i)))
         .collect();
-    map.insert("model_type".into(), json!("bert"));
+    map.insert("model_type".into(), json!(config.family().to_string()));
     map.insert(
         "architectures".into(),
-        json!(["BertForSequenceClassification"]),
+        json!([HfLayout::of(config.family()).architecture]),
     );
+    if let ModelConfig::Gpt2(c) = config {
+        // GPT2ForSequenceClassification finds the last token through pad_token_id.
+        map.insert("pad_token_id".into(), json!(c.pad_id()));
+    }
     map.insert("num_labels".into(), json!(class_names.len()));
     map.insert("id2label".into(), Value::Object(id2label));
     map.insert("label2id".into(), Value::Object(label2id));
@@ -459,28 +476,32 @@ impl View for F32View<'_> {
 
 /// A classifier with random weights (no files needed), for tests and probes.
 ///
-/// Every tensor is drawn as HF initialises BERT (normal(0, `initializer_range`) matrices,
-/// zero biases, unit LayerNorm scales) from `opts.head_seed`, so the same arguments always
-/// give the same model.
+/// Every tensor is drawn as HF initialises these models (normal(0, `initializer_range`)
+/// matrices, zero biases, unit LayerNorm scales) from `opts.head_seed`, so the same arguments
+/// always give the same model.
 ///
 /// # Panics
-/// If `config` or `opts` is invalid (see [`BertConfig::validate`],
-/// [`ClassifierOptions::validate`]).
+/// If `config` or `opts` is invalid (see [`ModelConfig::validate`],
+/// [`ClassifierOptions::validate`]), or `opts.pooling` is [`Pooling::Cls`] for GPT-2.
 pub fn random_classifier(
-    config: &BertConfig,
+    config: impl Into<ModelConfig>,
     opts: &ClassifierOptions,
     device: &Device,
 ) -> SequenceClassifier {
+    let config = config.into();
     config
         .validate()
-        .expect("random_classifier: invalid BertConfig");
+        .expect("random_classifier: invalid config");
     opts.validate()
         .expect("random_classifier: invalid ClassifierOptions");
-    let mut init = SeededInit::new(opts.head_seed, config.initializer_range, device);
-    let encoder = BertEncoder::build(&mut init, config).expect("random initialisation cannot fail");
-    let h = config.hidden_size;
+    check_pooling(&config, opts.pooling).expect("random_classifier: pooling");
+    let mut init = SeededInit::new(opts.head_seed, config.initializer_range(), device);
+    let encoder = Backbone::build(&mut init, &config).expect("random initialisation cannot fail");
+    let h = config.hidden_size();
     let pooler =
         (opts.pooling == Pooling::Cls).then(|| init.linear(POOLER, h, h).expect("random init"));
-    let head = init.linear(HEAD, h, opts.num_classes).expect("random init");
+    let head = HfLayout::of(config.family())
+        .build_head(&mut init, h, opts.num_classes)
+        .expect("random init");
     SequenceClassifier::new(encoder, pooler, head, opts)
 }

@@ -1,4 +1,5 @@
-//! A sequence classifier: BERT encoder, pooling, dropout, linear head.
+//! A sequence classifier: a backbone of the zoo (BERT, MPNet, GPT-2), pooling, dropout,
+//! linear head.
 
 use std::fmt;
 
@@ -8,15 +9,158 @@ use burn::tensor::activation::tanh;
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::ModelError;
 use crate::bert::BertEncoder;
-use crate::weights::WeightSink;
+use crate::gpt2::Gpt2Model;
+use crate::model_config::ModelConfig;
+use crate::mpnet::MpnetEncoder;
+use crate::weights::{WeightSink, WeightSource};
+use crate::{ModelError, ModelFamily};
 
-/// HF name of the pooler's dense layer (weights `pooler.dense.weight` / `.bias`).
+/// HF name of the pooler's dense layer (weights `pooler.dense.weight` / `.bias`), under the
+/// backbone prefix.
 pub(crate) const POOLER: &str = "pooler.dense";
-/// HF name of the classification head (`classifier.weight` / `.bias`, as in
-/// `BertForSequenceClassification`).
-pub(crate) const HEAD: &str = "classifier";
+
+/// Where a family's sequence classifier keeps its parts in an HF checkpoint.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HfLayout {
+    /// Prefix of the backbone's tensors in `*ForSequenceClassification` checkpoints.
+    pub prefix: &'static str,
+    /// Name of the head (`{head}.weight`, and `{head}.bias` when `head_bias`).
+    pub head: &'static str,
+    pub head_bias: bool,
+    /// Whether the pretrained model has a `pooler.dense` (needed for [`Pooling::Cls`]).
+    pub has_pooler: bool,
+    /// The `architectures` entry of a saved classifier.
+    pub architecture: &'static str,
+}
+
+impl HfLayout {
+    pub(crate) fn of(family: ModelFamily) -> Self {
+        match family {
+            ModelFamily::Bert => Self {
+                prefix: "bert",
+                head: "classifier",
+                head_bias: true,
+                has_pooler: true,
+                architecture: "BertForSequenceClassification",
+            },
+            // HF's MPNetForSequenceClassification has a two-layer head on `<s>`
+            // (`classifier.dense`, `classifier.out_proj`); w2s keeps one linear layer on
+            // mean-pooled states, as for BERT, under `classifier.weight` / `.bias`.
+            ModelFamily::Mpnet => Self {
+                prefix: "mpnet",
+                head: "classifier",
+                head_bias: true,
+                has_pooler: true,
+                architecture: "MPNetForSequenceClassification",
+            },
+            ModelFamily::Gpt2 => Self {
+                prefix: "transformer",
+                head: "score",
+                head_bias: false,
+                has_pooler: false,
+                architecture: "GPT2ForSequenceClassification",
+            },
+        }
+    }
+
+    /// The head, read from (or drawn by) `src`.
+    pub(crate) fn build_head(
+        &self,
+        src: &mut impl WeightSource,
+        hidden: usize,
+        classes: usize,
+    ) -> Result<Linear, ModelError> {
+        if self.head_bias {
+            src.linear(self.head, hidden, classes)
+        } else {
+            src.linear_no_bias(self.head, hidden, classes)
+        }
+    }
+}
+
+/// The transformer under the head: token ids in, hidden states out.
+#[derive(Module, Debug)]
+pub enum Backbone {
+    /// HF `BertModel` (without pooler).
+    Bert(BertEncoder),
+    /// HF `MPNetModel` (without pooler).
+    Mpnet(MpnetEncoder),
+    /// HF `GPT2Model`.
+    Gpt2(Gpt2Model),
+}
+
+impl Backbone {
+    /// Build the backbone `config` describes from HF-named tensors.
+    pub(crate) fn build(
+        src: &mut impl WeightSource,
+        config: &ModelConfig,
+    ) -> Result<Self, ModelError> {
+        Ok(match config {
+            ModelConfig::Bert(c) => Self::Bert(BertEncoder::build(src, c)?),
+            ModelConfig::Mpnet(c) => Self::Mpnet(MpnetEncoder::build(src, c)?),
+            ModelConfig::Gpt2(c) => Self::Gpt2(Gpt2Model::build(src, c)?),
+        })
+    }
+
+    fn export(&self, sink: &mut WeightSink) {
+        match self {
+            Self::Bert(m) => m.export(sink),
+            Self::Mpnet(m) => m.export(sink),
+            Self::Gpt2(m) => m.export(sink),
+        }
+    }
+
+    /// Last hidden state `[batch, seq, hidden]`.
+    pub fn forward(&self, input_ids: Tensor<2, Int>, attention_mask: Tensor<2, Int>) -> Tensor<3> {
+        match self {
+            Self::Bert(m) => m.forward(input_ids, attention_mask),
+            Self::Mpnet(m) => m.forward(input_ids, attention_mask),
+            Self::Gpt2(m) => m.forward(input_ids, attention_mask),
+        }
+    }
+
+    /// The architecture family.
+    pub fn family(&self) -> ModelFamily {
+        match self {
+            Self::Bert(_) => ModelFamily::Bert,
+            Self::Mpnet(_) => ModelFamily::Mpnet,
+            Self::Gpt2(_) => ModelFamily::Gpt2,
+        }
+    }
+
+    fn max_seq_len(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.max_seq_len(),
+            Self::Mpnet(m) => m.max_seq_len(),
+            Self::Gpt2(m) => m.max_seq_len(),
+        }
+    }
+
+    fn vocab_size(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.vocab_size(),
+            Self::Mpnet(m) => m.vocab_size(),
+            Self::Gpt2(m) => m.vocab_size(),
+        }
+    }
+
+    fn hidden_size(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.hidden_size(),
+            Self::Mpnet(m) => m.hidden_size(),
+            Self::Gpt2(m) => m.hidden_size(),
+        }
+    }
+
+    fn num_layers(&self) -> usize {
+        match self {
+            Self::Bert(m) => m.num_layers(),
+            Self::Mpnet(m) => m.num_layers(),
+            Self::Gpt2(m) => m.num_layers(),
+        }
+    }
+}
 
 /// How the encoder's token states become one vector per sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -26,8 +170,11 @@ pub enum Pooling {
     #[default]
     Mean,
     /// HF `BertPooler`: dense + tanh on the `[CLS]` state, as in
-    /// `BertForSequenceClassification`.
+    /// `BertForSequenceClassification` (BERT and MPNet only).
     Cls,
+    /// The state of the last real token (per the attention mask), as
+    /// `GPT2ForSequenceClassification` does.
+    Last,
 }
 
 impl fmt::Display for Pooling {
@@ -35,6 +182,7 @@ impl fmt::Display for Pooling {
         f.write_str(match self {
             Pooling::Mean => "mean",
             Pooling::Cls => "cls",
+            Pooling::Last => "last",
         })
     }
 }
@@ -94,11 +242,11 @@ pub struct TokenBatch {
     pub attention_mask: Tensor<2, Int>,
 }
 
-/// BERT encoder → pooling → dropout → `Linear(hidden, num_classes)`.
+/// Backbone → pooling → dropout → `Linear(hidden, num_classes)` (without bias for GPT-2).
 #[derive(Module, Debug)]
 pub struct SequenceClassifier {
-    encoder: BertEncoder,
-    /// The BERT pooler (dense + tanh on `[CLS]`); present only with [`Pooling::Cls`].
+    encoder: Backbone,
+    /// The pooler (dense + tanh on `[CLS]`); present only with [`Pooling::Cls`].
     pooler: Option<Linear>,
     dropout: Dropout,
     head: Linear,
@@ -110,7 +258,7 @@ impl SequenceClassifier {
     /// Assemble a classifier from its parts; `pooler` must be present exactly when
     /// `opts.pooling` is [`Pooling::Cls`].
     pub(crate) fn new(
-        encoder: BertEncoder,
+        encoder: Backbone,
         pooler: Option<Linear>,
         head: Linear,
         opts: &ClassifierOptions,
@@ -125,8 +273,9 @@ impl SequenceClassifier {
         }
     }
 
-    /// Every parameter under its HF `BertForSequenceClassification` name.
+    /// Every parameter under its HF `*ForSequenceClassification` name (see [`HfLayout`]).
     pub(crate) fn export(&self, sink: &mut WeightSink) {
+        let layout = HfLayout::of(self.family());
         let mut encoder = WeightSink::default();
         self.encoder.export(&mut encoder);
         if let Some(pooler) = &self.pooler {
@@ -136,9 +285,14 @@ impl SequenceClassifier {
             encoder
                 .tensors
                 .into_iter()
-                .map(|(name, t)| (format!("bert.{name}"), t)),
+                .map(|(name, t)| (format!("{}.{name}", layout.prefix), t)),
         );
-        sink.linear(HEAD, &self.head);
+        sink.linear(layout.head, &self.head);
+    }
+
+    /// The architecture family of the backbone.
+    pub fn family(&self) -> ModelFamily {
+        self.encoder.family()
     }
 
     /// Class logits `[batch, num_classes]`.
@@ -159,6 +313,7 @@ impl SequenceClassifier {
         let hidden = self.encode(batch);
         match (&self.pooler, self.pooling) {
             (Some(pooler), Pooling::Cls) => tanh(pooler.forward(cls_state(hidden))),
+            (_, Pooling::Last) => last_token_state(hidden, batch.attention_mask.clone()),
             _ => mean_pool(hidden, batch.attention_mask.clone()),
         }
     }
@@ -198,6 +353,16 @@ impl SequenceClassifier {
 fn cls_state(hidden: Tensor<3>) -> Tensor<2> {
     let [batch, _, width] = hidden.dims();
     hidden.slice([0..batch, 0..1]).reshape([batch, width])
+}
+
+/// The state of the last token where `mask` is 1 (the first token for an all-padding row):
+/// `[batch, hidden]`. Assumes padding on the right, as [`make_batch`](crate::make_batch) does.
+pub fn last_token_state(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
+    let [batch, _, width] = hidden.dims();
+    let last = (mask.sum_dim(1) - 1).clamp_min(0).reshape([batch, 1, 1]);
+    hidden
+        .gather(1, last.expand([batch, 1, width]))
+        .reshape([batch, width])
 }
 
 /// Mean of the token states where `mask` is 1 (sentence-transformers' mean pooling, with the

@@ -59,7 +59,7 @@ pub struct BertConfig {
     pub architectures: Option<Vec<String>>,
 }
 
-mod defaults {
+pub(crate) mod defaults {
     pub fn max_position_embeddings() -> usize {
         512
     }
@@ -80,6 +80,18 @@ mod defaults {
     }
     pub fn position_embedding_type() -> String {
         "absolute".into()
+    }
+    pub fn mpnet_max_position_embeddings() -> usize {
+        514
+    }
+    pub fn mpnet_layer_norm_eps() -> f64 {
+        1e-5
+    }
+    pub fn mpnet_pad_token_id() -> usize {
+        1
+    }
+    pub fn mpnet_buckets() -> usize {
+        32
     }
 }
 
@@ -119,7 +131,7 @@ pub(crate) enum Activation {
 }
 
 impl Activation {
-    fn from_hf(name: &str) -> Option<Self> {
+    pub(crate) fn from_hf(name: &str) -> Option<Self> {
         match name {
             "gelu" => Some(Self::Gelu),
             "gelu_new" | "gelu_pytorch_tanh" => Some(Self::GeluTanh),
@@ -141,6 +153,11 @@ impl BertConfig {
                 path: path.into(),
                 source,
             })?;
+        Self::from_json(json, path)
+    }
+
+    /// Parse and validate the JSON of `path`.
+    pub(crate) fn from_json(json: serde_json::Value, path: &Path) -> Result<Self, ModelError> {
         // Check the family before the fields, so an MPNet or GPT-2 config is reported as such
         // rather than as a missing BERT field.
         check_family(&json, path)?;
@@ -167,11 +184,11 @@ impl BertConfig {
         Activation::from_hf(&self.hidden_act).expect("validated hidden_act")
     }
 
-    fn validate_at(&self, path: &Path) -> Result<(), ModelError> {
-        let err = |field: &str, message: String| Err(ModelError::config(path, field, message));
+    pub(crate) fn validate_at(&self, path: &Path) -> Result<(), ModelError> {
         let json = serde_json::to_value(self).expect("BertConfig serializes");
         check_family(&json, path)?;
-        for (field, value) in [
+        let v = Validator::new(path);
+        v.positive(&[
             ("vocab_size", self.vocab_size),
             ("hidden_size", self.hidden_size),
             ("num_hidden_layers", self.num_hidden_layers),
@@ -179,54 +196,97 @@ impl BertConfig {
             ("intermediate_size", self.intermediate_size),
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
-        ] {
-            if value == 0 {
-                return err(field, "must be positive".into());
-            }
-        }
-        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
-            return err(
-                "num_attention_heads",
-                format!(
-                    "{} does not divide hidden_size {}",
-                    self.num_attention_heads, self.hidden_size
-                ),
-            );
-        }
-        if Activation::from_hf(&self.hidden_act).is_none() {
-            return err(
-                "hidden_act",
-                format!(
-                    "unsupported activation {:?} (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)",
-                    self.hidden_act
-                ),
-            );
-        }
-        if self.position_embedding_type != "absolute" {
-            return err(
-                "position_embedding_type",
+        ])?;
+        v.divides(
+            "num_attention_heads",
+            self.num_attention_heads,
+            self.hidden_size,
+        )?;
+        v.activation("hidden_act", &self.hidden_act)?;
+        v.require(
+            "position_embedding_type",
+            self.position_embedding_type == "absolute",
+            || {
                 format!(
                     "{:?} is not supported (only \"absolute\")",
                     self.position_embedding_type
-                ),
-            );
-        }
-        if !(self.layer_norm_eps > 0.0 && self.layer_norm_eps.is_finite()) {
-            return err(
-                "layer_norm_eps",
-                format!("must be a positive number, got {}", self.layer_norm_eps),
-            );
-        }
-        for (field, p) in [
+                )
+            },
+        )?;
+        v.layer_norm_eps("layer_norm_eps", self.layer_norm_eps)?;
+        v.probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
             (
                 "attention_probs_dropout_prob",
                 self.attention_probs_dropout_prob,
             ),
-        ] {
-            if !(0.0..1.0).contains(&p) {
-                return err(field, format!("must be in [0, 1), got {p}"));
-            }
+        ])
+    }
+}
+
+/// Checks of config fields, each failing with a [`ModelError::Config`] that names the file
+/// and the field.
+pub(crate) struct Validator<'a> {
+    path: &'a Path,
+}
+
+impl<'a> Validator<'a> {
+    pub(crate) fn new(path: &'a Path) -> Self {
+        Self { path }
+    }
+
+    /// Fail on `field` with `message()` unless `ok`.
+    pub(crate) fn require(
+        &self,
+        field: &str,
+        ok: bool,
+        message: impl FnOnce() -> String,
+    ) -> Result<(), ModelError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(ModelError::config(self.path, field, message()))
+        }
+    }
+
+    pub(crate) fn positive(&self, fields: &[(&str, usize)]) -> Result<(), ModelError> {
+        for &(field, value) in fields {
+            self.require(field, value > 0, || "must be positive".into())?;
+        }
+        Ok(())
+    }
+
+    /// `heads` (named `field`) must divide `width`.
+    pub(crate) fn divides(
+        &self,
+        field: &str,
+        heads: usize,
+        width: usize,
+    ) -> Result<(), ModelError> {
+        self.require(field, width.is_multiple_of(heads), || {
+            format!("{heads} does not divide the hidden size {width}")
+        })
+    }
+
+    pub(crate) fn activation(&self, field: &str, name: &str) -> Result<(), ModelError> {
+        self.require(field, Activation::from_hf(name).is_some(), || {
+            format!(
+                "unsupported activation {name:?} (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)"
+            )
+        })
+    }
+
+    pub(crate) fn layer_norm_eps(&self, field: &str, eps: f64) -> Result<(), ModelError> {
+        self.require(field, eps > 0.0 && eps.is_finite(), || {
+            format!("must be a positive number, got {eps}")
+        })
+    }
+
+    pub(crate) fn probabilities(&self, fields: &[(&str, f64)]) -> Result<(), ModelError> {
+        for &(field, p) in fields {
+            self.require(field, (0.0..1.0).contains(&p), || {
+                format!("must be in [0, 1), got {p}")
+            })?;
         }
         Ok(())
     }

@@ -57,7 +57,8 @@ pub enum ModelError {
         path: PathBuf,
         /// The HF name of the tensor.
         name: String,
-        /// The other names that were tried (prefix `bert.`, legacy `gamma`/`beta`).
+        /// The other names that were tried (backbone prefix `bert.`, `mpnet.` or
+        /// `transformer.`; legacy `gamma`/`beta`).
         alternatives: String,
     },
 
@@ -135,10 +136,27 @@ pub enum ModelError {
     Registry(String),
 
     /// A registry model has not been fetched yet.
-    #[error("model `{name}` is not in {path}: run `just models` to fetch the pretrained models")]
+    #[error("model `{name}` is not in {path}: run `just models {name}` to fetch it")]
     ModelNotFetched {
         /// The registry name or path asked for.
         name: String,
+        /// The directory that was expected.
+        path: PathBuf,
+    },
+
+    /// A hub-only registry model (GPT-2) has no local copy.
+    #[error(
+        "model `{name}` is not in {path}: its weights ({hf_id}) are on the Hugging Face hub \
+         only, which this machine cannot reach. Copy its config.json and model.safetensors \
+         into that directory and run `just models {name}` (which adds the tokenizer), or set \
+         the model to a local directory holding config.json, model.safetensors and \
+         tokenizer.json"
+    )]
+    ModelNotLocal {
+        /// The registry name.
+        name: String,
+        /// The Hugging Face id.
+        hf_id: String,
         /// The directory that was expected.
         path: PathBuf,
     },

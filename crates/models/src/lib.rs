@@ -1,5 +1,6 @@
-//! Models for w2s: a BERT-family encoder and sequence classifier in burn, HF checkpoint
-//! loading and saving, a tokenizer wrapper, and the registry of pretrained encoders.
+//! Models for w2s: the model zoo (BERT, MPNet, GPT-2) with a sequence-classification head in
+//! burn, HF checkpoint loading and saving (dispatched on config.json's `model_type`), a
+//! tokenizer wrapper, and the registry of pretrained models.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -18,11 +19,15 @@
 //! # Ok::<(), w2s_models::ModelError>(())
 //! ```
 
+mod attention;
 mod bert;
 mod checkpoint;
 mod classifier;
 mod config;
 mod error;
+mod gpt2;
+mod model_config;
+mod mpnet;
 mod registry;
 mod tokenizer;
 mod weights;
@@ -32,9 +37,18 @@ pub use checkpoint::{
     CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier,
     random_classifier, save_classifier,
 };
-pub use classifier::{ClassifierOptions, Pooling, SequenceClassifier, TokenBatch, mean_pool};
+pub use classifier::{
+    Backbone, ClassifierOptions, Pooling, SequenceClassifier, TokenBatch, last_token_state,
+    mean_pool,
+};
 pub use config::BertConfig;
 pub use error::ModelError;
+pub use gpt2::{GPT2_EOS_ID, Gpt2Attention, Gpt2Block, Gpt2Config, Gpt2Model};
+pub use model_config::ModelConfig;
+pub use mpnet::{
+    MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder,
+    relative_position_bucket,
+};
 pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, registry, resolve_model_dir,
 };

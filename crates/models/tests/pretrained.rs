@@ -1,4 +1,4 @@
-//! Parity of the real MiniLM weights with HF transformers (reference values written by
+//! Parity of the real MiniLM and MPNet weights with HF transformers (reference values written by
 //! `scripts/make_reference.py`). The weights come from `just models`, so these tests are
 //! ignored by default; the project's test command runs them after fetching.
 //!
@@ -10,7 +10,8 @@ mod common;
 use burn::tensor::Device;
 use common::*;
 use w2s_models::{
-    ClassifierOptions, TextTokenizer, check_compatible, load_classifier, resolve_model_dir,
+    ClassifierOptions, ModelFamily, TextTokenizer, check_compatible, load_classifier,
+    resolve_model_dir,
 };
 
 const TOLERANCE: f32 = 1e-4;
@@ -65,4 +66,24 @@ fn minilm_l3_matches_transformers() {
         return;
     }
     check_parity("minilm-l3");
+}
+
+#[test]
+#[ignore = "needs `just models mpnet-base`"]
+fn mpnet_base_matches_transformers() {
+    check_parity("mpnet-base");
+    let dir = resolve_model_dir("mpnet-base", &pretrained_root()).unwrap();
+    let (model, report) =
+        load_classifier(&dir, &ClassifierOptions::default(), &Device::flex()).unwrap();
+    assert_eq!(model.family(), ModelFamily::Mpnet);
+    assert_eq!(model.max_seq_len(), 512);
+    // The checkpoint's pooler and position_ids buffer are reported, never silently dropped.
+    assert_eq!(
+        report.unused_tensors,
+        [
+            "embeddings.position_ids",
+            "pooler.dense.bias",
+            "pooler.dense.weight"
+        ]
+    );
 }

@@ -10,8 +10,9 @@ use std::path::{Path, PathBuf};
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
-use w2s_models::{ClassifierOptions, Pooling, TextTokenizer, load_classifier, save_classifier};
+use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier, save_classifier};
 
+use crate::device::{DeviceError, catch_out_of_memory};
 use crate::trainer::{FitReport, FitSpec, fit, predict_proba};
 
 /// One model to fine-tune and the example sets it must label afterwards.
@@ -84,6 +85,9 @@ impl TrainJob {
 pub enum JobError {
     #[error("model {dir}: {source}")]
     Model { dir: PathBuf, source: w2s_models::ModelError },
+    /// The device failed, e.g. ran out of memory.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
 }
 
 /// Runs the job on `device` (the inference device; training uses its autodiff twin) and, if
@@ -98,10 +102,12 @@ pub fn run(job: &TrainJob, device: &Device, weights_dir: Option<&Path>) -> Resul
 
     let train_device = device.clone().autodiff();
     train_device.seed(job.seed);
+    // Each family pools as its HF classifier does: encoders mean-pool, GPT-2 takes the last token.
+    let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
         num_classes: job.classes.len(),
         dropout: job.config.dropout,
-        pooling: Pooling::Mean,
+        pooling: family.default_pooling(),
         head_seed: job.seed,
     };
     let (model, load_report) = load_classifier(&job.model_dir, &options, &train_device).map_err(model_error)?;
@@ -119,12 +125,16 @@ pub fn run(job: &TrainJob, device: &Device, weights_dir: Option<&Path>) -> Resul
         seed: job.seed,
         pad_id: tokenizer.pad_id(),
     };
-    let (model, fit_report) = fit(model, &spec, &train_device);
+    let (model, fit_report) =
+        catch_out_of_memory(&format!("training {}", job.stage), job.config.batch_size, || fit(model, &spec, &train_device))?;
 
     let mut predictions = BTreeMap::new();
     for (name, texts) in &job.predict {
         let ids = encode(texts)?;
-        let probs = predict_proba(&model, &ids, job.config.eval_batch_size, tokenizer.pad_id(), device);
+        let batch_size = job.config.eval_batch_size;
+        let probs = catch_out_of_memory(&format!("labelling {name} with {}", job.stage), batch_size, || {
+            predict_proba(&model, &ids, batch_size, tokenizer.pad_id(), device)
+        })?;
         predictions.insert(name.clone(), probs);
     }
 

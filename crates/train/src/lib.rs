@@ -4,14 +4,17 @@
 //!   (logits, soft labels, step fraction).
 //! - [`trainer`]: AdamW with warmup and decay, gradient clipping, per-epoch evaluation and
 //!   best-checkpoint selection, and batched prediction.
-//! - [`device`]: the `--device` choice.
+//! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
+//! - [`precision`]: mixed precision (`--precision bf16|f16`).
 
 pub mod device;
 pub mod job;
 pub mod loss;
+pub mod precision;
 pub mod progress;
 pub mod trainer;
 
-pub use device::{DeviceChoice, DeviceError};
+pub use device::{DeviceChoice, DeviceError, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
-pub use trainer::{EpochLog, FitReport, FitSpec, fit, predict_proba};
+pub use precision::{Precision, PrecisionError, set_precision};
+pub use trainer::{EpochLog, FitReport, FitSpec, adamw, fit, predict_proba, train_step};

@@ -5,17 +5,18 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
-use burn::tensor::Device;
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, FloatDType, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use w2s_core::config::{LogconfConfig, LossKind, TrainConfig};
 use w2s_core::metrics::{accuracy, argmax};
 use w2s_core::schedule::learning_rate;
-use w2s_models::{SequenceClassifier, make_batch};
+use w2s_models::{SequenceClassifier, TokenBatch, make_batch};
 
 use crate::loss::loss;
+use crate::precision::{Precision, cast_params, forward_logits, precision};
 use crate::progress::StageProgress;
 
 /// Batches that are length-sorted within a pool of this many batches, which cuts padding
@@ -69,11 +70,7 @@ pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (Seque
     let total_steps = batches_per_epoch * config.epochs;
     let progress = StageProgress::new(spec.stage, total_steps);
 
-    let mut optimizer = AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .with_epsilon(1e-8)
-        .with_grad_clipping((config.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(config.grad_clip as f32)))
-        .init();
+    let mut optimizer = adamw(config);
 
     let mut model = model;
     let mut best: Option<(f64, usize, SequenceClassifier)> = None;
@@ -86,12 +83,12 @@ pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (Seque
             let ids: Vec<&[u32]> = batch.iter().map(|&i| spec.train_ids[i].as_slice()).collect();
             let labels: Vec<Vec<f64>> = batch.iter().map(|&i| spec.train_labels[i].clone()).collect();
             let step_frac = step as f64 / total_steps.max(1) as f64;
-            let logits = model.forward(&make_batch(&ids, spec.pad_id, device));
-            let batch_loss = loss(spec.loss, logits, &labels, step_frac, spec.logconf);
-            let loss_value = batch_loss.clone().into_scalar::<f32>() as f64;
-            let grads = GradientsParams::from_grads(batch_loss.backward(), &model);
             let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
-            model = optimizer.step(lr, model, grads);
+            let batch_tokens = make_batch(&ids, spec.pad_id, device);
+            let loss_value;
+            (model, loss_value) = train_step(model, &mut optimizer, &batch_tokens, lr, |logits| {
+                loss(spec.loss, logits, &labels, step_frac, spec.logconf)
+            });
 
             step += 1;
             seen += batch.len();
@@ -136,8 +133,35 @@ pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (Seque
     (best_model, report)
 }
 
+/// AdamW with the config's weight decay and gradient clipping (HF's defaults otherwise).
+pub fn adamw(config: &TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new()
+        .with_weight_decay(config.weight_decay as f32)
+        .with_epsilon(1e-8)
+        .with_grad_clipping((config.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(config.grad_clip as f32)))
+        .init()
+}
+
+/// One optimisation step on `batch` (on an autodiff device): forward in the process's
+/// [precision](crate::precision), `loss` of the f32 logits, backward and an optimizer step at
+/// learning rate `lr`. `loss` maps the logits `[batch, classes]` to the scalar loss. Returns
+/// the updated model and the batch loss (reading it waits for the step to finish).
+pub fn train_step(
+    model: SequenceClassifier,
+    optimizer: &mut ModuleOptimizer,
+    batch: &TokenBatch,
+    lr: f64,
+    loss: impl FnOnce(Tensor<2>) -> Tensor<1>,
+) -> (SequenceClassifier, f64) {
+    let batch_loss = loss(forward_logits(&model, batch, precision()));
+    let loss_value = batch_loss.clone().into_scalar::<f32>() as f64;
+    let grads = GradientsParams::from_grads(batch_loss.backward(), &model);
+    (optimizer.step(lr, model, grads), loss_value)
+}
+
 /// Class probabilities for every example, in input order. Examples are batched by length so
-/// that little padding is computed.
+/// that little padding is computed. The forward runs in the process's
+/// [precision](crate::precision).
 pub fn predict_proba(
     model: &SequenceClassifier,
     ids: &[Vec<u32>],
@@ -148,9 +172,12 @@ pub fn predict_proba(
     let mut order: Vec<usize> = (0..ids.len()).collect();
     order.sort_by_key(|&i| ids[i].len());
     let mut probs = vec![Vec::new(); ids.len()];
+    // Cast the weights once, not at every batch.
+    let half_model = (precision() != Precision::F32).then(|| cast_params(model.clone(), precision().dtype()));
+    let model = half_model.as_ref().unwrap_or(model);
     for chunk in order.chunks(batch_size.max(1)) {
         let batch: Vec<&[u32]> = chunk.iter().map(|&i| ids[i].as_slice()).collect();
-        let logits = model.forward(&make_batch(&batch, pad_id, device));
+        let logits = model.forward(&make_batch(&batch, pad_id, device)).cast(FloatDType::F32);
         for (&i, row) in chunk.iter().zip(crate::loss::probabilities(&logits)) {
             probs[i] = row;
         }

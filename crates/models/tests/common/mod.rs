@@ -20,6 +20,16 @@ pub fn tiny_bert() -> PathBuf {
     fixtures().join("tiny-bert")
 }
 
+/// The tiny random-weight MPNet written by `scripts/make_reference.py`.
+pub fn tiny_mpnet() -> PathBuf {
+    fixtures().join("tiny-mpnet")
+}
+
+/// The tiny random-weight GPT-2 classifier written by `scripts/make_reference.py`.
+pub fn tiny_gpt2() -> PathBuf {
+    fixtures().join("tiny-gpt2")
+}
+
 /// Where `just models` puts the pretrained models: `<workspace>/checkpoints/pretrained`.
 pub fn pretrained_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/pretrained")

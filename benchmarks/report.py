@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Side-by-side table of bench JSON files (crates/train/examples/bench.rs and reference.py).
+
+    python benchmarks/report.py RUN.json ... [--peak-tflops 989]
+
+For each stage (training, labelling) and each run: examples/s, tokens/s, peak memory, and the
+ratio to the PyTorch reference of the same stage. On a GPU also the model FLOPs utilisation:
+achieved FLOP/s over the card's dense bf16 peak, with FLOPs counted per token as
+6 N + 12 L S H for training and 2 N + 4 L S H for labelling (N the parameters outside the
+embedding tables, L layers, S the sequence length, H the hidden width; the second term is the
+attention's two matmuls).
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+# Dense bf16 tensor-core peaks in TFLOP/s (vendor data sheets), matched against the
+# `nvidia-smi` name, most specific first.
+PEAK_BF16_TFLOPS = [
+    ("H200", 989.4),
+    ("H100 NVL", 835.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.4),  # SXM, "NVIDIA H100 80GB HBM3"
+    ("GH200", 989.4),
+    ("B200", 2250.0),
+    ("A100", 312.0),
+    ("L40S", 362.1),
+    ("L4", 121.0),
+    ("A10", 125.0),
+]
+
+
+def peak_tflops(device_name, override):
+    if override:
+        return override
+    for key, tflops in PEAK_BF16_TFLOPS:
+        if key.lower() in device_name.lower():
+            return tflops
+    return None
+
+
+def flops_per_token(run, stage):
+    n = run["params"] - run["embedding_params"]
+    attention = run["layers"] * run["seq"] * run["hidden"]
+    return 6 * n + 12 * attention if stage == "train" else 2 * n + 4 * attention
+
+
+def gib(b):
+    return f"{b / 2**30:.2f} GiB" if b else "-"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--peak-tflops", type=float, help="the card's dense bf16 peak (default: by its name)")
+    args = parser.parse_args()
+
+    runs = [json.loads(p.read_text()) for p in args.runs]
+    runs.sort(key=lambda r: (r["impl"] != "reference", r["backend"]))
+    reference = next((r for r in runs if r["impl"] == "reference"), None)
+    first = runs[0]
+    print(f"model {first['model']} ({first['params'] / 1e6:.1f}M parameters, {first['layers']} layers, "
+          f"hidden {first['hidden']}); sequence length {first['seq']}; training batch {first['train_batch']}, "
+          f"labelling batch {first['eval_batch']}; medians of {first['repeats']} repeats of "
+          f"{first['steps']} steps after {first['warmup']} warm-up steps.\n")
+    gpu = any(r["gpu"] for r in runs)
+    header = ["stage", "run", "device", "precision", "examples/s", "tokens/s", "peak memory", "w2s / reference"]
+    if gpu:
+        header.append("MFU")
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    for stage, stage_name in [("train", "training"), ("label", "labelling")]:
+        for run in runs:
+            result = run[stage]
+            name = "PyTorch reference" if run["impl"] == "reference" else f"w2s {run['backend']}"
+            if run["impl"] == "reference":
+                ratio = "1.00"
+            elif reference:
+                ratio = f"**{result['examples_per_s'] / reference[stage]['examples_per_s']:.2f}x**"
+            else:
+                ratio = "-"
+            row = [stage_name, name, run["device_name"], run["precision"], f"{result['examples_per_s']:.1f}",
+                   f"{result['tokens_per_s']:.0f}", gib(result["peak_memory_bytes"]), ratio]
+            if gpu:
+                peak = peak_tflops(run["device_name"], args.peak_tflops) if run["gpu"] else None
+                achieved = result["tokens_per_s"] * flops_per_token(run, stage)
+                row.append(f"{100 * achieved / (peak * 1e12):.1f}%" if peak else "-")
+            print("| " + " | ".join(row) + " |")
+    if reference:
+        print(f"\nReference: {reference['backend']}.")
+    kinds = sorted({run[stage]["memory_kind"] for run in runs for stage in ("train", "label")})
+    print(f"Peak memory: {', '.join(kinds)}; the labelling phase runs first, so training's figure is the "
+          "peak of the whole run.")
+    losses = ", ".join(f"{'reference' if r['impl'] == 'reference' else r['backend']} {r['final_loss']:.4f}" for r in runs)
+    print(f"Final training loss (a sanity check, not a comparison: dropout and head init differ): {losses}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

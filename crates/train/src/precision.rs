@@ -1,0 +1,176 @@
+//! Mixed precision (`--precision f32|bf16|f16`).
+//!
+//! With `bf16` or `f16`, the weights, the AdamW state, the loss and the metrics stay in f32;
+//! only the encoder's forward (and so its backward) runs in half precision, on a half-precision
+//! copy of the weights made at each step ([`forward_logits`]). The copy is a cast inside the
+//! autodiff graph, so the gradients flow back to the f32 weights in f32, as with
+//! `torch.autocast`. No loss scaling is done: bf16 has f32's exponent range and needs none;
+//! f16 gradients of a fine-tuned encoder may underflow, so prefer bf16.
+//!
+//! The precision is a process-wide setting, as burn's own device dtype settings are: it says
+//! how to compute, not what, so like the device it is not part of the stage cache key.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::OnceLock;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{FloatDType, Tensor};
+use w2s_models::{SequenceClassifier, TokenBatch};
+
+use crate::device::DeviceChoice;
+
+/// The precision of the model's forward and backward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precision {
+    /// Everything in f32.
+    #[default]
+    F32,
+    /// Forward and backward in bfloat16; weights, optimizer, loss and metrics in f32.
+    Bf16,
+    /// Forward and backward in float16; weights, optimizer, loss and metrics in f32.
+    F16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrecisionError {
+    #[error("unknown precision `{0}`: use `f32`, `bf16` or `f16`")]
+    Unknown(String),
+    #[error(
+        "--precision {precision} needs a GPU (`--device cuda:N`, libtorch backend); device `{device}` \
+         computes in f32 only (half precision on a CPU is slower, not faster). Use `--precision f32`"
+    )]
+    NeedsGpu { precision: Precision, device: DeviceChoice },
+    #[error("the precision was already set to {0} for this process")]
+    AlreadySet(Precision),
+}
+
+impl FromStr for Precision {
+    type Err = PrecisionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "f32" | "fp32" => Ok(Self::F32),
+            "bf16" => Ok(Self::Bf16),
+            "f16" | "fp16" => Ok(Self::F16),
+            other => Err(PrecisionError::Unknown(other.to_string())),
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::Bf16 => "bf16",
+            Self::F16 => "f16",
+        })
+    }
+}
+
+impl Precision {
+    /// The dtype of the forward pass.
+    pub fn dtype(self) -> FloatDType {
+        match self {
+            Self::F32 => FloatDType::F32,
+            Self::Bf16 => FloatDType::BF16,
+            Self::F16 => FloatDType::F16,
+        }
+    }
+
+    /// Checks that `device` (a concrete choice, see [`DeviceChoice::concrete`]) runs this
+    /// precision: half precision is for CUDA, and everything runs f32.
+    pub fn check(self, device: DeviceChoice) -> Result<(), PrecisionError> {
+        match self {
+            Self::F32 => Ok(()),
+            _ if device.is_gpu() => Ok(()),
+            precision => Err(PrecisionError::NeedsGpu { precision, device }),
+        }
+    }
+}
+
+static PRECISION: OnceLock<Precision> = OnceLock::new();
+
+/// Sets the process's precision once, before training (the CLI does it from `--precision`).
+/// Setting the value it already has is not an error.
+pub fn set_precision(precision: Precision) -> Result<(), PrecisionError> {
+    let current = *PRECISION.get_or_init(|| precision);
+    if current == precision { Ok(()) } else { Err(PrecisionError::AlreadySet(current)) }
+}
+
+/// The process's precision (f32 unless [`set_precision`] said otherwise).
+pub fn precision() -> Precision {
+    PRECISION.get().copied().unwrap_or_default()
+}
+
+/// Class logits `[batch, classes]` in f32, the forward running in `precision`.
+pub fn forward_logits(model: &SequenceClassifier, batch: &TokenBatch, precision: Precision) -> Tensor<2> {
+    match precision {
+        Precision::F32 => model.forward(batch),
+        half => cast_params(model.clone(), half.dtype()).forward(batch).cast(FloatDType::F32),
+    }
+}
+
+/// `module` with every float parameter cast to `dtype`. Each cast keeps its parameter's id and,
+/// on an autodiff device, its place in the graph, so gradients reach the original parameters.
+pub fn cast_params<M: Module>(module: M, dtype: FloatDType) -> M {
+    struct Cast(FloatDType);
+    impl ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let dtype = self.0;
+            param.map(|tensor| tensor.cast(dtype))
+        }
+    }
+    module.map(&mut Cast(dtype))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_precisions() {
+        for (text, precision) in [("f32", Precision::F32), ("bf16", Precision::Bf16), ("F16", Precision::F16)] {
+            assert_eq!(text.parse::<Precision>().unwrap(), precision);
+        }
+        assert!("int8".parse::<Precision>().unwrap_err().to_string().contains("bf16"));
+        assert_eq!(Precision::Bf16.to_string(), "bf16");
+    }
+
+    #[test]
+    fn half_precision_needs_a_gpu() {
+        assert!(Precision::F32.check(DeviceChoice::Flex).is_ok());
+        assert!(Precision::Bf16.check(DeviceChoice::Cuda(0)).is_ok());
+        let message = Precision::Bf16.check(DeviceChoice::Flex).unwrap_err().to_string();
+        assert!(message.contains("needs a GPU") && message.contains("flex"), "{message}");
+    }
+
+    #[test]
+    fn half_precision_copies_send_gradients_to_the_f32_weights() {
+        use burn::module::Module;
+        use burn::nn::LinearConfig;
+        use burn::optim::GradientsParams;
+        use burn::tensor::{DType, Device};
+
+        let device = Device::flex().autodiff();
+        let linear = LinearConfig::new(4, 3).init(&device);
+        let half = cast_params(linear.clone(), FloatDType::BF16);
+        assert_eq!(half.weight.val().dtype(), DType::BF16);
+        assert_eq!(linear.weight.val().dtype(), DType::F32, "the master weights stay f32");
+
+        let input = Tensor::<2>::ones([2, 4], &device).cast(FloatDType::BF16);
+        let loss = half.forward(input).cast(FloatDType::F32).sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &linear);
+        let grad = grads.get::<2>(linear.weight.id).expect("a gradient for the f32 weight");
+        assert_eq!(grad.dtype(), DType::F32);
+        // d(sum of outputs)/d(weight) is the column sums of the input: 2 everywhere.
+        let values = grad.into_data().try_to_vec::<f32>().unwrap();
+        assert!(values.iter().all(|&g| (g - 2.0).abs() < 1e-2), "{values:?}");
+        assert_eq!(linear.num_params(), half.num_params());
+    }
+
+    #[test]
+    fn f32_is_the_default() {
+        assert_eq!(precision(), Precision::F32);
+    }
+}
