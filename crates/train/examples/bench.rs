@@ -325,7 +325,10 @@ fn main() -> std::process::ExitCode {
         let text = serde_json::to_string_pretty(&report).expect("json");
         match &args.json {
             Some(path) => std::fs::write(path, text + "\n").map_err(|e| format!("{}: {e}", path.display())),
-            None => Ok(println!("{text}")),
+            None => {
+                println!("{text}");
+                Ok(())
+            }
         }
     });
     match result {

@@ -37,8 +37,8 @@ pub enum PrecisionError {
     #[error("unknown precision `{0}`: use `f32`, `bf16` or `f16`")]
     Unknown(String),
     #[error(
-        "--precision {precision} needs a GPU (`--device cuda:N`, libtorch backend); device `{device}` \
-         computes in f32 only (half precision on a CPU is slower, not faster). Use `--precision f32`"
+        "--precision {precision} needs a GPU (`--device cuda:N`, libtorch backend); on device \
+         `{device}` w2s computes in f32 only. Use `--precision f32`"
     )]
     NeedsGpu { precision: Precision, device: DeviceChoice },
     #[error("the precision was already set to {0} for this process")]
@@ -167,6 +167,39 @@ mod tests {
         let values = grad.into_data().try_to_vec::<f32>().unwrap();
         assert!(values.iter().all(|&g| (g - 2.0).abs() < 1e-2), "{values:?}");
         assert_eq!(linear.num_params(), half.num_params());
+    }
+
+    /// The whole classifier in bf16 on libtorch: runs, stays in bf16 to the last hidden state,
+    /// and gives f32 logits close to the f32 model's.
+    #[cfg(feature = "tch")]
+    #[test]
+    #[allow(deprecated)]
+    fn a_bf16_classifier_runs_on_libtorch() {
+        use burn::tensor::{DType, Device};
+        use w2s_models::{BertConfig, ClassifierOptions, make_batch, random_classifier};
+
+        let device = Device::libtorch();
+        let config = BertConfig {
+            vocab_size: 100,
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 64,
+            ..Default::default()
+        };
+        let model = random_classifier(&config, &ClassifierOptions::default(), &device);
+        let ids: Vec<Vec<u32>> = vec![vec![1, 5, 9, 2], vec![1, 7, 2]];
+        let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
+        let batch = make_batch(&refs, 0, &device);
+        let half = cast_params(model.clone(), FloatDType::BF16);
+        assert_eq!(half.encode(&batch).dtype(), DType::BF16, "activations stay in bf16");
+        let f32_logits: Vec<f32> = forward_logits(&model, &batch, Precision::F32).into_data().try_to_vec().unwrap();
+        let logits = forward_logits(&model, &batch, Precision::Bf16);
+        assert_eq!(logits.dtype(), DType::F32);
+        let bf16_logits: Vec<f32> = logits.into_data().try_to_vec().unwrap();
+        for (a, b) in f32_logits.iter().zip(&bf16_logits) {
+            assert!((a - b).abs() < 0.05, "{f32_logits:?} vs {bf16_logits:?}");
+        }
     }
 
     #[test]

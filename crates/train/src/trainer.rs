@@ -138,7 +138,7 @@ pub fn adamw(config: &TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new()
         .with_weight_decay(config.weight_decay as f32)
         .with_epsilon(1e-8)
-        .with_grad_clipping((config.grad_clip > 0.0).then(|| GradientClippingConfig::Norm(config.grad_clip as f32)))
+        .with_grad_clipping((config.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(config.grad_clip as f32)))
         .init()
 }
 
