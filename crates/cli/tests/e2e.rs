@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use burn::tensor::Device;
 use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_core::config::ExperimentConfig;
-use w2s_models::{BertConfig, ClassifierOptions, Pooling, random_classifier, save_classifier};
+use w2s_models::{ClassifierOptions, ModelConfig, random_classifier, save_classifier};
 
 /// burn's random number generator is global to the process: tests that train in this process
 /// take turns, so that each run is reproducible from its seed.
@@ -20,13 +20,18 @@ fn fixtures() -> PathBuf {
 
 /// Writes a random-weight model in HF layout from a fixture config.
 fn write_model(name: &str, root: &Path) -> PathBuf {
-    let config = BertConfig::from_file(&fixtures().join(name).join("config.json")).unwrap();
-    let options = ClassifierOptions { num_classes: 2, dropout: 0.1, pooling: Pooling::Mean, head_seed: 1 };
-    let model = random_classifier(&config, &options, &Device::flex());
-    let dir = root.join("models").join(name);
+    let source = fixtures().join(name);
+    write_model_from(&source.join("config.json"), &fixtures().join("tokenizer.json"), &root.join("models").join(name))
+}
+
+/// Writes a random-weight two-class classifier of any family, with the given tokenizer.
+fn write_model_from(config: &Path, tokenizer: &Path, dir: &Path) -> PathBuf {
+    let config = ModelConfig::from_file(config).unwrap();
+    let options = ClassifierOptions { num_classes: 2, dropout: 0.1, pooling: config.default_pooling(), head_seed: 1 };
+    let model = random_classifier(config.clone(), &options, &Device::flex());
     let classes = ["neg".to_string(), "pos".to_string()];
-    save_classifier(&model, &config, &classes, Some(&fixtures().join("tokenizer.json")), &dir).unwrap();
-    dir
+    save_classifier(&model, config, &classes, Some(tokenizer), dir).unwrap();
+    dir.to_path_buf()
 }
 
 /// The fixture experiment pointed at freshly written models; returns its path.
@@ -114,6 +119,35 @@ fn a_changed_student_loss_reuses_the_teachers() {
     assert_ne!(logconf.hash(), xent.hash());
     // Only the student is new: the teachers and the ceiling come from the cache.
     assert_eq!(run_experiment(&logconf, &env(root.path(), false)).unwrap().stages_computed, 1);
+}
+
+#[test]
+fn teachers_of_different_families_form_one_ensemble() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let path = write_experiment(root.path());
+    let gpt2_fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/tiny-gpt2");
+    let gpt2 = write_model_from(
+        &gpt2_fixture.join("config.json"),
+        &gpt2_fixture.join("tokenizer.json"),
+        &root.path().join("models/gpt2"),
+    );
+    let weak = root.path().join("models/weak");
+    let overrides = [
+        "seeds=[5]".to_string(),
+        format!("weak.models=[\"{}\", \"{}\"]", weak.display(), gpt2.display()),
+        "ensemble.method=weighted".to_string(),
+    ];
+    let config = ExperimentConfig::load(&path, &overrides).unwrap();
+    let output = run_experiment(&config, &env(root.path(), false)).unwrap();
+    assert_eq!(output.stages_computed, 4);
+    let seed = &output.results.seeds[0];
+    assert_eq!(seed.models[0].model, weak.display().to_string());
+    assert_eq!(seed.models[1].model, gpt2.display().to_string());
+    assert_eq!(seed.model("ensemble").unwrap().model, "weighted vote of 2");
+    for model in &seed.models {
+        assert!((0.0..=1.0).contains(&model.test.accuracy), "{model:?}");
+    }
 }
 
 fn w2s(args: &[&str]) -> (bool, String) {
