@@ -13,7 +13,8 @@ use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
 use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier, save_classifier};
 
 use crate::device::{DeviceError, catch_out_of_memory};
-use crate::trainer::{FitReport, FitSpec, fit, predict_proba};
+use crate::progress::StageProgress;
+use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
 
 /// One model to fine-tune and the example sets it must label afterwards.
 #[derive(Debug, Clone)]
@@ -132,9 +133,11 @@ pub fn run(job: &TrainJob, device: &Device, weights_dir: Option<&Path>) -> Resul
     for (name, texts) in &job.predict {
         let ids = encode(texts)?;
         let batch_size = job.config.eval_batch_size;
+        let progress = StageProgress::new(&format!("{} {name}", job.stage), ids.len().div_ceil(batch_size));
         let probs = catch_out_of_memory(&format!("labelling {name} with {}", job.stage), batch_size, || {
-            predict_proba(&model, &ids, batch_size, tokenizer.pad_id(), device)
+            predict_proba_with_progress(&model, &ids, batch_size, tokenizer.pad_id(), device, Some(&progress))
         })?;
+        progress.finish();
         predictions.insert(name.clone(), probs);
     }
 

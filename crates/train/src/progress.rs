@@ -29,6 +29,12 @@ impl StageProgress {
         self.bar.set_message(format!("loss {loss:.4} | {examples_per_sec:.1} ex/s"));
     }
 
+    /// Advances one step of a stage without a loss (labelling), showing examples per second.
+    pub fn advance(&self, examples_per_sec: f64) {
+        self.bar.inc(1);
+        self.bar.set_message(format!("{examples_per_sec:.1} ex/s"));
+    }
+
     /// Prints a line above the bar, or to stderr when the bar is hidden.
     pub fn log(&self, line: &str) {
         if self.bar.is_hidden() {
