@@ -13,6 +13,7 @@ use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
 use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier, save_classifier};
 
 use crate::device::{DeviceError, catch_out_of_memory};
+use crate::precision::{Precision, precision};
 use crate::progress::StageProgress;
 use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
 
@@ -61,6 +62,9 @@ pub struct JobKey<'a> {
     train: String,
     val: String,
     predict: BTreeMap<&'a str, String>,
+    /// Half precision changes the results; f32 stays out of the key, so f32 keys are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<String>,
 }
 
 impl TrainJob {
@@ -77,6 +81,7 @@ impl TrainJob {
             train: stable_hash(&(&self.train_texts, &self.train_labels)),
             val: stable_hash(&(&self.val_texts, &self.val_labels)),
             predict: self.predict.iter().map(|(name, texts)| (name.as_str(), stable_hash(texts))).collect(),
+            precision: (precision() != Precision::F32).then(|| precision().to_string()),
         }
     }
 }
