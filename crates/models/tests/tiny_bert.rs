@@ -5,7 +5,7 @@ mod common;
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::loss::cross_entropy_with_logits;
-use burn::tensor::{Device, Gradients, Int, Tensor, TensorData};
+use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use common::*;
 use serde_json::Value;
 use w2s_models::{
@@ -143,29 +143,7 @@ fn padding_never_leaks_into_real_tokens() {
     let device = Device::flex();
     let model = load(Pooling::Mean, &device);
     let (ids, batch) = reference_batch(&device);
-    let pooled = values(model.pooled(&batch));
-
-    // Same batch with a different token in every padding slot.
-    let [rows, seq] = batch.input_ids.dims();
-    let mask = values(batch.attention_mask.clone().float());
-    let odd_pad: Vec<i64> = values(batch.input_ids.clone().float())
-        .iter()
-        .zip(&mask)
-        .map(|(&id, &m)| if m > 0.0 { id as i64 } else { 42 })
-        .collect();
-    let repadded = TokenBatch {
-        input_ids: Tensor::<2, Int>::from_data(TensorData::new(odd_pad, [rows, seq]), &device),
-        attention_mask: batch.attention_mask.clone(),
-    };
-    assert!(max_abs_diff(&pooled, &values(model.pooled(&repadded))) < 1e-6);
-
-    // Each text alone gives what it gives in the padded batch.
-    let hidden = model.pooled(&batch);
-    for (i, seq) in ids.iter().enumerate() {
-        let alone = values(model.pooled(&common::batch(std::slice::from_ref(seq), 0, &device)));
-        let batched = values(hidden.clone().narrow(0, i, 1));
-        assert!(max_abs_diff(&alone, &batched) < 1e-5, "text {i}");
-    }
+    assert_padding_never_leaks(&model, &ids, &batch, 0, &device);
 }
 
 /// Asserts that every float parameter has a finite gradient.

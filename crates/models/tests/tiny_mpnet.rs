@@ -4,7 +4,7 @@
 mod common;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use common::*;
 use serde_json::Value;
 use w2s_models::{
@@ -131,24 +131,7 @@ fn padding_never_leaks_into_real_tokens() {
     let device = Device::flex();
     let model = load(Pooling::Mean, &device);
     let (ids, batch) = reference_batch(&device);
-    let pooled = values(model.pooled(&batch));
-    let [rows, seq] = batch.input_ids.dims();
-    let mask = values(batch.attention_mask.clone().float());
-    let odd_pad: Vec<i64> = values(batch.input_ids.clone().float())
-        .iter()
-        .zip(&mask)
-        .map(|(&id, &m)| if m > 0.0 { id as i64 } else { 42 })
-        .collect();
-    let repadded = TokenBatch {
-        input_ids: Tensor::<2, Int>::from_data(TensorData::new(odd_pad, [rows, seq]), &device),
-        attention_mask: batch.attention_mask.clone(),
-    };
-    assert!(max_abs_diff(&pooled, &values(model.pooled(&repadded))) < 1e-6);
-    for (i, seq) in ids.iter().enumerate() {
-        let alone = values(model.pooled(&common::batch(std::slice::from_ref(seq), 1, &device)));
-        let batched = &pooled[i * 32..(i + 1) * 32];
-        assert!(max_abs_diff(&alone, batched) < 1e-5, "text {i}");
-    }
+    assert_padding_never_leaks(&model, &ids, &batch, 1, &device);
 }
 
 #[test]

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
 use serde_json::Value;
-use w2s_models::{TextTokenizer, TokenBatch, make_batch};
+use w2s_models::{SequenceClassifier, TextTokenizer, TokenBatch, make_batch};
 
 /// `crates/models/tests/fixtures`.
 pub fn fixtures() -> PathBuf {
@@ -168,4 +168,30 @@ pub fn write_tensors(path: &Path, tensors: &[Named], dtype: Dtype) {
         )
     });
     safetensors::serialize_to_file(views, None, path).unwrap();
+}
+
+/// Asserts that padding never leaks into real tokens: the pooled output of `batch` is unchanged
+/// when every padding slot holds another token, and each text (`ids`, padded with `pad_id`)
+/// alone gives what it gives in the padded batch.
+#[allow(dead_code)]
+pub fn assert_padding_never_leaks(model: &SequenceClassifier, ids: &[Vec<u32>], batch: &TokenBatch, pad_id: u32, device: &Device) {
+    let pooled = model.pooled(batch);
+    let [rows, seq] = batch.input_ids.dims();
+    let mask = values(batch.attention_mask.clone().float());
+    let odd_pad: Vec<i64> = values(batch.input_ids.clone().float())
+        .iter()
+        .zip(&mask)
+        .map(|(&id, &m)| if m > 0.0 { id as i64 } else { 42 })
+        .collect();
+    let repadded = TokenBatch {
+        input_ids: Tensor::<2, Int>::from_data(TensorData::new(odd_pad, [rows, seq]), device),
+        attention_mask: batch.attention_mask.clone(),
+    };
+    assert!(max_abs_diff(&values(pooled.clone()), &values(model.pooled(&repadded))) < 1e-6);
+
+    for (i, seq) in ids.iter().enumerate() {
+        let alone = values(model.pooled(&self::batch(std::slice::from_ref(seq), pad_id, device)));
+        let batched = values(pooled.clone().narrow(0, i, 1));
+        assert!(max_abs_diff(&alone, &batched) < 1e-5, "text {i}");
+    }
 }
