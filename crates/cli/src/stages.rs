@@ -4,6 +4,10 @@
 //! config, the exact examples and labels, seed). Its `output.json` is written last and atomically,
 //! so a folder with `output.json` is a finished stage, and any run or sweep that needs the same
 //! stage reuses it instead of training again.
+//!
+//! A stage may keep scratch files in its [`SCRATCH_DIR`] (a training stage keeps its resumable
+//! checkpoint there, so that a killed run continues where it stopped). Scratch survives a failed
+//! or killed computation and is deleted once `output.json` is written.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,6 +20,10 @@ use w2s_core::io::{read_json, write_json_atomic};
 
 const OUTPUT_FILE: &str = "output.json";
 const KEY_FILE: &str = "key.json";
+/// The sub-folder of a stage folder where `compute` may keep scratch files, such as a resumable
+/// checkpoint, that a later run of the unfinished stage picks up. It is deleted once the stage's
+/// output is written.
+pub const SCRATCH_DIR: &str = "resume";
 
 /// Where finished stages live, and whether to recompute them.
 #[derive(Debug, Clone)]
@@ -47,6 +55,8 @@ impl StageStore {
     }
 
     /// Returns the stage's output, running `compute` in the stage folder unless it finished before.
+    /// `compute` may keep scratch files in the folder's [`SCRATCH_DIR`], removed once the output
+    /// is written.
     pub fn run<T, F>(&self, kind: &str, key: &impl Serialize, compute: F) -> Result<(T, StageStatus)>
     where
         T: Serialize + DeserializeOwned,
@@ -63,7 +73,19 @@ impl StageStore {
         write_json_atomic(&dir.join(KEY_FILE), key)?;
         let output = compute(&dir)?;
         write_json_atomic(&output_path, &output)?;
+        remove_scratch(&dir);
         Ok((output, StageStatus::Computed))
+    }
+}
+
+/// Deletes the stage's scratch folder. Best effort: the output is already safe, and leftover
+/// scratch only costs disk space.
+fn remove_scratch(dir: &Path) {
+    let scratch = dir.join(SCRATCH_DIR);
+    if let Err(error) = fs::remove_dir_all(&scratch)
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        eprintln!("warning: could not remove the scratch folder {}: {error}", scratch.display());
     }
 }
 
@@ -94,5 +116,30 @@ mod tests {
         assert!(failed.is_err());
         assert!(!store.is_done("boom", &1));
         assert_eq!(store.run("boom", &1, |_| Ok(5)).unwrap().1, StageStatus::Computed);
+    }
+
+    #[test]
+    fn scratch_survives_a_failure_and_goes_once_the_output_is_written() {
+        let root = tempfile::tempdir().unwrap();
+        let store = StageStore::new(root.path(), false);
+        let scratch = store.dir("train", &7).join(SCRATCH_DIR);
+        let failed: Result<(i32, _)> = store.run("train", &7, |dir| {
+            fs::create_dir_all(dir.join(SCRATCH_DIR))?;
+            fs::write(dir.join(SCRATCH_DIR).join("state.json"), "{}")?;
+            anyhow::bail!("killed")
+        });
+        assert!(failed.is_err());
+        assert!(scratch.join("state.json").exists(), "scratch is kept for the next attempt");
+        let (output, _) = store
+            .run("train", &7, |dir| {
+                assert!(dir.join(SCRATCH_DIR).join("state.json").exists(), "the next attempt sees the scratch");
+                Ok(3)
+            })
+            .unwrap();
+        assert_eq!(output, 3);
+        assert!(!scratch.exists(), "scratch is deleted once the output is written");
+        assert!(store.dir("train", &7).join(OUTPUT_FILE).exists());
+        // A stage without scratch is fine too.
+        assert_eq!(store.run("train", &8, |_| Ok(1)).unwrap().1, StageStatus::Computed);
     }
 }

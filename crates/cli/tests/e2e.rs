@@ -1,51 +1,19 @@
 //! The whole pipeline on tiny random-weight models and synthetic data, through the library and
 //! through the `w2s` binary.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Mutex;
 
+mod common;
+
 use burn::tensor::Device;
+use common::{fixtures, write_experiment, write_model_from};
 use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_core::config::ExperimentConfig;
-use w2s_models::{ClassifierOptions, ModelConfig, random_classifier, save_classifier};
 
 /// burn's random number generator is global to the process: tests that train in this process
 /// take turns, so that each run is reproducible from its seed.
 static TRAINING: Mutex<()> = Mutex::new(());
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny")
-}
-
-/// Writes a random-weight model in HF layout from a fixture config.
-fn write_model(name: &str, root: &Path) -> PathBuf {
-    let source = fixtures().join(name);
-    write_model_from(&source.join("config.json"), &fixtures().join("tokenizer.json"), &root.join("models").join(name))
-}
-
-/// Writes a random-weight two-class classifier of any family, with the given tokenizer.
-fn write_model_from(config: &Path, tokenizer: &Path, dir: &Path) -> PathBuf {
-    let config = ModelConfig::from_file(config).unwrap();
-    let options = ClassifierOptions { num_classes: 2, dropout: 0.1, pooling: config.default_pooling(), head_seed: 1 };
-    let model = random_classifier(config.clone(), &options, &Device::flex());
-    let classes = ["neg".to_string(), "pos".to_string()];
-    save_classifier(&model, config, &classes, Some(tokenizer), dir).unwrap();
-    dir.to_path_buf()
-}
-
-/// The fixture experiment pointed at freshly written models; returns its path.
-fn write_experiment(root: &Path) -> PathBuf {
-    let weak = write_model("weak", root);
-    let strong = write_model("strong", root);
-    let text = std::fs::read_to_string(fixtures().join("experiment.toml"))
-        .unwrap()
-        .replace("WEAK_DIR", &weak.display().to_string())
-        .replace("STRONG_DIR", &strong.display().to_string());
-    let path = root.join("tiny.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
 
 fn env(root: &Path, force: bool) -> RunEnv {
     RunEnv {
@@ -151,8 +119,8 @@ fn teachers_of_different_families_form_one_ensemble() {
 }
 
 fn w2s(args: &[&str]) -> (bool, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_w2s")).args(args).output().unwrap();
-    (output.status.success(), String::from_utf8_lossy(&output.stderr).into_owned())
+    let (ok, _, stderr) = common::w2s(args);
+    (ok, stderr)
 }
 
 #[test]

@@ -85,6 +85,11 @@ pub struct StrongConfig {
     /// Settings of the auxiliary-confidence loss (used when `loss = "logconf"`).
     #[serde(default)]
     pub logconf: LogconfConfig,
+    /// Share of the student's training examples that carry the weak labels, in `[0, 1]`; the
+    /// rest carry their ground truth. 1 is plain weak-to-strong, 0 trains the student like the
+    /// ceiling.
+    #[serde(default = "default_weak_label_share")]
+    pub weak_label_share: f64,
 }
 
 /// Fine-tuning hyper-parameters.
@@ -235,6 +240,10 @@ fn default_profile() -> String {
 
 fn default_val_fraction() -> f64 {
     0.1
+}
+
+fn default_weak_label_share() -> f64 {
+    1.0
 }
 
 /// Why a config could not be loaded or is invalid.
@@ -468,6 +477,13 @@ impl ExperimentConfig {
             1.0,
             false,
         ));
+        problems.extend(in_range(
+            "strong.weak_label_share",
+            self.strong.weak_label_share,
+            0.0,
+            1.0,
+            true,
+        ));
         problems.extend(train_problems("weak.train", &self.weak.train));
         problems.extend(train_problems("strong.train", &self.strong.train));
         let logconf = &self.strong.logconf;
@@ -533,6 +549,7 @@ impl ExperimentConfig {
                 train: TrainConfig::default(),
                 loss: LossKind::default(),
                 logconf: LogconfConfig::default(),
+                weak_label_share: default_weak_label_share(),
             },
             ensemble: EnsembleConfig::default(),
         }
@@ -764,6 +781,14 @@ fn checked_value(key: &str, value: toml::Value, from: &str) -> Result<toml::Valu
     let value = match (&expected, value) {
         (toml::Value::Array(_), toml::Value::Array(items)) => toml::Value::Array(items),
         (toml::Value::Array(_), scalar) => toml::Value::Array(vec![scalar]),
+        (toml::Value::String(_), value) if !value.is_str() => {
+            return Err(ConfigError::BadValue {
+                key: key.to_string(),
+                from: from.to_string(),
+                expected: "a string".to_string(),
+                message: format!("got {} `{value}`", value.type_str()),
+            });
+        }
         (_, value) => value,
     };
     let mut tree = schema_tree();
@@ -781,6 +806,16 @@ fn checked_value(key: &str, value: toml::Value, from: &str) -> Result<toml::Valu
             message: e.message().to_string(),
         }),
     }
+}
+
+/// Checks that `key` is a config key and `value` has its type, as for a profile entry or an
+/// override; `from` says where they came from in messages, e.g. "in axis `x` of sweep.toml".
+/// Returns the value as it will be set (a scalar given for a list key becomes a one-item list).
+///
+/// # Errors
+/// [`ConfigError::UnknownKey`] listing the valid keys, or [`ConfigError::BadValue`].
+pub fn check_setting(key: &str, value: toml::Value, from: &str) -> Result<toml::Value, ConfigError> {
+    checked_value(key, value, from)
 }
 
 /// What kind of value a schema leaf takes, for messages.
@@ -1257,7 +1292,7 @@ lr = 1e-4
             assert!(keys.contains(&key.to_string()), "missing {key}");
         }
         assert!(!keys.contains(&"data".to_string()));
-        assert_eq!(keys.len(), 5 + 5 + (1 + 9) + (1 + 9 + 1 + 2) + 3);
+        assert_eq!(keys.len(), 5 + 5 + (1 + 9) + (1 + 9 + 1 + 2 + 1) + 3);
     }
 
     #[test]

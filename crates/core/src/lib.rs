@@ -5,6 +5,7 @@
 //! seeds ([`stats`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
 //! crash-safe file output ([`io`]). All numbers are `f64`.
 
+pub mod aggregate;
 pub mod config;
 pub mod ensemble;
 pub mod io;
@@ -14,6 +15,7 @@ pub mod report;
 pub mod schedule;
 pub mod split;
 pub mod stats;
+pub mod sweep;
 
 pub use config::{ConfigError, ExperimentConfig, stable_hash};
 pub use metrics::Metrics;

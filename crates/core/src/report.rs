@@ -230,20 +230,7 @@ impl RunResults {
     pub fn to_table(&self) -> String {
         let mut rows = vec![TABLE_HEADER.map(String::from)];
         rows.extend(self.summary.iter().map(|row| self.cells(row)));
-        let widths: Vec<usize> = (0..TABLE_HEADER.len())
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
-        let mut out = format!("{}\n\n", self.title());
-        for row in &rows {
-            let padded: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, &w)| format!("{cell:<w$}"))
-                .collect();
-            out.push_str(padded.join("  ").trim_end());
-            out.push('\n');
-        }
-        out.push('\n');
+        let mut out = format!("{}\n\n{}\n", self.title(), aligned(&rows));
         for (label, line) in self.pgr_lines() {
             out.push_str(&format!("{label}: {line}\n"));
         }
@@ -325,6 +312,32 @@ impl RunResults {
     }
 }
 
+/// Rows as left-aligned columns two spaces apart, each line ending in a newline.
+pub(crate) fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.as_ref().get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let padded: Vec<String> = row
+            .as_ref()
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(padded.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 fn roles_in_order(seeds: &[SeedResult]) -> Vec<String> {
     let mut roles: Vec<String> = Vec::new();
     for m in seeds.iter().flat_map(|s| &s.models) {
@@ -352,7 +365,7 @@ fn summarize_role(seeds: &[SeedResult], role: &str) -> RunSummaryRow {
 }
 
 /// `"0.812 ± 0.010"` across several seeds, `"0.812"` for one, `"-"` for none.
-fn mean_std(summary: &Summary) -> String {
+pub(crate) fn mean_std(summary: &Summary) -> String {
     match (summary.mean, summary.std) {
         (Some(mean), Some(std)) => format!("{mean:.3} ± {std:.3}"),
         (Some(mean), None) => format!("{mean:.3}"),
@@ -391,12 +404,12 @@ fn pgr_line<'a>(summary: &Summary, per_seed: impl Iterator<Item = &'a Pgr>) -> S
     line
 }
 
-fn optional(value: Option<f64>) -> String {
+pub(crate) fn optional(value: Option<f64>) -> String {
     value.map(|v| v.to_string()).unwrap_or_default()
 }
 
 /// One CSV record, fields quoted when they hold a comma, quote or line break (RFC 4180).
-fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
+pub(crate) fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
     let quoted: Vec<String> = fields.into_iter().map(|f| csv_field(&f)).collect();
     format!("{}\n", quoted.join(","))
 }
@@ -409,12 +422,12 @@ fn csv_field(field: &str) -> String {
     }
 }
 
-fn markdown_row(cells: &[String]) -> String {
+pub(crate) fn markdown_row(cells: &[String]) -> String {
     let escaped: Vec<String> = cells.iter().map(|c| markdown_escape(c)).collect();
     format!("| {} |\n", escaped.join(" | "))
 }
 
-fn markdown_escape(text: &str) -> String {
+pub(crate) fn markdown_escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 

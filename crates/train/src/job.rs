@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
 use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier, save_classifier};
 
+use crate::checkpoint::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
 use crate::precision::{Precision, precision};
 use crate::progress::StageProgress;
@@ -97,8 +98,15 @@ pub enum JobError {
 }
 
 /// Runs the job on `device` (the inference device; training uses its autodiff twin) and, if
-/// `weights_dir` is given, saves the fine-tuned model there in HF layout.
-pub fn run(job: &TrainJob, device: &Device, weights_dir: Option<&Path>) -> Result<JobOutput, JobError> {
+/// `weights_dir` is given, saves the fine-tuned model there in HF layout. With `checkpoint_dir`,
+/// training saves resumable checkpoints there and, when it holds one, continues from it (see
+/// [`fit`]); the folder is scratch, for the caller to delete once the output is kept.
+pub fn run(
+    job: &TrainJob,
+    device: &Device,
+    weights_dir: Option<&Path>,
+    checkpoint_dir: Option<&Path>,
+) -> Result<JobOutput, JobError> {
     let model_error = |source| JobError::Model { dir: job.model_dir.clone(), source };
     let tokenizer_path = job.model_dir.join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
@@ -130,6 +138,8 @@ pub fn run(job: &TrainJob, device: &Device, weights_dir: Option<&Path>) -> Resul
         logconf: &job.logconf,
         seed: job.seed,
         pad_id: tokenizer.pad_id(),
+        checkpoint_dir,
+        checkpoint_interval: CHECKPOINT_INTERVAL,
     };
     let (model, fit_report) =
         catch_out_of_memory(&format!("training {}", job.stage), job.config.batch_size, || fit(model, &spec, &train_device))?;

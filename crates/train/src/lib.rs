@@ -3,10 +3,12 @@
 //! - [`loss`]: the student losses (`xent`, `hard`, `logconf`) as pure functions of
 //!   (logits, soft labels, step fraction).
 //! - [`trainer`]: AdamW with warmup and decay, gradient clipping, per-epoch evaluation and
-//!   best-checkpoint selection, and batched prediction.
+//!   best-checkpoint selection, resuming a killed run, and batched prediction.
+//! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
 
+pub mod checkpoint;
 pub mod device;
 pub mod job;
 pub mod loss;
@@ -17,4 +19,5 @@ pub mod trainer;
 pub use device::{DeviceChoice, DeviceError, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
 pub use precision::{Precision, PrecisionError, set_precision};
-pub use trainer::{EpochLog, FitReport, FitSpec, adamw, fit, predict_proba, train_step};
+pub use checkpoint::CHECKPOINT_INTERVAL;
+pub use trainer::{EpochLog, FitOutcome, FitReport, FitSpec, adamw, fit, fit_with_budget, predict_proba, train_step};

@@ -23,6 +23,12 @@ impl StageProgress {
         Self { bar }
     }
 
+    /// Moves the bar to `step` steps done, where a resumed run starts.
+    pub fn resume_at(&self, step: usize) {
+        self.bar.set_position(step as u64);
+        self.bar.reset_eta();
+    }
+
     /// Advances one step and shows the running loss and examples per second.
     pub fn step(&self, loss: f64, examples_per_sec: f64) {
         self.bar.inc(1);

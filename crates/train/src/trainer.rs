@@ -1,7 +1,9 @@
 //! Fine-tuning a sequence classifier: AdamW, warmup + decay schedule, gradient clipping,
-//! evaluation at each epoch and keeping the best checkpoint.
+//! evaluation at each epoch, keeping the best checkpoint, and resuming a killed run from its
+//! last [checkpoint](crate::checkpoint).
 
-use std::time::Instant;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
@@ -15,6 +17,7 @@ use w2s_core::metrics::{accuracy, argmax};
 use w2s_core::schedule::learning_rate;
 use w2s_models::{SequenceClassifier, TokenBatch, make_batch};
 
+use crate::checkpoint::{Best, Checkpoints, Fingerprint, Resumed, TrainState};
 use crate::loss::loss;
 use crate::precision::{Precision, cast_params, forward_logits, precision};
 use crate::progress::StageProgress;
@@ -40,6 +43,12 @@ pub struct FitSpec<'a> {
     pub logconf: &'a LogconfConfig,
     pub seed: u64,
     pub pad_id: u32,
+    /// Folder of the run's resumable checkpoint (see [`fit`]); `None` keeps everything in
+    /// memory, and a killed run starts again from scratch.
+    pub checkpoint_dir: Option<&'a Path>,
+    /// Wall-clock time between two mid-epoch checkpoints:
+    /// [`CHECKPOINT_INTERVAL`](crate::checkpoint::CHECKPOINT_INTERVAL) in real runs.
+    pub checkpoint_interval: Duration,
 }
 
 /// One epoch's record.
@@ -58,30 +67,99 @@ pub struct FitReport {
     /// The epoch whose weights were kept (1-based): the best on the held-out set, else the last.
     pub best_epoch: usize,
     pub val_accuracy: Option<f64>,
+    /// Training time, summed over the interrupted runs up to their last checkpoints.
     pub seconds: f64,
+    /// The global step of the checkpoint this run resumed from, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed_from_step: Option<usize>,
+}
+
+/// How a [`fit_with_budget`] call ended.
+#[allow(clippy::large_enum_variant)] // one per training run, moved once
+pub enum FitOutcome {
+    /// Training finished: the best model (without autodiff) and the report.
+    Finished(SequenceClassifier, FitReport),
+    /// The step budget ran out at this global step (after saving a checkpoint when the spec has a
+    /// folder): a later call with the same folder continues from there.
+    Paused { step: usize },
 }
 
 /// Fine-tunes `model` (on an autodiff device) and returns the best checkpoint, without autodiff.
+///
+/// With [`FitSpec::checkpoint_dir`], a resumable checkpoint is saved there at the end of every
+/// epoch and, within an epoch, whenever [`FitSpec::checkpoint_interval`] has passed since the
+/// last one (see [`checkpoint`](crate::checkpoint) for what it holds and why a kill at any
+/// instant, SIGKILL included, leaves a complete one). If the folder holds a complete checkpoint
+/// of the same run (same [`Fingerprint`]) when `fit` starts, it continues from there: the
+/// weights, AdamW state, best-so-far snapshot, finished epochs, global step and running loss are
+/// restored, the shuffle RNG is replayed so the remaining batches come in the same order as in an
+/// uninterrupted run, and the batches already done in the current epoch are skipped. A
+/// checkpoint of another run, or a broken one, is ignored (with a log line) and overwritten.
+///
+/// A resumed run is close to but not bitwise identical to an uninterrupted one when dropout is
+/// on: dropout masks come from burn's device-global RNG (seeded once per job), which a resumed
+/// process does not bring back to the state it had at the checkpoint. Without dropout the
+/// resumed run matches the uninterrupted one.
 pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (SequenceClassifier, FitReport) {
+    match fit_with_budget(model, spec, device, None) {
+        FitOutcome::Finished(model, report) => (model, report),
+        FitOutcome::Paused { .. } => unreachable!("fit has no step budget"),
+    }
+}
+
+/// [`fit`], stopping once this call has taken `step_budget` optimisation steps (at least one):
+/// for interruption tests and time-boxed runs. When the budget runs out at the last step of the
+/// training, the run finishes as usual.
+pub fn fit_with_budget(
+    model: SequenceClassifier,
+    spec: &FitSpec,
+    device: &Device,
+    step_budget: Option<usize>,
+) -> FitOutcome {
+    assert!(step_budget != Some(0), "a step budget must allow at least one step");
     let config = spec.config;
     let started = Instant::now();
-    let mut rng = StdRng::seed_from_u64(spec.seed);
     let batches_per_epoch = spec.train_ids.len().div_ceil(config.batch_size);
     let total_steps = batches_per_epoch * config.epochs;
     let progress = StageProgress::new(spec.stage, total_steps);
 
-    let mut optimizer = adamw(config);
-
+    let mut checkpoints = spec.checkpoint_dir.map(|dir| {
+        let fingerprint =
+            Fingerprint::new(spec.train_ids, spec.train_labels, config, spec.loss, spec.logconf, spec.seed);
+        Checkpoints::new(dir, fingerprint)
+    });
     let mut model = model;
-    let mut best: Option<(f64, usize, SequenceClassifier)> = None;
-    let mut epochs = Vec::with_capacity(config.epochs);
-    let mut step = 0;
-    for epoch in 1..=config.epochs {
+    let mut optimizer = adamw(config);
+    let mut state = TrainState::default();
+    let mut best: Option<Best> = None;
+    let resumed = checkpoints.as_mut().and_then(|checkpoints| resume(checkpoints, &model, &progress));
+    let resumed_from_step = resumed.as_ref().map(|resumed| resumed.state.step);
+    if let Some(resumed) = resumed {
+        log_resume(&progress, &resumed.state, batches_per_epoch, total_steps);
+        progress.resume_at(resumed.state.step);
+        model = resumed.model;
+        optimizer = optimizer.load_record(resumed.optimizer);
+        state = resumed.state;
+        best = resumed.best;
+    }
+
+    let mut rng = StdRng::seed_from_u64(spec.seed);
+    // Replay the shuffles of the finished epochs, so that the batches come in the order of an
+    // uninterrupted run.
+    for _ in 0..state.epochs_done {
+        shuffled_batches(spec.train_ids, config.batch_size, &mut rng);
+    }
+    let seconds_before = state.seconds;
+    let mut steps_taken = 0;
+    let mut last_save = Instant::now();
+    for epoch in state.epochs_done + 1..=config.epochs {
         let epoch_started = Instant::now();
-        let (mut loss_sum, mut seen) = (0.0, 0);
-        for batch in shuffled_batches(spec.train_ids, config.batch_size, &mut rng) {
+        let epoch_seconds_before = state.epoch_seconds;
+        let batches = shuffled_batches(spec.train_ids, config.batch_size, &mut rng);
+        for batch in &batches[state.batches_done..] {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| spec.train_ids[i].as_slice()).collect();
             let labels: Vec<Vec<f64>> = batch.iter().map(|&i| spec.train_labels[i].clone()).collect();
+            let step = state.step;
             let step_frac = step as f64 / total_steps.max(1) as f64;
             let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
             let batch_tokens = make_batch(&ids, spec.pad_id, device);
@@ -90,10 +168,27 @@ pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (Seque
                 loss(spec.loss, logits, &labels, step_frac, spec.logconf)
             });
 
-            step += 1;
-            seen += batch.len();
-            loss_sum += loss_value * batch.len() as f64;
-            progress.step(loss_value, seen as f64 / epoch_started.elapsed().as_secs_f64());
+            state.step += 1;
+            state.batches_done += 1;
+            state.seen += batch.len();
+            state.loss_sum += loss_value * batch.len() as f64;
+            state.epoch_seconds = epoch_seconds_before + epoch_started.elapsed().as_secs_f64();
+            state.seconds = seconds_before + started.elapsed().as_secs_f64();
+            steps_taken += 1;
+            progress.step(loss_value, state.seen as f64 / state.epoch_seconds);
+
+            // The end of the epoch saves a checkpoint of its own, below.
+            if state.batches_done < batches.len() {
+                let out_of_budget = step_budget.is_some_and(|budget| steps_taken >= budget);
+                if out_of_budget || last_save.elapsed() >= spec.checkpoint_interval {
+                    save_checkpoint(checkpoints.as_mut(), &state, &model, &optimizer, best.as_ref(), &progress);
+                    last_save = Instant::now();
+                }
+                if out_of_budget {
+                    progress.finish();
+                    return FitOutcome::Paused { step: state.step };
+                }
+            }
         }
 
         let snapshot = model.valid();
@@ -104,9 +199,9 @@ pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (Seque
         });
         let log = EpochLog {
             epoch,
-            train_loss: loss_sum / seen.max(1) as f64,
+            train_loss: state.loss_sum / state.seen.max(1) as f64,
             val_accuracy,
-            examples_per_sec: seen as f64 / epoch_started.elapsed().as_secs_f64(),
+            examples_per_sec: state.seen as f64 / state.epoch_seconds,
         };
         progress.log(&format!(
             "epoch {epoch}: loss {:.4}, val acc {}, {:.1} ex/s",
@@ -114,23 +209,76 @@ pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (Seque
             val_accuracy.map_or("-".to_string(), |a| format!("{a:.4}")),
             log.examples_per_sec
         ));
-        epochs.push(log);
+        state.end_epoch(log);
+        state.seconds = seconds_before + started.elapsed().as_secs_f64();
         // Keep the best epoch on the held-out set; without one, keep the last.
         let score = val_accuracy.unwrap_or(epoch as f64);
-        if best.as_ref().is_none_or(|(best_score, _, _)| score > *best_score) {
-            best = Some((score, epoch, snapshot));
+        if best.as_ref().is_none_or(|best| score > best.score) {
+            best = Some(Best { score, epoch, model: snapshot });
+        }
+        save_checkpoint(checkpoints.as_mut(), &state, &model, &optimizer, best.as_ref(), &progress);
+        last_save = Instant::now();
+        if step_budget.is_some_and(|budget| steps_taken >= budget) && epoch < config.epochs {
+            progress.finish();
+            return FitOutcome::Paused { step: state.step };
         }
     }
     progress.finish();
 
-    let (_, best_epoch, best_model) = best.expect("at least one epoch");
+    let Best { epoch: best_epoch, model: best_model, .. } = best.expect("at least one epoch");
     let report = FitReport {
-        val_accuracy: epochs[best_epoch - 1].val_accuracy,
+        val_accuracy: state.epochs[best_epoch - 1].val_accuracy,
         best_epoch,
-        epochs,
-        seconds: started.elapsed().as_secs_f64(),
+        epochs: state.epochs,
+        seconds: seconds_before + started.elapsed().as_secs_f64(),
+        resumed_from_step,
     };
-    (best_model, report)
+    FitOutcome::Finished(best_model, report)
+}
+
+/// The folder's checkpoint, or `None` (with a log line when there is one that cannot be used,
+/// which is then discarded).
+fn resume(checkpoints: &mut Checkpoints, model: &SequenceClassifier, progress: &StageProgress) -> Option<Resumed> {
+    match checkpoints.load(model) {
+        Ok(resumed) => resumed,
+        Err(error) => {
+            progress.log(&format!(
+                "ignoring the checkpoint in {}: {error}; starting from scratch",
+                checkpoints.dir().display()
+            ));
+            checkpoints.discard();
+            None
+        }
+    }
+}
+
+fn log_resume(progress: &StageProgress, state: &TrainState, batches_per_epoch: usize, total_steps: usize) {
+    // The line is prefixed with the stage, e.g. `teacher-0: resuming from epoch 2, batch 6 of 12
+    // (step 17 of 36)`.
+    let step = state.step;
+    progress.log(&if step == total_steps {
+        format!("resuming after the last epoch (step {step} of {total_steps})")
+    } else {
+        let (epoch, batch) = (state.epochs_done + 1, state.batches_done + 1);
+        format!("resuming from epoch {epoch}, batch {batch} of {batches_per_epoch} (step {step} of {total_steps})")
+    });
+}
+
+/// Saves a checkpoint when the run has a folder. A failure (a full disk, say) costs only the
+/// ability to resume, so it is logged and training goes on.
+fn save_checkpoint(
+    checkpoints: Option<&mut Checkpoints>,
+    state: &TrainState,
+    model: &SequenceClassifier,
+    optimizer: &ModuleOptimizer,
+    best: Option<&Best>,
+    progress: &StageProgress,
+) {
+    if let Some(checkpoints) = checkpoints
+        && let Err(error) = checkpoints.save(state, model, optimizer, best)
+    {
+        progress.log(&format!("could not save a checkpoint in {}: {error}", checkpoints.dir().display()));
+    }
 }
 
 /// AdamW with the config's weight decay and gradient clipping (HF's defaults otherwise).
@@ -219,6 +367,11 @@ fn shuffled_batches(ids: &[Vec<u32>], batch_size: usize, rng: &mut StdRng) -> Ve
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
+    use burn::module::{ModuleVisitor, Param};
+    use w2s_models::{BertConfig, ClassifierOptions, random_classifier};
+
     use super::*;
 
     #[test]
@@ -232,5 +385,223 @@ mod tests {
         assert!(batches.iter().all(|b| b.len() <= 8));
         // Same seed, same batches.
         assert_eq!(batches, shuffled_batches(&ids, 8, &mut StdRng::seed_from_u64(3)));
+    }
+
+    /// A small classification task: 36 training examples in batches of 8 (5 batches, the last
+    /// one short) for 3 epochs, 15 steps.
+    struct Task {
+        train_ids: Vec<Vec<u32>>,
+        train_labels: Vec<Vec<f64>>,
+        val_ids: Vec<Vec<u32>>,
+        val_labels: Vec<usize>,
+        config: TrainConfig,
+        logconf: LogconfConfig,
+    }
+
+    const STEPS: usize = 15;
+
+    fn task() -> Task {
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut examples = |n: usize| -> (Vec<Vec<u32>>, Vec<usize>) {
+            (0..n)
+                .map(|_| {
+                    let len = rand::Rng::random_range(&mut rng, 3..12);
+                    let ids: Vec<u32> = (0..len).map(|_| rand::Rng::random_range(&mut rng, 3..100)).collect();
+                    let class = (ids[0] % 2) as usize;
+                    (ids, class)
+                })
+                .unzip()
+        };
+        let (train_ids, train_classes) = examples(36);
+        let (val_ids, val_labels) = examples(12);
+        let train_labels =
+            train_classes.iter().map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] }).collect();
+        let config = TrainConfig { epochs: 3, batch_size: 8, eval_batch_size: 16, lr: 1e-3, ..Default::default() };
+        Task { train_ids, train_labels, val_ids, val_labels, config, logconf: LogconfConfig::default() }
+    }
+
+    impl Task {
+        fn spec<'a>(&'a self, seed: u64, checkpoint_dir: Option<&'a Path>, checkpoint_interval: Duration) -> FitSpec<'a> {
+            FitSpec {
+                stage: "test",
+                train_ids: &self.train_ids,
+                train_labels: &self.train_labels,
+                val_ids: &self.val_ids,
+                val_labels: &self.val_labels,
+                config: &self.config,
+                loss: LossKind::Xent,
+                logconf: &self.logconf,
+                seed,
+                pad_id: 0,
+                checkpoint_dir,
+                checkpoint_interval,
+            }
+        }
+    }
+
+    fn device() -> Device {
+        Device::flex().autodiff()
+    }
+
+    /// A tiny random BERT classifier; the same every time.
+    fn tiny_model(dropout: f64) -> SequenceClassifier {
+        let config = BertConfig {
+            vocab_size: 100,
+            hidden_size: 16,
+            num_hidden_layers: 1,
+            num_attention_heads: 2,
+            intermediate_size: 32,
+            hidden_dropout_prob: dropout,
+            attention_probs_dropout_prob: dropout,
+            ..Default::default()
+        };
+        random_classifier(&config, &ClassifierOptions { dropout, ..Default::default() }, &device())
+    }
+
+    fn finished(outcome: FitOutcome) -> (SequenceClassifier, FitReport) {
+        match outcome {
+            FitOutcome::Finished(model, report) => (model, report),
+            FitOutcome::Paused { step } => panic!("paused at step {step}"),
+        }
+    }
+
+    fn paused_at(outcome: FitOutcome) -> usize {
+        match outcome {
+            FitOutcome::Paused { step } => step,
+            FitOutcome::Finished(..) => panic!("finished"),
+        }
+    }
+
+    /// The checkpoint's `state.json`.
+    fn state_json(dir: &Path) -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(dir.join("state.json")).unwrap()).unwrap()
+    }
+
+    fn file_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        names
+    }
+
+    /// Every float parameter, in module order.
+    fn weights(model: &SequenceClassifier) -> Vec<f32> {
+        struct Flatten(Vec<f32>);
+        impl ModuleVisitor for Flatten {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                self.0.extend(param.val().into_data().iter::<f32>());
+            }
+        }
+        let mut flatten = Flatten(Vec::new());
+        model.visit(&mut flatten);
+        flatten.0
+    }
+
+    fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn a_killed_run_resumes_from_its_last_checkpoint() {
+        let task = task();
+        let folder = tempfile::tempdir().unwrap();
+        let dir = folder.path().join("resume");
+        let spec = task.spec(5, Some(&dir), Duration::MAX);
+
+        // Stopped in epoch 2, after 2 of its 5 batches.
+        assert_eq!(paused_at(fit_with_budget(tiny_model(0.1), &spec, &device(), Some(7))), 7);
+        let saved = state_json(&dir);
+        assert_eq!(saved["state"]["step"], 7);
+        assert_eq!((saved["state"]["epochs_done"].as_u64(), saved["state"]["batches_done"].as_u64()), (Some(1), Some(2)));
+        let first_epoch: EpochLog = serde_json::from_value(saved["state"]["epochs"][0].clone()).unwrap();
+        // What a kill in the middle of the next save leaves behind: a half-written temporary file
+        // and a complete weights file that state.json does not point at yet.
+        fs::write(dir.join(".model-step9.bpk.tmp-1-0"), b"half").unwrap();
+        fs::copy(dir.join("model-step7.bpk"), dir.join("model-step9.bpk")).unwrap();
+
+        // A fresh process: the pretrained model again, and the same folder.
+        let (_, report) = fit(tiny_model(0.1), &spec, &device());
+        assert_eq!(report.resumed_from_step, Some(7));
+        assert_eq!(report.epochs.len(), 3);
+        assert_eq!(report.epochs[0], first_epoch, "the finished epoch comes from the checkpoint");
+        assert_eq!(report.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(report.epochs.iter().all(|e| e.train_loss.is_finite() && e.val_accuracy.is_some()));
+        assert_eq!(report.val_accuracy, report.epochs[report.best_epoch - 1].val_accuracy);
+
+        // Only the last checkpoint is left, pointing at the end of training.
+        let saved = state_json(&dir);
+        assert_eq!(saved["state"]["step"], STEPS);
+        assert_eq!(saved["state"]["epochs_done"], 3);
+        let best = format!("best-epoch{}.bpk", report.best_epoch);
+        let mut expected = vec![best, format!("model-step{STEPS}.bpk"), format!("optimizer-step{STEPS}.bpk"), "state.json".into()];
+        expected.sort();
+        assert_eq!(file_names(&dir), expected);
+
+        // Killed after training but before the stage's output was written: nothing is trained
+        // again, and the best model comes back from the checkpoint.
+        let (best_model, again) = fit(tiny_model(0.1), &spec, &device());
+        assert_eq!(again.resumed_from_step, Some(STEPS));
+        assert_eq!((again.epochs.clone(), again.best_epoch), (report.epochs.clone(), report.best_epoch));
+        assert!(weights(&best_model).iter().all(|w| w.is_finite()));
+    }
+
+    /// Without dropout, training is deterministic, so an interrupted and resumed run must end
+    /// with the uninterrupted run's weights: this checks that the weights, the AdamW state, the
+    /// step (hence the learning rate) and the batch order are all restored.
+    #[test]
+    fn without_dropout_a_resumed_run_matches_an_uninterrupted_one() {
+        let task = task();
+        let (reference_model, reference) = fit(tiny_model(0.0), &task.spec(3, None, Duration::MAX), &device());
+        assert_eq!(reference.resumed_from_step, None);
+
+        let folder = tempfile::tempdir().unwrap();
+        // A checkpoint after every step.
+        let spec = task.spec(3, Some(folder.path()), Duration::ZERO);
+        // Stopped at the end of epoch 1, then in the middle of epoch 2, then to the end.
+        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(5))), 5);
+        assert_eq!(state_json(folder.path())["state"]["epochs_done"], 1);
+        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(3))), 8);
+        let (model, report) = finished(fit_with_budget(tiny_model(0.0), &spec, &device(), None));
+        assert_eq!(report.resumed_from_step, Some(8));
+
+        assert_eq!(report.best_epoch, reference.best_epoch);
+        for (resumed, uninterrupted) in report.epochs.iter().zip(&reference.epochs) {
+            assert_eq!(resumed.epoch, uninterrupted.epoch);
+            assert!(
+                (resumed.train_loss - uninterrupted.train_loss).abs() < 1e-6,
+                "epoch {}: loss {} after resuming, {} without",
+                resumed.epoch,
+                resumed.train_loss,
+                uninterrupted.train_loss
+            );
+            assert_eq!(resumed.val_accuracy, uninterrupted.val_accuracy);
+        }
+        let (resumed, uninterrupted) = (weights(&model), weights(&reference_model));
+        assert!(max_difference(&resumed, &uninterrupted) < 1e-6, "max weight difference {}", max_difference(&resumed, &uninterrupted));
+        // And training did move the weights.
+        assert!(max_difference(&uninterrupted, &weights(&tiny_model(0.0).valid())) > 1e-4);
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_run_or_a_broken_one_is_ignored() {
+        let task = task();
+        let folder = tempfile::tempdir().unwrap();
+        let other_run = task.spec(1, Some(folder.path()), Duration::MAX);
+        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &other_run, &device(), Some(7))), 7);
+
+        // Another seed: another run. It starts from scratch and overwrites the checkpoint.
+        let spec = task.spec(2, Some(folder.path()), Duration::MAX);
+        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(3))), 3);
+        let saved = state_json(folder.path());
+        assert_eq!((saved["fingerprint"]["seed"].as_u64(), saved["state"]["step"].as_u64()), (Some(2), Some(3)));
+        assert!(!folder.path().join("model-step7.bpk").exists(), "the other run's files are gone");
+
+        // A damaged weights file: the checkpoint is not used either.
+        fs::write(folder.path().join("model-step3.bpk"), b"not burnpack").unwrap();
+        let (_, report) = fit(tiny_model(0.0), &spec, &device());
+        assert_eq!(report.resumed_from_step, None);
+        assert_eq!(report.epochs.len(), 3);
+        assert_eq!(state_json(folder.path())["state"]["step"], STEPS);
     }
 }

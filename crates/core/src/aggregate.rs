@@ -1,0 +1,870 @@
+//! Aggregation of a sweep: each cell's results summarized across seeds, the median PGR per axis
+//! value, and their CSV, Markdown and plain-text renderings. Cells that failed or did not finish
+//! are listed but never averaged in.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::report::{
+    ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, RunResults, aligned, csv_line, markdown_escape,
+    markdown_row, mean_std, optional,
+};
+use crate::stats::{Summary, median, summarize};
+
+/// One cell of a sweep as found on disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellRecord {
+    /// Position in the sweep's expansion order (0-based).
+    pub index: usize,
+    /// Base experiment name, e.g. "toxicity".
+    pub experiment: String,
+    /// The cell's axis values in axis order, as displayed, e.g. [("ensemble.method","soft"), ("ensemble.size","3")].
+    pub values: Vec<(String, String)>,
+    /// The cell's run folder.
+    pub run_dir: PathBuf,
+    /// What became of the cell's run.
+    pub outcome: CellOutcome,
+}
+
+/// What became of a cell's run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CellOutcome {
+    /// The run finished with these results.
+    Done(Box<RunResults>),
+    /// The cell's run exited with an error (written by the runner), log path to read.
+    Failed {
+        /// The run's log.
+        log: PathBuf,
+        /// The error the run exited with.
+        error: String,
+    },
+    /// Started (a log exists) but neither finished nor recorded a failure: killed, timed out, or still running.
+    Incomplete {
+        /// The run's log.
+        log: PathBuf,
+    },
+    /// Never started.
+    NotRun,
+}
+
+/// A cell's status, serialized as `"done"`, `"failed"`, `"incomplete"` or `"not run"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CellStatus {
+    /// Finished; its results are summarized.
+    Done,
+    /// Exited with an error.
+    Failed,
+    /// Started but neither finished nor failed.
+    Incomplete,
+    /// Never started.
+    #[serde(rename = "not run")]
+    NotRun,
+}
+
+impl CellStatus {
+    /// `"done"`, `"failed"`, `"incomplete"` or `"not run"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Failed => "failed",
+            Self::Incomplete => "incomplete",
+            Self::NotRun => "not run",
+        }
+    }
+}
+
+impl fmt::Display for CellStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A finished cell's results across its seeds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CellMetrics {
+    /// Test accuracy of the weak supervision (role `"ensemble"`).
+    pub weak_accuracy: Summary,
+    /// Accuracy of the ensemble's labels on the transfer split against the hidden ground truth.
+    pub label_accuracy: Summary,
+    /// Test accuracy of the student.
+    pub student_accuracy: Summary,
+    /// Test accuracy of the ceiling.
+    pub ceiling_accuracy: Summary,
+    /// PGR of test accuracy (seeds where it is undefined skipped).
+    pub pgr_accuracy: Summary,
+    /// Median across seeds of the PGR of test accuracy.
+    pub pgr_accuracy_median: Option<f64>,
+    /// Mean across seeds of the PGR of test AUROC.
+    pub pgr_auroc_mean: Option<f64>,
+}
+
+impl CellMetrics {
+    fn of(run: &RunResults) -> Self {
+        let row = |role: &str| run.summary.iter().find(|r| r.role == role);
+        let accuracy =
+            |role: &str| row(role).map_or_else(|| summarize(&[]), |r| r.accuracy.clone());
+        let pgrs: Vec<f64> = run
+            .seeds
+            .iter()
+            .filter_map(|s| s.pgr_accuracy.value)
+            .collect();
+        Self {
+            weak_accuracy: accuracy(ROLE_ENSEMBLE),
+            label_accuracy: row(ROLE_ENSEMBLE)
+                .map_or_else(|| summarize(&[]), |r| r.label_accuracy.clone()),
+            student_accuracy: accuracy(ROLE_STUDENT),
+            ceiling_accuracy: accuracy(ROLE_CEILING),
+            pgr_accuracy: run.pgr_accuracy.clone(),
+            pgr_accuracy_median: median(&pgrs),
+            pgr_auroc_mean: run.pgr_auroc.mean,
+        }
+    }
+}
+
+/// One cell of the sweep, whatever its status.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CellSummary {
+    /// Position in the sweep's expansion order.
+    pub index: usize,
+    /// Base experiment name.
+    pub experiment: String,
+    /// Axis values in axis order, as displayed.
+    pub values: Vec<(String, String)>,
+    /// The cell's run folder.
+    pub run_dir: PathBuf,
+    /// What became of the run.
+    pub status: CellStatus,
+    /// Number of seeds in the results; 0 unless done.
+    pub seeds: usize,
+    /// The run's log, when not done and one exists.
+    pub log: Option<PathBuf>,
+    /// The error a failed run exited with.
+    pub error: Option<String>,
+    /// Results across seeds, when done.
+    pub metrics: Option<CellMetrics>,
+}
+
+impl CellSummary {
+    /// The axis values joined for display, e.g. `"soft, 3"`; the experiment name if there are none.
+    pub fn label(&self) -> String {
+        if self.values.is_empty() {
+            return self.experiment.clone();
+        }
+        let values: Vec<&str> = self.values.iter().map(|(_, v)| v.as_str()).collect();
+        values.join(", ")
+    }
+
+    /// The value of `axis`, if the cell has it.
+    pub fn value(&self, axis: &str) -> Option<&str> {
+        self.values
+            .iter()
+            .find(|(k, _)| k == axis)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Median over the done cells with one axis value of their mean PGR of accuracy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AxisMedian {
+    /// Base experiment name.
+    pub experiment: String,
+    /// Axis key, e.g. `"ensemble.method"`.
+    pub axis: String,
+    /// Axis value as displayed, e.g. `"soft"`.
+    pub value: String,
+    /// The median; `None` when no done cell with this value has a defined PGR.
+    pub median_pgr_accuracy: Option<f64>,
+    /// Number of cells in the median: done, with this value and a defined mean PGR.
+    pub cells: usize,
+}
+
+/// A sweep's cells and the median PGR per axis value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SweepSummary {
+    /// Sweep name.
+    pub sweep: String,
+    /// Every cell, in the order given to [`aggregate`].
+    pub cells: Vec<CellSummary>,
+    /// Per experiment, axis (in axis order) and value (in order of first appearance).
+    pub axis_medians: Vec<AxisMedian>,
+}
+
+/// Summarize each cell across its seeds and compute the median PGR per axis value.
+pub fn aggregate(sweep: &str, cells: &[CellRecord]) -> SweepSummary {
+    let cells: Vec<CellSummary> = cells.iter().map(summarize_cell).collect();
+    SweepSummary {
+        sweep: sweep.to_string(),
+        axis_medians: axis_medians(&cells),
+        cells,
+    }
+}
+
+fn summarize_cell(cell: &CellRecord) -> CellSummary {
+    let (status, seeds, log, error, metrics) = match &cell.outcome {
+        CellOutcome::Done(run) => (
+            CellStatus::Done,
+            run.seeds.len(),
+            None,
+            None,
+            Some(CellMetrics::of(run)),
+        ),
+        CellOutcome::Failed { log, error } => (
+            CellStatus::Failed,
+            0,
+            Some(log.clone()),
+            Some(error.clone()),
+            None,
+        ),
+        CellOutcome::Incomplete { log } => {
+            (CellStatus::Incomplete, 0, Some(log.clone()), None, None)
+        }
+        CellOutcome::NotRun => (CellStatus::NotRun, 0, None, None, None),
+    };
+    CellSummary {
+        index: cell.index,
+        experiment: cell.experiment.clone(),
+        values: cell.values.clone(),
+        run_dir: cell.run_dir.clone(),
+        status,
+        seeds,
+        log,
+        error,
+        metrics,
+    }
+}
+
+fn axis_medians(cells: &[CellSummary]) -> Vec<AxisMedian> {
+    // ((experiment, axis, value), mean PGRs of the done cells with it)
+    type Group<'a> = ((&'a str, &'a str, &'a str), Vec<f64>);
+    let mut groups: Vec<Group> = Vec::new();
+    for cell in cells {
+        let pgr = cell.metrics.as_ref().and_then(|m| m.pgr_accuracy.mean);
+        for (axis, value) in &cell.values {
+            let key = (cell.experiment.as_str(), axis.as_str(), value.as_str());
+            let i = groups
+                .iter()
+                .position(|(k, _)| *k == key)
+                .unwrap_or_else(|| {
+                    groups.push((key, Vec::new()));
+                    groups.len() - 1
+                });
+            groups[i].1.extend(pgr);
+        }
+    }
+    let experiments = first_appearances(cells.iter().map(|c| c.experiment.as_str()));
+    let axes = first_appearances(
+        cells
+            .iter()
+            .flat_map(|c| c.values.iter().map(|(k, _)| k.as_str())),
+    );
+    let rank = |names: &[&str], name: &str| names.iter().position(|n| *n == name);
+    groups.sort_by_key(|((e, a, _), _)| (rank(&experiments, e), rank(&axes, a)));
+    groups
+        .into_iter()
+        .map(|((experiment, axis, value), pgrs)| AxisMedian {
+            experiment: experiment.to_string(),
+            axis: axis.to_string(),
+            value: value.to_string(),
+            median_pgr_accuracy: median(&pgrs),
+            cells: pgrs.len(),
+        })
+        .collect()
+}
+
+const SUMMARY_COLUMNS: [&str; 5] = [
+    "weak_accuracy",
+    "label_accuracy",
+    "student_accuracy",
+    "ceiling_accuracy",
+    "pgr_accuracy",
+];
+
+impl SweepSummary {
+    /// The done cells with their metrics.
+    pub fn done(&self) -> impl Iterator<Item = (&CellSummary, &CellMetrics)> {
+        self.cells
+            .iter()
+            .filter_map(|c| c.metrics.as_ref().map(|m| (c, m)))
+    }
+
+    /// Experiment names in order of first appearance.
+    pub fn experiments(&self) -> Vec<&str> {
+        first_appearances(self.cells.iter().map(|c| c.experiment.as_str()))
+    }
+
+    /// Axis keys of all cells in order of first appearance.
+    pub fn axes(&self) -> Vec<&str> {
+        first_appearances(
+            self.cells
+                .iter()
+                .flat_map(|c| c.values.iter().map(|(k, _)| k.as_str())),
+        )
+    }
+
+    /// CSV with a header line and one row per cell: index, experiment, one column per axis,
+    /// status, seeds, then mean, std and 95% CI bounds of weak (ensemble) accuracy, ensemble label
+    /// accuracy, student and ceiling accuracy and PGR of accuracy, the PGR median, the AUROC PGR
+    /// mean, and the run folder, log and error. Missing values are empty; RFC 4180 quoting.
+    pub fn to_csv(&self) -> String {
+        let axes = self.axes();
+        let mut header: Vec<String> = ["index", "experiment"].map(String::from).to_vec();
+        header.extend(axes.iter().map(|a| a.to_string()));
+        header.extend(["status", "seeds"].map(String::from));
+        for name in SUMMARY_COLUMNS {
+            for stat in ["mean", "std", "ci95_lo", "ci95_hi"] {
+                header.push(format!("{name}_{stat}"));
+            }
+        }
+        header.extend(
+            [
+                "pgr_accuracy_median",
+                "pgr_auroc_mean",
+                "run_dir",
+                "log",
+                "error",
+            ]
+            .map(String::from),
+        );
+        let mut out = csv_line(header);
+        for cell in &self.cells {
+            let mut fields = vec![cell.index.to_string(), cell.experiment.clone()];
+            fields.extend(
+                axes.iter()
+                    .map(|a| cell.value(a).unwrap_or_default().to_string()),
+            );
+            fields.extend([cell.status.to_string(), cell.seeds.to_string()]);
+            match &cell.metrics {
+                Some(m) => {
+                    for s in m.summaries() {
+                        let (lo, hi) = s.ci95.unzip();
+                        fields.extend([s.mean, s.std, lo, hi].map(optional));
+                    }
+                    fields.extend([m.pgr_accuracy_median, m.pgr_auroc_mean].map(optional));
+                }
+                None => fields.extend(vec![String::new(); 4 * SUMMARY_COLUMNS.len() + 2]),
+            }
+            fields.push(cell.run_dir.display().to_string());
+            fields.push(
+                cell.log
+                    .as_ref()
+                    .map(|l| l.display().to_string())
+                    .unwrap_or_default(),
+            );
+            fields.push(cell.error.clone().unwrap_or_default());
+            out.push_str(&csv_line(fields));
+        }
+        out
+    }
+
+    /// A Markdown document: the done cells with `mean ± std [95% CI]` across seeds, the median
+    /// PGR per axis value, and the cells that failed or did not finish with their logs.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!("# Sweep {}\n\n", markdown_escape(&self.sweep));
+        out.push_str(&format!("{}\n\n", self.counts()));
+        let axes = self.axes();
+        let mut header: Vec<String> = ["#", "experiment"].map(String::from).to_vec();
+        header.extend(axes.iter().map(|a| a.to_string()));
+        header.extend(
+            [
+                "seeds",
+                "weak acc",
+                "label acc",
+                "student acc",
+                "ceiling acc",
+                "PGR (acc)",
+                "PGR median",
+                "PGR (AUROC)",
+            ]
+            .map(String::from),
+        );
+        out.push_str(&markdown_row(&header));
+        out.push_str(&markdown_row(&vec!["---".to_string(); header.len()]));
+        for (cell, m) in self.done() {
+            let mut row = vec![cell.index.to_string(), cell.experiment.clone()];
+            row.extend(
+                axes.iter()
+                    .map(|a| cell.value(a).unwrap_or("-").to_string()),
+            );
+            row.push(cell.seeds.to_string());
+            row.extend(m.summaries().iter().map(mean_std_ci));
+            row.extend([m.pgr_accuracy_median, m.pgr_auroc_mean].map(fixed));
+            out.push_str(&markdown_row(&row));
+        }
+        if !self.axis_medians.is_empty() {
+            out.push_str("\n## Median PGR (accuracy) per axis value\n\n");
+            out.push_str("Median over the done cells with each value of their mean PGR.\n\n");
+            let header = ["experiment", "axis", "value", "median PGR", "cells"].map(String::from);
+            out.push_str(&markdown_row(&header));
+            out.push_str(&markdown_row(&header.map(|_| "---".to_string())));
+            for row in self.median_rows() {
+                out.push_str(&markdown_row(&row));
+            }
+        }
+        let unfinished: Vec<&CellSummary> = self.unfinished().collect();
+        if !unfinished.is_empty() {
+            out.push_str("\n## Failed or unfinished cells\n\n");
+            for cell in unfinished {
+                out.push_str(&format!(
+                    "- **{}** {} ({}): {}",
+                    cell.index,
+                    markdown_escape(&cell.experiment),
+                    markdown_escape(&cell.label()),
+                    cell.status
+                ));
+                match &cell.log {
+                    Some(log) => out.push_str(&format!(", log `{}`", log.display())),
+                    None => out.push_str(&format!(", run folder `{}`", cell.run_dir.display())),
+                }
+                if let Some(error) = &cell.error {
+                    out.push_str(&format!(": {}", markdown_escape(error)));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// Compact plain text for the terminal: one line per done cell (means, and PGR with its std),
+    /// the median PGR per axis value, and the cells that failed or did not finish.
+    pub fn to_table(&self) -> String {
+        let mut out = format!("Sweep {}: {}\n\n", self.sweep, self.counts());
+        let mut rows = vec![
+            [
+                "#",
+                "experiment",
+                "cell",
+                "seeds",
+                "weak",
+                "labels",
+                "student",
+                "ceiling",
+                "PGR",
+                "PGR med",
+            ]
+            .map(String::from),
+        ];
+        for (cell, m) in self.done() {
+            let [weak, label, student, ceiling, pgr] = m.summaries();
+            rows.push([
+                cell.index.to_string(),
+                cell.experiment.clone(),
+                cell.label(),
+                cell.seeds.to_string(),
+                fixed(weak.mean),
+                fixed(label.mean),
+                fixed(student.mean),
+                fixed(ceiling.mean),
+                mean_std(pgr),
+                fixed(m.pgr_accuracy_median),
+            ]);
+        }
+        out.push_str(&aligned(&rows));
+        if !self.axis_medians.is_empty() {
+            out.push_str("\nMedian PGR (accuracy) per axis value:\n");
+            out.push_str(&aligned(&self.median_rows()));
+        }
+        let unfinished: Vec<&CellSummary> = self.unfinished().collect();
+        if !unfinished.is_empty() {
+            out.push_str("\nFailed or unfinished:\n");
+            for cell in unfinished {
+                let place = cell.log.as_ref().unwrap_or(&cell.run_dir);
+                out.push_str(&format!(
+                    "  {} {} ({}): {}, {}",
+                    cell.index,
+                    cell.experiment,
+                    cell.label(),
+                    cell.status,
+                    place.display()
+                ));
+                if let Some(error) = &cell.error {
+                    out.push_str(&format!(": {}", error.lines().next().unwrap_or_default()));
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    fn unfinished(&self) -> impl Iterator<Item = &CellSummary> {
+        self.cells.iter().filter(|c| c.status != CellStatus::Done)
+    }
+
+    fn counts(&self) -> String {
+        let done = self.done().count();
+        format!("{done} of {} cells done", self.cells.len())
+    }
+
+    fn median_rows(&self) -> Vec<[String; 5]> {
+        self.axis_medians
+            .iter()
+            .map(|m| {
+                [
+                    m.experiment.clone(),
+                    m.axis.clone(),
+                    m.value.clone(),
+                    fixed(m.median_pgr_accuracy),
+                    m.cells.to_string(),
+                ]
+            })
+            .collect()
+    }
+}
+
+impl CellMetrics {
+    fn summaries(&self) -> [&Summary; 5] {
+        [
+            &self.weak_accuracy,
+            &self.label_accuracy,
+            &self.student_accuracy,
+            &self.ceiling_accuracy,
+            &self.pgr_accuracy,
+        ]
+    }
+}
+
+fn first_appearances<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut seen = Vec::new();
+    for item in items {
+        if !seen.contains(&item) {
+            seen.push(item);
+        }
+    }
+    seen
+}
+
+fn fixed(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
+}
+
+/// `"0.812 ± 0.010 [0.790, 0.834]"`, shortened when the std or interval is missing.
+fn mean_std_ci(summary: &&Summary) -> String {
+    match summary.ci95 {
+        Some((lo, hi)) => format!("{} [{lo:.3}, {hi:.3}]", mean_std(summary)),
+        None => mean_std(summary),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ExperimentConfig;
+    use crate::metrics::Metrics;
+    use crate::report::{ModelResult, SeedResult};
+
+    fn config(name: &str, seeds: usize) -> ExperimentConfig {
+        let text = format!(
+            r#"
+            name = "{name}"
+            dataset = "sst2"
+            seeds = [0]
+            [data]
+            n_weak = 10
+            n_transfer = 10
+            n_test = 100
+            max_len = 8
+            [weak]
+            models = ["tiny"]
+            [strong]
+            model = "big"
+            "#
+        );
+        let mut config = ExperimentConfig::from_toml_str(&text, "test.toml", &[]).unwrap();
+        config.seeds = (0..seeds as u64).collect();
+        config
+    }
+
+    fn model(role: &str, accuracy: f64, label_accuracy: Option<f64>) -> ModelResult {
+        ModelResult {
+            role: role.to_string(),
+            model: "m".to_string(),
+            test: Metrics {
+                n: 100,
+                accuracy,
+                balanced_accuracy: accuracy,
+                f1_weighted: accuracy,
+                auroc: Some(accuracy),
+            },
+            label_accuracy,
+            val_accuracy: None,
+        }
+    }
+
+    /// A finished run with one seed per `(weak, student, ceiling)` triple; labels are 0.05 above weak.
+    fn run(name: &str, seeds: &[(f64, f64, f64)]) -> Box<RunResults> {
+        let seeds: Vec<SeedResult> = seeds
+            .iter()
+            .enumerate()
+            .map(|(i, &(weak, student, ceiling))| {
+                SeedResult::new(
+                    i as u64,
+                    vec![
+                        model("teacher-0", weak, Some(weak)),
+                        model(ROLE_ENSEMBLE, weak, Some(weak + 0.05)),
+                        model(ROLE_STUDENT, student, None),
+                        model(ROLE_CEILING, ceiling, None),
+                    ],
+                )
+            })
+            .collect();
+        Box::new(RunResults::new(config(name, seeds.len()), seeds))
+    }
+
+    fn cell(index: usize, method: &str, size: &str, outcome: CellOutcome) -> CellRecord {
+        CellRecord {
+            index,
+            experiment: "toxicity".to_string(),
+            values: vec![
+                ("ensemble.method".to_string(), method.to_string()),
+                ("ensemble.size".to_string(), size.to_string()),
+            ],
+            run_dir: PathBuf::from(format!("runs/sweep/cell-{index}")),
+            outcome,
+        }
+    }
+
+    /// Mean PGRs soft 0.5 (seeds 0.4, 0.6), 1.0, 0.2; hard 0.0 and a failed cell; vote unfinished.
+    fn sweep() -> SweepSummary {
+        aggregate(
+            "demo",
+            &[
+                cell(
+                    0,
+                    "soft",
+                    "1",
+                    CellOutcome::Done(run("toxicity", &[(0.6, 0.64, 0.7), (0.6, 0.66, 0.7)])),
+                ),
+                cell(
+                    1,
+                    "soft",
+                    "3",
+                    CellOutcome::Done(run("toxicity", &[(0.5, 0.7, 0.7)])),
+                ),
+                cell(
+                    2,
+                    "hard",
+                    "1",
+                    CellOutcome::Done(run("toxicity", &[(0.6, 0.6, 0.8)])),
+                ),
+                cell(
+                    3,
+                    "hard",
+                    "3",
+                    CellOutcome::Failed {
+                        log: PathBuf::from("runs/sweep/cell-3/run.log"),
+                        error: "out of memory, \"badly\"".to_string(),
+                    },
+                ),
+                cell(
+                    4,
+                    "vote",
+                    "1",
+                    CellOutcome::Incomplete {
+                        log: PathBuf::from("runs/sweep/cell-4/run.log"),
+                    },
+                ),
+                cell(5, "vote", "3", CellOutcome::NotRun),
+                cell(
+                    6,
+                    "soft",
+                    "5",
+                    CellOutcome::Done(run("toxicity", &[(0.6, 0.62, 0.7)])),
+                ),
+            ],
+        )
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn done_cells_are_summarized_across_seeds() {
+        let s = sweep();
+        assert_eq!(s.cells.len(), 7);
+        let c = &s.cells[0];
+        assert_eq!(
+            (c.status, c.seeds, c.label().as_str()),
+            (CellStatus::Done, 2, "soft, 1")
+        );
+        let m = c.metrics.as_ref().unwrap();
+        assert!(close(m.weak_accuracy.mean, 0.6));
+        assert!(close(m.student_accuracy.mean, 0.65));
+        assert!(close(m.ceiling_accuracy.mean, 0.7));
+        assert!(close(m.label_accuracy.mean, 0.65), "{:?}", m.label_accuracy);
+        assert!(close(m.pgr_accuracy.mean, 0.5));
+        assert_eq!(m.pgr_accuracy.n, 2);
+        assert!(m.pgr_accuracy.ci95.is_some());
+        assert!(close(m.pgr_accuracy_median, 0.5));
+        assert!(close(m.pgr_auroc_mean, 0.5));
+        let single = s.cells[1].metrics.as_ref().unwrap();
+        assert!(close(single.pgr_accuracy.mean, 1.0));
+        assert_eq!(single.pgr_accuracy.ci95, None);
+    }
+
+    #[test]
+    fn unfinished_cells_are_listed_and_not_averaged() {
+        let s = sweep();
+        let statuses: Vec<&str> = s.cells.iter().map(|c| c.status.as_str()).collect();
+        assert_eq!(
+            statuses,
+            [
+                "done",
+                "done",
+                "done",
+                "failed",
+                "incomplete",
+                "not run",
+                "done"
+            ]
+        );
+        let failed = &s.cells[3];
+        assert!(failed.metrics.is_none() && failed.seeds == 0);
+        assert_eq!(
+            failed.log.as_deref(),
+            Some(std::path::Path::new("runs/sweep/cell-3/run.log"))
+        );
+        assert_eq!(failed.error.as_deref(), Some("out of memory, \"badly\""));
+        assert_eq!(s.done().count(), 4);
+        let hard = s.axis_medians.iter().find(|m| m.value == "hard").unwrap();
+        assert_eq!(hard.cells, 1, "the failed hard cell is not counted");
+        assert!(close(hard.median_pgr_accuracy, 0.0));
+        let vote = s.axis_medians.iter().find(|m| m.value == "vote").unwrap();
+        assert_eq!((vote.cells, vote.median_pgr_accuracy), (0, None));
+    }
+
+    #[test]
+    fn axis_medians_per_value_in_axis_order() {
+        let s = sweep();
+        let keys: Vec<(&str, &str)> = s
+            .axis_medians
+            .iter()
+            .map(|m| (m.axis.as_str(), m.value.as_str()))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("ensemble.method", "soft"),
+                ("ensemble.method", "hard"),
+                ("ensemble.method", "vote"),
+                ("ensemble.size", "1"),
+                ("ensemble.size", "3"),
+                ("ensemble.size", "5"),
+            ]
+        );
+        let get = |v: &str| s.axis_medians.iter().find(|m| m.value == v).unwrap();
+        assert_eq!(get("soft").cells, 3);
+        assert!(
+            close(get("soft").median_pgr_accuracy, 0.5),
+            "the median, not the mean"
+        );
+        assert_eq!(get("1").cells, 2, "soft,1 and hard,1");
+        assert!(close(get("1").median_pgr_accuracy, 0.25));
+        assert!(close(get("3").median_pgr_accuracy, 1.0));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_cell_with_axis_columns_and_quoting() {
+        let csv = sweep().to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert_eq!(lines.len(), 1 + 7, "{csv}");
+        assert!(
+            lines[0].starts_with(
+                "index,experiment,ensemble.method,ensemble.size,status,seeds,weak_accuracy_mean,"
+            ),
+            "{}",
+            lines[0]
+        );
+        assert!(lines[0].ends_with(",pgr_accuracy_median,pgr_auroc_mean,run_dir,log,error"));
+        assert!(
+            lines[1].starts_with("0,toxicity,soft,1,done,2,0.6,"),
+            "{}",
+            lines[1]
+        );
+        assert!(
+            lines[4].ends_with(
+                ",runs/sweep/cell-3,runs/sweep/cell-3/run.log,\"out of memory, \"\"badly\"\"\""
+            ),
+            "{}",
+            lines[4]
+        );
+        assert!(
+            lines[6].starts_with("5,toxicity,vote,3,not run,0,,"),
+            "{}",
+            lines[6]
+        );
+        let columns = lines[0].split(',').count();
+        assert!(
+            lines[1..4].iter().all(|l| l.split(',').count() == columns),
+            "{csv}"
+        );
+    }
+
+    #[test]
+    fn markdown_has_cells_medians_and_failed_logs() {
+        let md = sweep().to_markdown();
+        assert!(
+            md.starts_with("# Sweep demo\n\n4 of 7 cells done\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| # | experiment | ensemble.method | ensemble.size | seeds | weak acc |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| 0 | toxicity | soft | 1 | 2 | 0.600 ± 0.000 [0.600, 0.600] |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| toxicity | ensemble.method | soft | 0.500 | 3 |"),
+            "{md}"
+        );
+        assert!(md.contains("## Failed or unfinished cells"), "{md}");
+        assert!(
+            md.contains("log `runs/sweep/cell-3/run.log`: out of memory"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **4** toxicity (vote, 1): incomplete, log `runs/sweep/cell-4/run.log`"),
+            "{md}"
+        );
+        assert!(
+            md.contains("- **5** toxicity (vote, 3): not run, run folder `runs/sweep/cell-5`"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("| 3 | toxicity |"),
+            "failed cells are not in the cell table"
+        );
+    }
+
+    #[test]
+    fn table_is_compact_and_lists_unfinished() {
+        let table = sweep().to_table();
+        assert!(
+            table.starts_with("Sweep demo: 4 of 7 cells done\n\n#  experiment  cell"),
+            "{table}"
+        );
+        assert!(
+            table.contains("\n0  toxicity    soft, 1  2      0.600"),
+            "{table}"
+        );
+        assert!(table.contains("0.500 ± 0.141"), "{table}");
+        assert!(
+            table.contains(
+                "  3 toxicity (hard, 3): failed, runs/sweep/cell-3/run.log: out of memory"
+            ),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn summary_round_trips_through_json() {
+        let s = sweep();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains(r#""status":"not run""#), "{json}");
+        assert_eq!(serde_json::from_str::<SweepSummary>(&json).unwrap(), s);
+    }
+}

@@ -1,0 +1,183 @@
+//! A synthetic sweep built through `aggregate`.
+
+use std::path::PathBuf;
+
+use w2s_core::aggregate::{CellOutcome, CellRecord, SweepSummary, aggregate};
+use w2s_core::report::{ModelResult, ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, SeedResult};
+use w2s_core::{ExperimentConfig, Metrics, RunResults};
+
+fn config(name: &str) -> ExperimentConfig {
+    let text = format!(
+        r#"
+        name = "{name}"
+        dataset = "sst2"
+        seeds = [0]
+        [data]
+        n_weak = 10
+        n_transfer = 10
+        n_test = 100
+        max_len = 8
+        [weak]
+        models = ["tiny"]
+        [strong]
+        model = "big"
+        "#
+    );
+    ExperimentConfig::from_toml_str(&text, "test.toml", &[]).unwrap()
+}
+
+fn model(role: &str, accuracy: f64, label_accuracy: Option<f64>) -> ModelResult {
+    ModelResult {
+        role: role.to_string(),
+        model: "m".to_string(),
+        test: Metrics {
+            n: 1000,
+            accuracy,
+            balanced_accuracy: accuracy,
+            f1_weighted: accuracy,
+            auroc: Some(accuracy),
+        },
+        label_accuracy,
+        val_accuracy: None,
+    }
+}
+
+/// A finished run, one seed per `(weak, student, ceiling)`; the labels are 0.02 above weak.
+pub fn run(name: &str, seeds: &[(f64, f64, f64)]) -> CellOutcome {
+    let seeds: Vec<SeedResult> = seeds
+        .iter()
+        .enumerate()
+        .map(|(i, &(weak, student, ceiling))| {
+            SeedResult::new(
+                i as u64,
+                vec![
+                    model(ROLE_ENSEMBLE, weak, Some(weak + 0.02)),
+                    model(ROLE_STUDENT, student, None),
+                    model(ROLE_CEILING, ceiling, None),
+                ],
+            )
+        })
+        .collect();
+    let mut config = config(name);
+    config.seeds = (0..seeds.len() as u64).collect();
+    CellOutcome::Done(Box::new(RunResults::new(config, seeds)))
+}
+
+pub fn cell(
+    index: usize,
+    experiment: &str,
+    values: &[(&str, &str)],
+    outcome: CellOutcome,
+) -> CellRecord {
+    CellRecord {
+        index,
+        experiment: experiment.to_string(),
+        values: values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        run_dir: PathBuf::from(format!("runs/demo/{index}")),
+        outcome,
+    }
+}
+
+/// `toxicity`: a method × size grid with a failed cell ("hard, 9"), a single-seed cell and one
+/// whose PGR is undefined; `legal`: one numeric axis, the weak labels' share; `safety`: ten
+/// cells with long labels.
+pub fn sweep() -> SweepSummary {
+    let m = |method, size| [("ensemble.method", method), ("ensemble.size", size)];
+    let mut cells = vec![
+        cell(
+            0,
+            "toxicity",
+            &m("soft", "1"),
+            run(
+                "toxicity",
+                &[(0.80, 0.83, 0.86), (0.79, 0.81, 0.85), (0.81, 0.85, 0.87)],
+            ),
+        ),
+        cell(
+            1,
+            "toxicity",
+            &m("soft", "3"),
+            run("toxicity", &[(0.82, 0.86, 0.86), (0.81, 0.83, 0.86)]),
+        ),
+        cell(
+            2,
+            "toxicity",
+            &m("hard", "1"),
+            run("toxicity", &[(0.78, 0.77, 0.86), (0.80, 0.80, 0.85)]),
+        ),
+        cell(
+            3,
+            "toxicity",
+            &m("hard", "3"),
+            run("toxicity", &[(0.84, 0.85, 0.83)]),
+        ),
+        cell(
+            4,
+            "toxicity",
+            &m("weighted", "3"),
+            run("toxicity", &[(0.80, 0.84, 0.86)]),
+        ),
+        cell(
+            5,
+            "toxicity",
+            &m("hard", "9"),
+            CellOutcome::Failed {
+                log: PathBuf::from("runs/demo/5/run.log"),
+                error: "boom".to_string(),
+            },
+        ),
+    ];
+    for (i, share) in ["0", "0.25", "0.5", "0.75", "1"].into_iter().enumerate() {
+        let s: f64 = share.parse().unwrap();
+        let weak = 0.70 + 0.02 * s;
+        cells.push(cell(
+            6 + i,
+            "legal",
+            &[("weak.share", share)],
+            run(
+                "legal",
+                &[
+                    (weak, weak + 0.05 * s + 0.01, 0.80),
+                    (weak + 0.01, weak + 0.04 * s + 0.02, 0.81),
+                ],
+            ),
+        ));
+    }
+    cells.push(cell(
+        11,
+        "legal",
+        &[("weak.share", "2")],
+        CellOutcome::Incomplete {
+            log: PathBuf::from("runs/demo/11/run.log"),
+        },
+    ));
+    let models = ["minilm-l3-h384-uncased", "bert-tiny-uncased"];
+    for (i, (model, size)) in models
+        .iter()
+        .flat_map(|m| ["1", "3", "5", "7", "9"].map(|s| (m, s)))
+        .enumerate()
+    {
+        let weak = 0.6 + 0.01 * i as f64;
+        cells.push(cell(
+            12 + i,
+            "safety",
+            &[
+                ("weak.models", model),
+                ("ensemble.method", "weighted"),
+                ("ensemble.size", size),
+            ],
+            run(
+                "safety",
+                &[
+                    (weak, weak + 0.03, 0.72),
+                    (weak, weak + 0.05, 0.73),
+                    (weak + 0.01, weak + 0.04, 0.72),
+                ],
+            ),
+        ));
+    }
+    aggregate("demo", &cells)
+}
