@@ -186,7 +186,7 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
         let ok = run_cell(cell, command)?;
         let log = cell.run_dir.join(LOG_FILE);
         let verdict = if ok { "done" } else { "FAILED" };
-        progress.println(format!(
+        println_above(&progress, format!(
             "cell {} {verdict} in {}: {} (log {})",
             cell.cell.index,
             format_duration(started.elapsed()),
@@ -312,6 +312,11 @@ pub fn aggregate_sweep(sweep: &LoadedSweep, dir: &Path) -> Result<Aggregated> {
     let plots = w2s_plot::write_plots(&summary, dir).context("plotting the sweep")?;
     files.extend(plots.files);
     Ok(Aggregated { summary, dir: dir.to_path_buf(), files, warnings: plots.warnings })
+}
+
+/// Prints a line above the bar, or to stderr when the bar is hidden (not a terminal).
+fn println_above(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
 }
 
 fn cells_progress(cells: usize) -> ProgressBar {
