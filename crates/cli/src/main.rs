@@ -14,7 +14,7 @@ use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
-use w2s_train::{DeviceChoice, DeviceError, Precision, parse_devices, set_precision};
+use w2s_train::{DeviceChoice, DeviceError, Precision, concrete_devices, parse_devices, set_precision};
 
 #[derive(Parser)]
 #[command(name = "w2s", version, about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them.")]
@@ -93,7 +93,9 @@ struct RunFlags {
     /// (`--features tch`) sees a GPU, else `cpu`, the faster CPU backend of this build.
     #[arg(long, default_value = "auto")]
     device: String,
-    /// Data-parallel devices, e.g. `cuda:0,cuda:1` (one device only, for now).
+    /// Data-parallel training over several devices of one backend, e.g. `cuda:0,cuda:1`: each
+    /// step splits its batch (`batch_size`) over them and sums their gradients; the first device
+    /// also labels. One device is the same as `--device`.
     #[arg(long, conflicts_with = "device", value_name = "LIST")]
     devices: Option<String>,
     /// f32, or bf16 / f16 on a GPU: the model runs in half precision, the weights,
@@ -225,37 +227,15 @@ fn run(cli: Cli) -> Result<()> {
                 flags: [paths.to_args(), run.to_args()].concat(),
                 extra: words.overrides.clone(),
             };
-            if dry_run {
-                print!("{}", describe_plan(&sweep, &env)?);
-                return Ok(());
-            }
-            if let Some(index) = cell {
-                let Some(cell) = sweep.cells.iter().find(|c| c.cell.index == index) else {
-                    bail!("the sweep {} has no cell {index} (it has {} cells)", sweep.file.display(), sweep.cells.len());
-                };
-                return if run_cell(cell, &command)? {
-                    Ok(())
-                } else {
-                    bail!("cell {index} failed; its log is {}", cell.run_dir.join(LOG_FILE).display())
-                };
-            }
-            if shared {
-                return train_shared_stages(&sweep, &env);
-            }
-            match words.backend {
-                Backend::Local => {
-                    let summary = run_local(&sweep, &command)?;
-                    eprintln!(
-                        "sweep {}: {} cells ran now, {} had finished before; `w2s aggregate {}` collects them",
-                        sweep.sweep.name, summary.ran, summary.already_done, words.sweep
-                    );
-                    if !summary.failed.is_empty() {
-                        let failed: Vec<String> = summary.failed.iter().map(|(i, log)| format!("cell {i} (log {})", log.display())).collect();
-                        bail!("{} cells failed: {}", failed.len(), failed.join(", "));
-                    }
+            match (dry_run, cell, shared, words.backend) {
+                (true, ..) => {
+                    print!("{}", describe_plan(&sweep, &env)?);
                     Ok(())
                 }
-                Backend::Slurm => submit_to_slurm(&sweep, &paths, &words, &run, &cluster),
+                (_, Some(index), ..) => run_one_cell(&sweep, index, &command),
+                (_, _, true, _) => train_shared_stages(&sweep, &env),
+                (.., Backend::Local) => run_sweep_here(&sweep, &command, &words),
+                (.., Backend::Slurm) => submit_to_slurm(&sweep, &paths, &words, &run, &cluster),
             }
         }
         Command::Aggregate { args, paths } => {
@@ -290,27 +270,39 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Resolves the device and precision (precision is global to the process) and where things are.
+/// Resolves the devices and precision (precision is global to the process) and where things are.
+/// A `--devices` list of several devices trains data-parallel over them: each must be there
+/// ([`DeviceChoice::concrete`]) and all on one backend; the first is the main device.
 fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
-    let device = match &run.devices {
-        Some(list) => match parse_devices(list)?.as_slice() {
-            [] => return Err(DeviceError::Unknown(list.clone()).into()),
-            [one] => *one,
-            many => return Err(DeviceError::MultiDevice(many.len()).into()),
-        },
-        None => run.device.parse::<DeviceChoice>()?,
+    let choices = match &run.devices {
+        Some(list) => parse_devices(list)?,
+        None => vec![run.device.parse::<DeviceChoice>()?],
+    };
+    if choices.is_empty() {
+        return Err(DeviceError::Unknown(run.devices.clone().unwrap_or_default()).into());
     }
-    .concrete()?;
+    let devices = concrete_devices(&choices)?;
     let precision: Precision = run.precision.parse()?;
-    precision.check(device)?;
+    for &device in &devices {
+        precision.check(device)?;
+    }
     set_precision(precision)?;
-    eprintln!("device {device}, precision {precision}");
+    match devices.as_slice() {
+        [device] => eprintln!("device {device}, precision {precision}"),
+        many => {
+            let names: Vec<String> = many.iter().map(ToString::to_string).collect();
+            eprintln!("devices {} (data-parallel, main {}), precision {precision}", names.join(","), names[0]);
+        }
+    }
+    let mut resolved = devices.into_iter().map(DeviceChoice::resolve).collect::<Result<Vec<_>, _>>()?;
+    let device = resolved.remove(0);
     Ok(RunEnv {
         datasets_dir: paths.datasets.clone(),
         data_root: resolve_data_root(paths.data_root.as_deref()),
         pretrained_root: paths.pretrained.clone(),
         out_dir: paths.out.clone(),
-        device: device.resolve()?,
+        device,
+        replicas: resolved,
         force,
         save_weights: !run.no_save_weights,
     })
@@ -319,6 +311,30 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
 /// Where a sweep's scripts, Slurm output, tables and plots go: `<out>/sweeps/<name>`.
 fn sweep_dir(paths: &Paths, sweep: &LoadedSweep) -> PathBuf {
     paths.out.join("sweeps").join(&sweep.sweep.name)
+}
+
+/// What each Slurm array task does: run the cell with this index.
+fn run_one_cell(sweep: &LoadedSweep, index: usize, command: &CellCommand) -> Result<()> {
+    let Some(cell) = sweep.cells.iter().find(|c| c.cell.index == index) else {
+        bail!("the sweep {} has no cell {index} (it has {} cells)", sweep.file.display(), sweep.cells.len());
+    };
+    if !run_cell(cell, command)? {
+        bail!("cell {index} failed; its log is {}", cell.run_dir.join(LOG_FILE).display());
+    }
+    Ok(())
+}
+
+fn run_sweep_here(sweep: &LoadedSweep, command: &CellCommand, words: &AblateArgs) -> Result<()> {
+    let summary = run_local(sweep, command)?;
+    eprintln!(
+        "sweep {}: {} cells ran now, {} had finished before; `w2s aggregate {}` collects them",
+        sweep.sweep.name, summary.ran, summary.already_done, words.sweep
+    );
+    if !summary.failed.is_empty() {
+        let failed: Vec<String> = summary.failed.iter().map(|(i, log)| format!("cell {i} (log {})", log.display())).collect();
+        bail!("{} cells failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
 }
 
 fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: &RunFlags, cluster: &ClusterFlags) -> Result<()> {

@@ -34,6 +34,10 @@ pub struct RunEnv {
     pub out_dir: PathBuf,
     /// The compute device for inference; training uses its autodiff twin.
     pub device: Device,
+    /// The other data-parallel devices (`--devices cuda:0,cuda:1`: `cuda:1`), on the same backend
+    /// as `device`; empty for one device. Training splits each batch over `device` and these;
+    /// labelling runs on `device` alone.
+    pub replicas: Vec<Device>,
     /// Recompute stages that finished before.
     pub force: bool,
     /// Save every fine-tuned model in HF layout in its stage folder.
@@ -316,10 +320,10 @@ impl SeedRunner<'_> {
             }
         }
         let save_weights = self.env.save_weights;
-        let device = &self.env.device;
+        let (device, replicas) = (&self.env.device, &self.env.replicas);
         let (output, status) = self.stages.run("train", &job.key(), |dir| {
             let weights = save_weights.then(|| dir.join("model"));
-            Ok(w2s_train::job::run(job, device, weights.as_deref(), Some(&dir.join(crate::stages::SCRATCH_DIR)))?)
+            Ok(w2s_train::job::run(job, device, replicas, weights.as_deref(), Some(&dir.join(crate::stages::SCRATCH_DIR)))?)
         })?;
         match status {
             StageStatus::Computed => self.computed += 1,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 mod common;
 
 use burn::tensor::Device;
-use common::{fixtures, write_experiment, write_model_from};
+use common::{fixture_flags, fixtures, write_experiment, write_model_from};
 use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_core::config::ExperimentConfig;
 
@@ -22,6 +22,7 @@ fn env(root: &Path, force: bool) -> RunEnv {
         pretrained_root: root.join("pretrained"),
         out_dir: root.join("out"),
         device: Device::flex(),
+        replicas: Vec::new(),
         force,
         save_weights: true,
     }
@@ -160,4 +161,75 @@ fn the_binary_rejects_bad_input_with_clear_errors() {
     let (ok, stderr) = w2s(&[&["train", experiment, "data.n_test=100000"][..], &common].concat());
     assert!(!ok);
     assert!(stderr.contains("n_test") || stderr.contains("100000"), "{stderr}");
+}
+
+/// The per-seed `models` arrays (every metric of every model) of the one run under `root`.
+fn run_models(root: &Path) -> Vec<serde_json::Value> {
+    let runs: Vec<_> = std::fs::read_dir(root.join("out/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(runs[0].join("results.json")).unwrap()).unwrap();
+    results["seeds"].as_array().unwrap().iter().map(|seed| seed["models"].clone()).collect()
+}
+
+/// `--devices flex` is `--device flex`; `--devices flex,flex` trains data-parallel over two
+/// replicas on the CPU, close to one device (without dropout, which would draw other masks);
+/// devices of two backends are refused.
+#[test]
+fn the_devices_flag_trains_data_parallel() {
+    let root = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(root.path());
+    // The models again, without dropout in their encoders (the shards of a batch draw other
+    // dropout masks than the whole batch does).
+    for name in ["weak", "strong"] {
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(fixtures().join(name).join("config.json")).unwrap()).unwrap();
+        config["hidden_dropout_prob"] = 0.0.into();
+        config["attention_probs_dropout_prob"] = 0.0.into();
+        let path = root.path().join(format!("{name}-config.json"));
+        std::fs::write(&path, config.to_string()).unwrap();
+        write_model_from(&path, &fixtures().join("tokenizer.json"), &root.path().join("models").join(name));
+    }
+    let flags = fixture_flags(root.path());
+    let train = |devices: &[&str]| {
+        let mut args = vec![
+            "train",
+            experiment.to_str().unwrap(),
+            "seeds=[0]",
+            "weak.train.dropout=0.0",
+            "strong.train.dropout=0.0",
+            "--force",
+            "--no-save-weights",
+        ];
+        args.extend(devices);
+        args.extend(flags.iter().map(String::as_str));
+        w2s(&args)
+    };
+
+    let (ok, stderr) = train(&["--device", "flex"]);
+    assert!(ok, "{stderr}");
+    let one_device = run_models(root.path());
+    assert_eq!(one_device.len(), 1);
+    let (ok, stderr) = train(&["--devices", "flex"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("device flex, precision f32"), "{stderr}");
+    assert_eq!(run_models(root.path()), one_device, "--devices flex must be --device flex");
+
+    let (ok, stderr) = train(&["--devices", "flex,flex"]);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("devices flex,flex (data-parallel"), "{stderr}");
+    let two_replicas = run_models(root.path());
+    assert_eq!(two_replicas.len(), one_device.len());
+    for (two, one) in two_replicas.iter().zip(&one_device) {
+        for (a, b) in two.as_array().unwrap().iter().zip(one.as_array().unwrap()) {
+            assert_eq!(a["role"], b["role"]);
+            for metric in ["accuracy", "auroc"] {
+                let (x, y) = (a["test"][metric].as_f64().unwrap(), b["test"][metric].as_f64().unwrap());
+                assert!((x - y).abs() <= 0.01, "{} {metric}: {x} on two replicas, {y} on one", a["role"]);
+            }
+        }
+    }
+
+    let (ok, stderr) = train(&["--devices", "flex,cuda:0"]);
+    assert!(!ok);
+    assert!(stderr.contains("`--devices flex,cuda:0` mixes backends (flex and cuda)"), "{stderr}");
 }

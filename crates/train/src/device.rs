@@ -45,10 +45,10 @@ pub enum DeviceError {
     )]
     NoCudaDevice { index: usize, found: usize },
     #[error(
-        "{0} devices were asked for (`--devices`), but data-parallel training over more than one \
-         device is not supported yet: use one device, e.g. `--device cuda:0` (see docs/GPU.md)"
+        "`--devices {devices}` mixes backends ({backends}): data-parallel devices must all be on one \
+         backend, e.g. `--devices cuda:0,cuda:1` (see docs/GPU.md)"
     )]
-    MultiDevice(usize),
+    MixedBackends { devices: String, backends: String },
     #[error(
         "the device ran out of memory {stage} at batch size {batch_size} ({detail}). Lower the batch \
          size of this stage, e.g. `strong.train.batch_size={half}` or `weak.train.batch_size={half}` \
@@ -94,7 +94,41 @@ pub fn parse_devices(list: &str) -> Result<Vec<DeviceChoice>, DeviceError> {
     list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
 }
 
+/// The concrete devices of a `--devices` list (see [`DeviceChoice::concrete`]), which must all be
+/// on one backend: all `cuda:N`, all `libtorch-cpu` or all `flex` (`cpu` and `auto` count as the
+/// backend they settle to). The same device may appear more than once.
+pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, DeviceError> {
+    let one_backend = |choices: &[DeviceChoice]| -> Result<(), DeviceError> {
+        let mut backends: Vec<&str> = Vec::new();
+        for backend in choices.iter().filter_map(|choice| choice.backend()) {
+            if !backends.contains(&backend) {
+                backends.push(backend);
+            }
+        }
+        if backends.len() > 1 {
+            let devices: Vec<String> = choices.iter().map(ToString::to_string).collect();
+            return Err(DeviceError::MixedBackends { devices: devices.join(","), backends: backends.join(" and ") });
+        }
+        Ok(())
+    };
+    // A mix that is plain from the names is refused before asking for any device.
+    one_backend(choices)?;
+    let concrete = choices.iter().map(|choice| choice.concrete()).collect::<Result<Vec<_>, _>>()?;
+    one_backend(&concrete)?;
+    Ok(concrete)
+}
+
 impl DeviceChoice {
+    /// The backend a choice names, `None` for `auto` and `cpu` before they are made concrete.
+    fn backend(self) -> Option<&'static str> {
+        match self {
+            Self::Auto | Self::Cpu => None,
+            Self::Flex => Some("flex"),
+            Self::LibTorchCpu => Some("libtorch-cpu"),
+            Self::Cuda(_) => Some("cuda"),
+        }
+    }
+
     /// The inference device for this choice (use `.autodiff()` on it for training).
     ///
     /// Never panics: a CUDA device that libtorch does not see is an error that names what was
@@ -226,6 +260,26 @@ mod tests {
         );
         assert_eq!(parse_devices("cpu").unwrap(), vec![DeviceChoice::Cpu]);
         assert!(parse_devices("cuda:0,tpu").is_err());
+    }
+
+    #[test]
+    fn data_parallel_devices_must_share_a_backend() {
+        use DeviceChoice::{Cpu, Cuda, Flex, LibTorchCpu};
+        assert_eq!(concrete_devices(&[Flex, Flex]).unwrap(), [Flex, Flex]);
+        assert_eq!(concrete_devices(&[Flex]).unwrap(), [Flex]);
+        // Refused on every build, before looking for the GPU.
+        for (mix, list, backends) in [
+            (vec![Flex, Cuda(0)], "flex,cuda:0", "flex and cuda"),
+            (vec![Cuda(0), Cuda(1), LibTorchCpu], "cuda:0,cuda:1,libtorch-cpu", "cuda and libtorch-cpu"),
+        ] {
+            let message = concrete_devices(&mix).unwrap_err().to_string();
+            assert!(message.contains(&format!("`--devices {list}` mixes backends ({backends})")), "{message}");
+        }
+        // `cpu` is the build's faster CPU backend: libtorch-cpu with libtorch, else flex.
+        match concrete_devices(&[Cpu, Flex]) {
+            Ok(devices) => assert!(!cfg!(feature = "tch") && devices == [Flex, Flex], "{devices:?}"),
+            Err(error) => assert!(cfg!(feature = "tch") && error.to_string().contains("mixes backends"), "{error}"),
+        }
     }
 
     #[test]

@@ -101,9 +101,15 @@ pub enum JobError {
 /// `weights_dir` is given, saves the fine-tuned model there in HF layout. With `checkpoint_dir`,
 /// training saves resumable checkpoints there and, when it holds one, continues from it (see
 /// [`fit`]); the folder is scratch, for the caller to delete once the output is kept.
+///
+/// `replicas` are the other data-parallel devices (inference devices, on the same backend as
+/// `device`; empty for one device): each training step splits its batch over `device` and them
+/// (see [`train_step_parallel`](crate::trainer::train_step_parallel)), while evaluation and
+/// labelling run on `device` alone.
 pub fn run(
     job: &TrainJob,
     device: &Device,
+    replicas: &[Device],
     weights_dir: Option<&Path>,
     checkpoint_dir: Option<&Path>,
 ) -> Result<JobOutput, JobError> {
@@ -116,6 +122,16 @@ pub fn run(
 
     let train_device = device.clone().autodiff();
     train_device.seed(job.seed);
+    let train_replicas: Vec<Device> = replicas.iter().map(|replica| replica.clone().autodiff()).collect();
+    // Dropout on a replica draws from its device's RNG: seed each other device once. (Replicas
+    // on `device` itself share its RNG, which is seeded above.)
+    let mut seeded = vec![device.clone()];
+    for (i, replica) in replicas.iter().enumerate() {
+        if !seeded.contains(replica) {
+            train_replicas[i].seed(job.seed.wrapping_add(i as u64 + 1));
+            seeded.push(replica.clone());
+        }
+    }
     // Each family pools as its HF classifier does: encoders mean-pool, GPT-2 takes the last token.
     let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
@@ -140,6 +156,7 @@ pub fn run(
         pad_id: tokenizer.pad_id(),
         checkpoint_dir,
         checkpoint_interval: CHECKPOINT_INTERVAL,
+        replicas: &train_replicas,
     };
     let (model, fit_report) =
         catch_out_of_memory(&format!("training {}", job.stage), job.config.batch_size, || fit(model, &spec, &train_device))?;

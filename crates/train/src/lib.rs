@@ -16,8 +16,8 @@ pub mod precision;
 pub mod progress;
 pub mod trainer;
 
-pub use device::{DeviceChoice, DeviceError, cuda_device_count, parse_devices};
+pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
 pub use precision::{Precision, PrecisionError, set_precision};
 pub use checkpoint::CHECKPOINT_INTERVAL;
-pub use trainer::{EpochLog, FitOutcome, FitReport, FitSpec, adamw, fit, fit_with_budget, predict_proba, train_step};
+pub use trainer::{EpochLog, FitOutcome, FitReport, FitSpec, adamw, fit, fit_with_budget, predict_proba, train_step, train_step_parallel};

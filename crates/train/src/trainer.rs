@@ -2,12 +2,13 @@
 //! evaluation at each epoch, keeping the best checkpoint, and resuming a killed run from its
 //! last [checkpoint](crate::checkpoint).
 
+use std::ops::Range;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, FloatDType, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -49,6 +50,10 @@ pub struct FitSpec<'a> {
     /// Wall-clock time between two mid-epoch checkpoints:
     /// [`CHECKPOINT_INTERVAL`](crate::checkpoint::CHECKPOINT_INTERVAL) in real runs.
     pub checkpoint_interval: Duration,
+    /// The other data-parallel devices (autodiff devices, like `fit`'s): each step's batch is
+    /// split over `fit`'s device and these (see [`train_step_parallel`]). Empty for training on
+    /// one device, which is then exactly [`train_step`].
+    pub replicas: &'a [Device],
 }
 
 /// One epoch's record.
@@ -100,6 +105,9 @@ pub enum FitOutcome {
 /// on: dropout masks come from burn's device-global RNG (seeded once per job), which a resumed
 /// process does not bring back to the state it had at the checkpoint. Without dropout the
 /// resumed run matches the uninterrupted one.
+///
+/// With [`FitSpec::replicas`], every step is data-parallel over `device` and the replicas
+/// ([`train_step_parallel`]); `device` holds the model, the optimizer state and the evaluation.
 pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (SequenceClassifier, FitReport) {
     match fit_with_budget(model, spec, device, None) {
         FitOutcome::Finished(model, report) => (model, report),
@@ -152,6 +160,7 @@ pub fn fit_with_budget(
     let seconds_before = state.seconds;
     let mut steps_taken = 0;
     let mut last_save = Instant::now();
+    let devices: Vec<Device> = std::iter::once(device.clone()).chain(spec.replicas.iter().cloned()).collect();
     for epoch in state.epochs_done + 1..=config.epochs {
         let epoch_started = Instant::now();
         let epoch_seconds_before = state.epoch_seconds;
@@ -162,11 +171,11 @@ pub fn fit_with_budget(
             let step = state.step;
             let step_frac = step as f64 / total_steps.max(1) as f64;
             let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
-            let batch_tokens = make_batch(&ids, spec.pad_id, device);
             let loss_value;
-            (model, loss_value) = train_step(model, &mut optimizer, &batch_tokens, lr, |logits| {
-                loss(spec.loss, logits, &labels, step_frac, spec.logconf)
-            });
+            (model, loss_value) =
+                train_step_parallel(model, &mut optimizer, &ids, spec.pad_id, &devices, lr, |logits, shard| {
+                    loss(spec.loss, logits, &labels[shard], step_frac, spec.logconf)
+                });
 
             state.step += 1;
             state.batches_done += 1;
@@ -307,6 +316,147 @@ pub fn train_step(
     (optimizer.step(lr, model, grads), loss_value)
 }
 
+/// One synchronous data-parallel optimisation step on the batch `ids` over `devices` (autodiff
+/// devices; the first is `model`'s, the main device).
+///
+/// The batch is split into one contiguous shard per device, as equal in size as possible
+/// ([`shard_ranges`]; a device whose shard would be empty is skipped). Each shard runs on a
+/// replica of the current weights: on the main device the model itself, on the others
+/// `model.clone().fork(device)`. A replica computes `loss(logits, shard)` (the loss of the
+/// shard's examples, `shard` being their positions in the batch) scaled by
+/// `shard_len / batch_len`, runs backward, and sends its gradients to the main device; there
+/// the gradients are summed (in shard order) and ONE optimizer step is taken at learning rate
+/// `lr`. Returns the updated model and the batch loss, the sum of the scaled shard losses.
+///
+/// For a loss that is a mean over examples (`xent`, `hard`), the scaled shard losses sum to the
+/// full-batch loss, so the summed gradients are the full-batch gradients up to rounding (the
+/// order of the sums differs, and each shard is padded to its own longest example). `logconf` is
+/// not of that kind: it hardens the student's predictions to the weak labels' class balance
+/// *within the batch*, and on several devices each shard computes that balance and threshold
+/// over its own examples, so a sharded step is close to, not equal to, a full-batch one.
+///
+/// Replicas on different devices run concurrently, one thread per distinct device
+/// (`std::thread::scope`; burn's modules, tensors and gradients are `Send`); shards that share a
+/// device run one after another on that device's thread. With one device, or when the batch has a
+/// single non-empty shard, this is exactly [`train_step`] on the whole batch (bitwise the same
+/// results). A panic on a replica's thread (e.g. a device out of memory) is re-raised here with
+/// its own message.
+pub fn train_step_parallel(
+    model: SequenceClassifier,
+    optimizer: &mut ModuleOptimizer,
+    ids: &[&[u32]],
+    pad_id: u32,
+    devices: &[Device],
+    lr: f64,
+    loss: impl Fn(Tensor<2>, Range<usize>) -> Tensor<1> + Sync,
+) -> (SequenceClassifier, f64) {
+    assert!(!devices.is_empty(), "train_step_parallel needs at least one device");
+    let shards = shard_ranges(ids.len(), devices.len());
+    if shards.len() <= 1 {
+        let batch = make_batch(ids, pad_id, &devices[0]);
+        return train_step(model, optimizer, &batch, lr, |logits| loss(logits, 0..ids.len()));
+    }
+
+    // One group of shards per distinct device, in order of first use: the main device's group,
+    // which holds shard 0, comes first.
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for index in 0..shards.len() {
+        match groups.iter_mut().find(|group| devices[group[0]] == devices[index]) {
+            Some(group) => group.push(index),
+            None => groups.push(vec![index]),
+        }
+    }
+    sharded_step(model, optimizer, ids, pad_id, devices, &shards, &groups, lr, &loss)
+}
+
+/// The multi-shard part of [`train_step_parallel`]: `groups` are lists of shard indices, the
+/// first holding shard 0; each group runs on a thread of its own (the first on this one), its
+/// shards one after another.
+#[allow(clippy::too_many_arguments)]
+fn sharded_step(
+    model: SequenceClassifier,
+    optimizer: &mut ModuleOptimizer,
+    ids: &[&[u32]],
+    pad_id: u32,
+    devices: &[Device],
+    shards: &[Range<usize>],
+    groups: &[Vec<usize>],
+    lr: f64,
+    loss: &(impl Fn(Tensor<2>, Range<usize>) -> Tensor<1> + Sync),
+) -> (SequenceClassifier, f64) {
+    let main_device = &devices[0];
+    let batch_len = ids.len() as f64;
+    // The scaled loss of one shard, its backward, and its gradients on the main device.
+    let run_shard = |replica: &SequenceClassifier, index: usize| -> (GradientsParams, f64) {
+        let shard = shards[index].clone();
+        let device = &devices[index];
+        let scale = shard.len() as f64 / batch_len;
+        let batch = make_batch(&ids[shard.clone()], pad_id, device);
+        let shard_loss = loss(forward_logits(replica, &batch, precision()), shard).mul_scalar(scale);
+        let value = shard_loss.clone().into_scalar::<f32>() as f64;
+        let grads = GradientsParams::from_grads(shard_loss.backward(), replica);
+        let grads = if device == main_device { grads } else { grads.to_device(main_device, replica) };
+        (grads, value)
+    };
+    // The shards of one device, one after another: shard 0 on `source` itself (the model on the
+    // main device), the others on a fork of `source` to their device.
+    let run_group = |group: &[usize], source: &SequenceClassifier| -> Vec<(usize, (GradientsParams, f64))> {
+        group
+            .iter()
+            .map(|&index| match index {
+                0 => (0, run_shard(source, 0)),
+                _ => (index, run_shard(&source.clone().fork(&devices[index]), index)),
+            })
+            .collect()
+    };
+    let mut results: Vec<Option<(GradientsParams, f64)>> = (0..shards.len()).map(|_| None).collect();
+    std::thread::scope(|scope| {
+        let run_group = &run_group;
+        let handles: Vec<_> = groups[1..]
+            .iter()
+            .map(|group| {
+                let source = model.clone();
+                scope.spawn(move || run_group(group, &source))
+            })
+            .collect();
+        let mut done = run_group(&groups[0], &model);
+        for handle in handles {
+            // Re-raise a replica's panic with its own payload, so that an out-of-memory message
+            // reaches `catch_out_of_memory`.
+            done.extend(handle.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)));
+        }
+        for (index, result) in done {
+            results[index] = Some(result);
+        }
+    });
+
+    // Sum the gradients and the scaled losses in shard order, whatever order the threads ended in.
+    let mut accumulator = GradientsAccumulator::<SequenceClassifier>::new();
+    let mut loss_value = 0.0;
+    for (grads, value) in results.into_iter().map(|result| result.expect("every shard ran")) {
+        accumulator.accumulate(&model, grads);
+        loss_value += value;
+    }
+    (optimizer.step(lr, model, accumulator.grads()), loss_value)
+}
+
+/// Contiguous shards of a batch of `len` examples over `devices` devices, as equal in size as
+/// possible (the first `len % devices` shards one example longer), leaving out empty ones: a
+/// batch shorter than the device count has one shard of one example per device it uses.
+pub fn shard_ranges(len: usize, devices: usize) -> Vec<Range<usize>> {
+    let devices = devices.max(1);
+    let (base, longer) = (len / devices, len % devices);
+    let mut start = 0;
+    (0..devices)
+        .map(|i| {
+            let size = base + usize::from(i < longer);
+            start += size;
+            start - size..start
+        })
+        .filter(|shard| !shard.is_empty())
+        .collect()
+}
+
 /// Class probabilities for every example, in input order. Examples are batched by length so
 /// that little padding is computed. The forward runs in the process's
 /// [precision](crate::precision).
@@ -435,6 +585,7 @@ mod tests {
                 pad_id: 0,
                 checkpoint_dir,
                 checkpoint_interval,
+                replicas: &[],
             }
         }
     }
@@ -500,6 +651,109 @@ mod tests {
     fn max_difference(a: &[f32], b: &[f32]) -> f32 {
         assert_eq!(a.len(), b.len());
         a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    }
+
+    /// The largest weight difference relative to the largest weight of `b`.
+    fn relative_difference(a: &[f32], b: &[f32]) -> f32 {
+        max_difference(a, b) / b.iter().fold(0.0, |m: f32, w| m.max(w.abs()))
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)] // a list of one shard is meant
+    fn batches_split_into_near_equal_contiguous_shards() {
+        assert_eq!(shard_ranges(8, 1), [0..8]);
+        assert_eq!(shard_ranges(8, 2), [0..4, 4..8]);
+        assert_eq!(shard_ranges(8, 3), [0..3, 3..6, 6..8]);
+        assert_eq!(shard_ranges(7, 3), [0..3, 3..5, 5..7]);
+        // Devices without an example are left out.
+        assert_eq!(shard_ranges(2, 3), [0..1, 1..2]);
+        assert_eq!(shard_ranges(1, 4), [0..1]);
+    }
+
+    /// [`fit`] without dropout on `device()` and `replicas`, from the same initial weights.
+    fn fit_on(task: &Task, replicas: &[Device]) -> (Vec<f32>, FitReport) {
+        let mut spec = task.spec(4, None, Duration::MAX);
+        spec.replicas = replicas;
+        let (model, report) = fit(tiny_model(0.0), &spec, &device());
+        (weights(&model), report)
+    }
+
+    /// Data parallelism over several replicas (here all on the flex device) splits each batch,
+    /// sums the replicas' gradients and takes one step: the same training as on one device, up
+    /// to rounding (the sums run in another order, and each shard is padded on its own).
+    #[test]
+    fn data_parallel_training_matches_one_device() {
+        let mut task = task();
+        let initial = weights(&tiny_model(0.0).valid());
+        for (batch_size, replicas) in [(8, 1), (7, 2)] {
+            // Batches of 8 on 2 devices: shards of 4 + 4 (the last batch, 4: 2 + 2). Batches of 7
+            // on 3 devices: 3 + 2 + 2, and the last batch of 36 = 5 * 7 + 1 has a single example,
+            // so two of the devices are skipped.
+            task.config.batch_size = batch_size;
+            let (single, single_report) = fit_on(&task, &[]);
+            let (parallel, parallel_report) = fit_on(&task, &vec![device(); replicas]);
+            let difference = relative_difference(&parallel, &single);
+            eprintln!(
+                "{} devices, batch {batch_size}: max weight difference {:e} ({:e} relative)",
+                replicas + 1,
+                max_difference(&parallel, &single),
+                difference
+            );
+            assert!(difference < 1e-5, "{} devices: relative weight difference {difference:e}", replicas + 1);
+            for (a, b) in parallel_report.epochs.iter().zip(&single_report.epochs) {
+                assert!((a.train_loss - b.train_loss).abs() < 1e-5 * b.train_loss, "{a:?} vs {b:?}");
+            }
+            // And training moved the weights far more than the difference.
+            assert!(max_difference(&single, &initial) > 1e3 * max_difference(&parallel, &single).max(1e-9));
+        }
+    }
+
+    /// The concurrent path, one thread per shard (here all on the flex device), gives bitwise the
+    /// results of running the same shards one after another on one thread.
+    #[test]
+    fn replica_threads_give_the_results_of_running_the_shards_in_turn() {
+        let task = task();
+        let ids: Vec<&[u32]> = task.train_ids[..8].iter().map(Vec::as_slice).collect();
+        let labels = &task.train_labels[..8];
+        let devices = vec![device(); 3];
+        let shards = shard_ranges(ids.len(), 3);
+        let xent = |logits, shard: Range<usize>| loss(LossKind::Xent, logits, &labels[shard], 0.5, &task.logconf);
+        let mut outcomes = Vec::new();
+        for groups in [vec![vec![0, 1, 2]], vec![vec![0], vec![1], vec![2]]] {
+            let mut optimizer = adamw(&task.config);
+            let mut model = tiny_model(0.0);
+            let mut losses = Vec::new();
+            for _ in 0..3 {
+                let loss_value;
+                (model, loss_value) = sharded_step(model, &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &xent);
+                losses.push(loss_value.to_bits());
+            }
+            let bits: Vec<u32> = weights(&model).iter().map(|w| w.to_bits()).collect();
+            outcomes.push((losses, bits));
+        }
+        assert!(outcomes[0] == outcomes[1], "threads changed the results");
+    }
+
+    /// On one device, [`train_step_parallel`] is [`train_step`] on the whole batch, bit for bit.
+    #[test]
+    fn one_device_is_exactly_train_step() {
+        let task = task();
+        let batches = shuffled_batches(&task.train_ids, task.config.batch_size, &mut StdRng::seed_from_u64(9));
+        let (mut old, mut new) = (tiny_model(0.0), tiny_model(0.0));
+        let (mut old_optimizer, mut new_optimizer) = (adamw(&task.config), adamw(&task.config));
+        for (step, batch) in batches.iter().enumerate() {
+            let ids: Vec<&[u32]> = batch.iter().map(|&i| task.train_ids[i].as_slice()).collect();
+            let labels: Vec<Vec<f64>> = batch.iter().map(|&i| task.train_labels[i].clone()).collect();
+            let xent = |logits, labels: &[Vec<f64>]| loss(LossKind::Xent, logits, labels, 0.5, &task.logconf);
+            let (old_loss, new_loss);
+            (old, old_loss) = train_step(old, &mut old_optimizer, &make_batch(&ids, 0, &device()), 1e-3, |logits| xent(logits, &labels));
+            (new, new_loss) =
+                train_step_parallel(new, &mut new_optimizer, &ids, 0, &[device()], 1e-3, |logits, shard| xent(logits, &labels[shard]));
+            assert_eq!(old_loss.to_bits(), new_loss.to_bits(), "step {step}");
+        }
+        let bits = |model: &SequenceClassifier| weights(model).iter().map(|w| w.to_bits()).collect::<Vec<_>>();
+        assert!(bits(&old) == bits(&new), "the weights differ");
+        assert!(max_difference(&weights(&old), &weights(&tiny_model(0.0))) > 1e-4, "training moved the weights");
     }
 
     #[test]
