@@ -389,3 +389,24 @@ fn label_accuracy(labels: &[Vec<f64>], truth: &[usize]) -> f64 {
     let predicted: Vec<usize> = labels.iter().map(|p| argmax(p)).collect();
     accuracy(&predicted, truth)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mixing_in_truth_replaces_the_complementary_share_of_weak_labels() {
+        let weak: Vec<Vec<f64>> = (0..8).map(|_| vec![0.3, 0.7]).collect();
+        let truth: Vec<Vec<f64>> = (0..8).map(|_| vec![1.0, 0.0]).collect();
+        let truths = |targets: &[Vec<f64>]| targets.iter().filter(|t| t[0] == 1.0).count();
+        assert_eq!(mix_in_truth(&weak, &truth, 1.0, 3), weak);
+        assert_eq!(mix_in_truth(&weak, &truth, 0.0, 3), truth);
+        let mixed = mix_in_truth(&weak, &truth, 0.75, 3);
+        assert_eq!(truths(&mixed), 2);
+        assert_eq!(mixed, mix_in_truth(&weak, &truth, 0.75, 3), "same seed, same examples");
+        // A larger share of truth keeps the examples a smaller one replaced.
+        let more = mix_in_truth(&weak, &truth, 0.5, 3);
+        assert_eq!(truths(&more), 4);
+        assert!(mixed.iter().zip(&more).all(|(a, b)| a[0] != 1.0 || b[0] == 1.0));
+    }
+}

@@ -22,7 +22,10 @@ pub(crate) fn scaled_dot_attention(
 ) -> Tensor<4> {
     let [batch, _, seq, _] = q.dims();
     let [_, bias_heads, ..] = bias.dims();
-    let bias = bias.expand([batch, bias_heads, seq, seq]);
+    // The masks are built in f32; under half precision the scores are not, and a sum of mixed
+    // dtypes is promoted differently by each backend. (f32::MIN becomes -inf in f16, which the
+    // softmax handles as long as a row has one real key, as every row here does.)
+    let bias = bias.cast(q.dtype()).expand([batch, bias_heads, seq, seq]);
     if !q.device().is_autodiff() {
         return attention(q, k, v, None, Some(bias), AttentionModuleOptions::default());
     }

@@ -369,7 +369,7 @@ pub fn last_token_state(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
 /// token count clamped at 1e-9).
 pub fn mean_pool(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
     let [batch, seq] = mask.dims();
-    let weights = mask.float().reshape([batch, seq, 1]);
+    let weights = mask.float().cast(hidden.dtype()).reshape([batch, seq, 1]);
     let summed = (hidden * weights.clone()).sum_dim(1).squeeze_dim::<2>(1);
     let counts = weights.sum_dim(1).squeeze_dim::<2>(1).clamp_min(1e-9);
     summed / counts

@@ -306,7 +306,8 @@ impl MpnetEncoder {
             "sequence length {seq} exceeds MPNet's {} positions; truncate the input",
             self.max_seq_len()
         );
-        let bias = self.position_bias(seq) + padding_bias(attention_mask.clone());
+        let position = self.position_bias(seq);
+        let bias = padding_bias(attention_mask.clone()).cast(position.dtype()) + position;
         let hidden = self.embeddings.forward(input_ids, attention_mask);
         self.layers
             .iter()

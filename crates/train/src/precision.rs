@@ -169,28 +169,32 @@ mod tests {
         assert_eq!(linear.num_params(), half.num_params());
     }
 
-    /// The whole classifier in bf16 on libtorch: runs, stays in bf16 to the last hidden state,
-    /// and gives f32 logits close to the f32 model's.
-    #[cfg(feature = "tch")]
-    #[test]
-    #[allow(deprecated)]
-    fn a_bf16_classifier_runs_on_libtorch() {
-        use burn::tensor::{DType, Device};
-        use w2s_models::{BertConfig, ClassifierOptions, make_batch, random_classifier};
+    /// Tiny random models of each family.
+    fn tiny_families() -> Vec<w2s_models::ModelConfig> {
+        use w2s_models::{BertConfig, Gpt2Config, MpnetConfig};
+        let bert = BertConfig { vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, ..Default::default() };
+        let mpnet = MpnetConfig { vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, ..Default::default() };
+        let gpt2 = Gpt2Config { vocab_size: 100, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4, bos_token_id: 1, eos_token_id: 2, ..Default::default() };
+        vec![bert.into(), mpnet.into(), gpt2.into()]
+    }
 
-        let device = Device::libtorch();
-        let config = BertConfig {
-            vocab_size: 100,
-            hidden_size: 32,
-            num_hidden_layers: 2,
-            num_attention_heads: 4,
-            intermediate_size: 64,
-            ..Default::default()
-        };
-        let model = random_classifier(&config, &ClassifierOptions::default(), &device);
-        let ids: Vec<Vec<u32>> = vec![vec![1, 5, 9, 2], vec![1, 7, 2]];
+    /// The whole classifier of each family in bf16 (padding included): runs, stays in bf16 to
+    /// the last hidden state, and gives f32 logits close to the f32 model's.
+    fn check_bf16_classifiers(device: &burn::tensor::Device) {
+        for config in tiny_families() {
+            check_bf16_classifier(config, device);
+        }
+    }
+
+    fn check_bf16_classifier(config: w2s_models::ModelConfig, device: &burn::tensor::Device) {
+        use burn::tensor::DType;
+        use w2s_models::{ClassifierOptions, make_batch, random_classifier};
+
+        let options = ClassifierOptions { pooling: config.default_pooling(), ..ClassifierOptions::default() };
+        let model = random_classifier(config, &options, device);
+        let ids: Vec<Vec<u32>> = vec![vec![3, 5, 9, 2], vec![3, 7, 2]];
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-        let batch = make_batch(&refs, 0, &device);
+        let batch = make_batch(&refs, 0, device);
         let half = cast_params(model.clone(), FloatDType::BF16);
         assert_eq!(half.encode(&batch).dtype(), DType::BF16, "activations stay in bf16");
         let f32_logits: Vec<f32> = forward_logits(&model, &batch, Precision::F32).into_data().try_to_vec().unwrap();
@@ -200,6 +204,18 @@ mod tests {
         for (a, b) in f32_logits.iter().zip(&bf16_logits) {
             assert!((a - b).abs() < 0.05, "{f32_logits:?} vs {bf16_logits:?}");
         }
+    }
+
+    #[test]
+    fn bf16_classifiers_run_on_flex() {
+        check_bf16_classifiers(&burn::tensor::Device::flex());
+    }
+
+    #[cfg(feature = "tch")]
+    #[test]
+    #[allow(deprecated)]
+    fn bf16_classifiers_run_on_libtorch() {
+        check_bf16_classifiers(&burn::tensor::Device::libtorch());
     }
 
     #[test]
