@@ -44,8 +44,9 @@ enum Command {
     /// The sweep is experiments/ablations/<sweep>.toml. Finished cells are skipped and stages that
     /// cells share are trained once, so an interrupted sweep is finished by running it again.
     Ablate {
-        /// `name=<sweep>` (or a path to a sweep file), `backend=local|slurm`, then `key=value`
-        /// overrides applied to every cell, e.g. `profile=gpu`.
+        /// `name=<sweep>` (or a path to a sweep file), `backend=local|slurm`, `experiment=a,b`
+        /// to run only some of its experiments, then `key=value` overrides applied to every
+        /// cell, e.g. `profile=gpu`.
         #[arg(required = true, value_name = "ARGS")]
         args: Vec<String>,
         #[command(flatten)]
@@ -58,7 +59,7 @@ enum Command {
         /// Run only this cell (what each task of a Slurm job array does).
         #[arg(long, value_name = "INDEX", conflicts_with_all = ["dry_run", "shared"])]
         cell: Option<usize>,
-        /// Train only the stages that cells share, the weak teachers (the Slurm dependency job).
+        /// Train only the stages that cells share, teachers and ceilings (the Slurm dependency job).
         #[arg(long, conflicts_with = "dry_run")]
         shared: bool,
         #[command(flatten)]

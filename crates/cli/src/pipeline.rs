@@ -57,8 +57,9 @@ pub struct RunOutput {
 enum Mode {
     /// Every stage, then the report.
     All,
-    /// Only the weak teachers: the stages that the cells of a sweep share.
-    Teachers,
+    /// Only the stages that do not depend on the weak labels, the teachers and the ceiling:
+    /// those that the cells of a sweep share.
+    Shared,
     /// Nothing: list the stages and whether each has finished before.
     Plan,
 }
@@ -91,10 +92,10 @@ pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutp
     Ok(RunOutput { dir, results, stages_computed })
 }
 
-/// Trains only the weak teachers of every seed (the stages that sweep cells share); returns how
-/// many were trained now.
-pub fn train_teachers(config: &ExperimentConfig, env: &RunEnv) -> Result<usize> {
-    Ok(run_seeds(config, env, Mode::Teachers, &mut Vec::new())?.1)
+/// Trains only the teachers and the ceiling of every seed, the stages that do not depend on the
+/// weak labels and that sweep cells share; returns how many were trained now.
+pub fn train_teachers_and_ceiling(config: &ExperimentConfig, env: &RunEnv) -> Result<usize> {
+    Ok(run_seeds(config, env, Mode::Shared, &mut Vec::new())?.1)
 }
 
 /// Lists the stages of every seed and whether each finished before, training nothing. A student
@@ -182,13 +183,13 @@ impl SeedRunner<'_> {
         let teachers = (0..config.ensemble.size)
             .map(|i| self.train_teacher(i, &split, seed))
             .collect::<Result<Vec<_>>>()?;
-        if self.mode == Mode::Teachers {
-            return Ok(None);
-        }
 
         // 4. Fine-tune the strong ceiling on the ground truth of the transfer half.
         let truth = one_hot_labels(&self.labels(&split.transfer), self.dataset.classes.len());
         let ceiling = self.train_strong("ceiling", &split, truth.clone(), LossKind::Xent, seed)?;
+        if self.mode == Mode::Shared {
+            return Ok(None);
+        }
         let Some(teachers) = teachers.into_iter().collect::<Option<Vec<_>>>() else {
             self.plan.push(PlannedStage { seed, stage: "student".into(), cached: false, key: None });
             return Ok(None);

@@ -1,4 +1,4 @@
-//! Submitting a sweep to Slurm: a job that trains the shared stages (the weak teachers), then a
+//! Submitting a sweep to Slurm: a job that trains the shared stages (teachers and ceilings), then a
 //! job array with one task per unfinished cell that starts once the first succeeds
 //! (`--dependency=afterok`). Each task runs `w2s ablate <sweep> --cell <index>`, which runs the
 //! cell exactly as the local runner does, into the same run folder.

@@ -5,11 +5,15 @@
 //! so a folder with `output.json` is a finished stage, and any run or sweep that needs the same
 //! stage reuses it instead of training again.
 //!
+//! Two processes that need the same stage (cells of a sweep running side by side, on one
+//! machine or on a cluster's shared filesystem) take turns through the folder's lock file: the
+//! first computes it, the second waits and then reuses it.
+//!
 //! A stage may keep scratch files in its [`SCRATCH_DIR`] (a training stage keeps its resumable
 //! checkpoint there, so that a killed run continues where it stopped). Scratch survives a failed
 //! or killed computation and is deleted once `output.json` is written.
 
-use std::fs;
+use std::fs::{self, File, TryLockError};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -20,6 +24,7 @@ use w2s_core::io::{read_json, write_json_atomic};
 
 const OUTPUT_FILE: &str = "output.json";
 const KEY_FILE: &str = "key.json";
+const LOCK_FILE: &str = "lock";
 /// The sub-folder of a stage folder where `compute` may keep scratch files, such as a resumable
 /// checkpoint, that a later run of the unfinished stage picks up. It is deleted once the stage's
 /// output is written.
@@ -63,19 +68,41 @@ impl StageStore {
         F: FnOnce(&Path) -> Result<T>,
     {
         let dir = self.dir(kind, key);
-        let output_path = dir.join(OUTPUT_FILE);
         if self.is_done(kind, key) {
-            let output = read_json(&output_path)
-                .with_context(|| format!("reading the cached stage {}; delete that folder to recompute it", dir.display()))?;
-            return Ok((output, StageStatus::Cached));
+            return Ok((read_output(&dir)?, StageStatus::Cached));
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let _lock = lock_stage(&dir)?;
+        if self.is_done(kind, key) {
+            return Ok((read_output(&dir)?, StageStatus::Cached)); // computed while we waited
+        }
         write_json_atomic(&dir.join(KEY_FILE), key)?;
         let output = compute(&dir)?;
-        write_json_atomic(&output_path, &output)?;
+        write_json_atomic(&dir.join(OUTPUT_FILE), &output)?;
         remove_scratch(&dir);
         Ok((output, StageStatus::Computed))
     }
+}
+
+fn read_output<T: DeserializeOwned>(dir: &Path) -> Result<T> {
+    read_json(&dir.join(OUTPUT_FILE))
+        .with_context(|| format!("reading the cached stage {}; delete that folder to recompute it", dir.display()))
+}
+
+/// Takes the stage's lock, waiting while another process holds it; released when the file is
+/// dropped (or the process dies).
+fn lock_stage(dir: &Path) -> Result<File> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options().create(true).truncate(false).write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            eprintln!("stage {} is being computed by another process: waiting for it", dir.display());
+            file.lock().with_context(|| format!("locking {}", path.display()))?;
+        }
+        Err(TryLockError::Error(error)) => return Err(error).with_context(|| format!("locking {}", path.display())),
+    }
+    Ok(file)
 }
 
 /// Deletes the stage's scratch folder. Best effort: the output is already safe, and leftover
@@ -106,6 +133,33 @@ mod tests {
         // --force recomputes.
         let forced = StageStore::new(root.path(), true);
         assert_eq!(forced.run("double", &21, |_| Ok(43)).unwrap(), (43, StageStatus::Computed));
+    }
+
+    #[test]
+    fn a_stage_needed_by_two_processes_at_once_is_computed_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::time::Duration;
+
+        let root = tempfile::tempdir().unwrap();
+        let computed = AtomicUsize::new(0);
+        let run = || {
+            StageStore::new(root.path(), false)
+                .run("slow", &7, |_| {
+                    computed.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok(49)
+                })
+                .unwrap()
+        };
+        let (first, second) = std::thread::scope(|scope| {
+            let first = scope.spawn(run);
+            std::thread::sleep(Duration::from_millis(50)); // the first holds the lock by now
+            let second = run();
+            (first.join().unwrap(), second)
+        });
+        assert_eq!(computed.load(Ordering::SeqCst), 1);
+        assert_eq!(first, (49, StageStatus::Computed));
+        assert_eq!(second, (49, StageStatus::Cached));
     }
 
     #[test]

@@ -24,7 +24,7 @@ use w2s_core::report::RunResults;
 use w2s_core::sweep::{Cell, Sweep};
 
 use crate::AblateArgs;
-use crate::pipeline::{RunEnv, plan_experiment, run_dir, train_teachers};
+use crate::pipeline::{RunEnv, plan_experiment, run_dir, train_teachers_and_ceiling};
 
 /// The folder of sweep files inside the experiments folder.
 pub const SWEEPS_DIR: &str = "ablations";
@@ -204,9 +204,10 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
     Ok(summary)
 }
 
-/// Trains the stages that cells share, the weak teachers, of every unfinished cell (the Slurm
-/// dependency job). A cell whose teachers fail is reported and skipped: its own task will fail
-/// with the same error and be reported as failed, while the other cells go on.
+/// Trains the stages that cells share, the teachers and the ceiling, of every unfinished cell (the
+/// Slurm dependency job), so that the array's tasks do not train them side by side. A cell whose
+/// stages fail is reported and skipped: its own task will fail with the same error and be
+/// reported as failed, while the other cells go on.
 pub fn train_shared_stages(sweep: &LoadedSweep, env: &RunEnv) -> Result<()> {
     let mut failed = 0;
     for cell in &sweep.cells {
@@ -214,16 +215,16 @@ pub fn train_shared_stages(sweep: &LoadedSweep, env: &RunEnv) -> Result<()> {
             continue;
         }
         eprintln!("== shared stages of cell {} ({})", cell.cell.index, cell.cell.describe());
-        match train_teachers(&cell.config, env) {
-            Ok(trained) => eprintln!("cell {}: {trained} teachers trained now, the others finished before", cell.cell.index),
+        match train_teachers_and_ceiling(&cell.config, env) {
+            Ok(trained) => eprintln!("cell {}: {trained} stages trained now, the others finished before", cell.cell.index),
             Err(error) => {
                 failed += 1;
-                eprintln!("cell {}: its teachers failed, leaving it to its own task: {error:#}", cell.cell.index);
+                eprintln!("cell {}: its shared stages failed, leaving it to its own task: {error:#}", cell.cell.index);
             }
         }
     }
     if failed > 0 && failed == sweep.cells.len() {
-        bail!("the teachers of every cell failed");
+        bail!("the shared stages of every cell failed");
     }
     Ok(())
 }

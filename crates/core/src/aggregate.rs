@@ -550,108 +550,31 @@ fn mean_std_ci(summary: &&Summary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ExperimentConfig;
-    use crate::metrics::Metrics;
-    use crate::report::{ModelResult, SeedResult};
+    use crate::testing::{cell, done};
 
-    fn config(name: &str, seeds: usize) -> ExperimentConfig {
-        let text = format!(
-            r#"
-            name = "{name}"
-            dataset = "sst2"
-            seeds = [0]
-            [data]
-            n_weak = 10
-            n_transfer = 10
-            n_test = 100
-            max_len = 8
-            [weak]
-            models = ["tiny"]
-            [strong]
-            model = "big"
-            "#
-        );
-        let mut config = ExperimentConfig::from_toml_str(&text, "test.toml", &[]).unwrap();
-        config.seeds = (0..seeds as u64).collect();
-        config
-    }
-
-    fn model(role: &str, accuracy: f64, label_accuracy: Option<f64>) -> ModelResult {
-        ModelResult {
-            role: role.to_string(),
-            model: "m".to_string(),
-            test: Metrics {
-                n: 100,
-                accuracy,
-                balanced_accuracy: accuracy,
-                f1_weighted: accuracy,
-                auroc: Some(accuracy),
-            },
-            label_accuracy,
-            val_accuracy: None,
-        }
-    }
-
-    /// A finished run with one seed per `(weak, student, ceiling)` triple; labels are 0.05 above weak.
-    fn run(name: &str, seeds: &[(f64, f64, f64)]) -> Box<RunResults> {
-        let seeds: Vec<SeedResult> = seeds
-            .iter()
-            .enumerate()
-            .map(|(i, &(weak, student, ceiling))| {
-                SeedResult::new(
-                    i as u64,
-                    vec![
-                        model("teacher-0", weak, Some(weak)),
-                        model(ROLE_ENSEMBLE, weak, Some(weak + 0.05)),
-                        model(ROLE_STUDENT, student, None),
-                        model(ROLE_CEILING, ceiling, None),
-                    ],
-                )
-            })
-            .collect();
-        Box::new(RunResults::new(config(name, seeds.len()), seeds))
-    }
-
-    fn cell(index: usize, method: &str, size: &str, outcome: CellOutcome) -> CellRecord {
-        CellRecord {
-            index,
-            experiment: "toxicity".to_string(),
-            values: vec![
-                ("ensemble.method".to_string(), method.to_string()),
-                ("ensemble.size".to_string(), size.to_string()),
-            ],
-            run_dir: PathBuf::from(format!("runs/sweep/cell-{index}")),
-            outcome,
-        }
+    /// A finished toxicity run, one seed per `(weak, student, ceiling)`; labels are 0.05 above weak.
+    fn run(seeds: &[(f64, f64, f64)]) -> CellOutcome {
+        done("toxicity", seeds, 0.05)
     }
 
     /// Mean PGRs soft 0.5 (seeds 0.4, 0.6), 1.0, 0.2; hard 0.0 and a failed cell; vote unfinished.
     fn sweep() -> SweepSummary {
+        let m = |method, size| [("ensemble.method", method), ("ensemble.size", size)];
         aggregate(
             "demo",
             &[
                 cell(
                     0,
-                    "soft",
-                    "1",
-                    CellOutcome::Done(run("toxicity", &[(0.6, 0.64, 0.7), (0.6, 0.66, 0.7)])),
+                    "toxicity",
+                    &m("soft", "1"),
+                    run(&[(0.6, 0.64, 0.7), (0.6, 0.66, 0.7)]),
                 ),
-                cell(
-                    1,
-                    "soft",
-                    "3",
-                    CellOutcome::Done(run("toxicity", &[(0.5, 0.7, 0.7)])),
-                ),
-                cell(
-                    2,
-                    "hard",
-                    "1",
-                    CellOutcome::Done(run("toxicity", &[(0.6, 0.6, 0.8)])),
-                ),
+                cell(1, "toxicity", &m("soft", "3"), run(&[(0.5, 0.7, 0.7)])),
+                cell(2, "toxicity", &m("hard", "1"), run(&[(0.6, 0.6, 0.8)])),
                 cell(
                     3,
-                    "hard",
-                    "3",
+                    "toxicity",
+                    &m("hard", "3"),
                     CellOutcome::Failed {
                         log: PathBuf::from("runs/sweep/cell-3/run.log"),
                         error: "out of memory, \"badly\"".to_string(),
@@ -659,19 +582,14 @@ mod tests {
                 ),
                 cell(
                     4,
-                    "vote",
-                    "1",
+                    "toxicity",
+                    &m("vote", "1"),
                     CellOutcome::Incomplete {
                         log: PathBuf::from("runs/sweep/cell-4/run.log"),
                     },
                 ),
-                cell(5, "vote", "3", CellOutcome::NotRun),
-                cell(
-                    6,
-                    "soft",
-                    "5",
-                    CellOutcome::Done(run("toxicity", &[(0.6, 0.62, 0.7)])),
-                ),
+                cell(5, "toxicity", &m("vote", "3"), CellOutcome::NotRun),
+                cell(6, "toxicity", &m("soft", "5"), run(&[(0.6, 0.62, 0.7)])),
             ],
         )
     }

@@ -16,6 +16,10 @@ pub mod schedule;
 pub mod split;
 pub mod stats;
 pub mod sweep;
+/// Builders of synthetic configs and results for tests: core's own and, through the `testing`
+/// feature, other crates'.
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use config::{ConfigError, ExperimentConfig, stable_hash};
 pub use metrics::Metrics;

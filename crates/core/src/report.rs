@@ -434,51 +434,20 @@ pub(crate) fn markdown_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::model;
 
     fn config(seeds: &[u64]) -> ExperimentConfig {
-        let text = r#"
-            name = "demo"
-            dataset = "sst2"
-            seeds = [0]
-            [data]
-            n_weak = 10
-            n_transfer = 10
-            n_test = 100
-            max_len = 8
-            [weak]
-            models = ["tiny"]
-            [strong]
-            model = "big"
-        "#;
-        let mut config = ExperimentConfig::from_toml_str(text, "test.toml", &[]).unwrap();
-        config.seeds = seeds.to_vec();
-        config
-    }
-
-    fn model(role: &str, name: &str, accuracy: f64, auroc: Option<f64>) -> ModelResult {
-        ModelResult {
-            role: role.to_string(),
-            model: name.to_string(),
-            test: Metrics {
-                n: 100,
-                accuracy,
-                balanced_accuracy: accuracy,
-                f1_weighted: accuracy,
-                auroc,
-            },
-            label_accuracy: role.starts_with("teacher").then_some(accuracy + 0.01),
-            val_accuracy: None,
-        }
+        crate::testing::config("demo", seeds)
     }
 
     fn seed(seed: u64, weak: f64, student: f64, ceiling: f64) -> SeedResult {
         SeedResult::new(
             seed,
             vec![
-                model("teacher-0", "tiny", weak, Some(weak)),
-                model(ROLE_ENSEMBLE, "tiny", weak, Some(weak)),
-                model(ROLE_STUDENT, "big", student, Some(student)),
-                model(ROLE_CEILING, "big", ceiling, None),
+                model("teacher-0", "tiny", weak, Some(weak), Some(weak + 0.01)),
+                model(ROLE_ENSEMBLE, "tiny", weak, Some(weak), None),
+                model(ROLE_STUDENT, "big", student, Some(student), None),
+                model(ROLE_CEILING, "big", ceiling, None, None),
             ],
         )
     }
@@ -505,8 +474,8 @@ mod tests {
         let s = SeedResult::new(
             0,
             vec![
-                model(ROLE_ENSEMBLE, "tiny", 0.6, None),
-                model(ROLE_STUDENT, "big", 0.7, None),
+                model(ROLE_ENSEMBLE, "tiny", 0.6, None, None),
+                model(ROLE_STUDENT, "big", 0.7, None, None),
             ],
         );
         assert_eq!(
@@ -540,7 +509,7 @@ mod tests {
         let mut second = seed(1, 0.6, 0.7, 0.8);
         second
             .models
-            .insert(1, model("teacher-1", "tiny2", 0.5, None));
+            .insert(1, model("teacher-1", "tiny2", 0.5, None, Some(0.5 + 0.01)));
         let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), second]);
         let roles: Vec<&str> = run.summary.iter().map(|r| r.role.as_str()).collect();
         assert_eq!(

@@ -101,7 +101,7 @@ pub enum SweepError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}, line {line}: {error}")]
-    Setting { path: String, line: usize, error: ConfigError },
+    Setting { path: String, line: usize, error: Box<ConfigError> },
     #[error("{path}, line {line}: {message}")]
     Shape { path: String, line: usize, message: String },
 }
@@ -226,7 +226,7 @@ impl Reader<'_> {
         let from = format!("{from} of {}", self.path);
         match check_setting(key, value, &from) {
             Ok(value) => Ok(Setting { key: key.to_string(), value }),
-            Err(error) => Err(SweepError::Setting { path: self.path.to_string(), line: self.line_of(key), error }),
+            Err(error) => Err(SweepError::Setting { path: self.path.to_string(), line: self.line_of(key), error: Box::new(error) }),
         }
     }
 

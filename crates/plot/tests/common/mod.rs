@@ -2,83 +2,12 @@
 
 use std::path::PathBuf;
 
-use w2s_core::aggregate::{CellOutcome, CellRecord, SweepSummary, aggregate};
-use w2s_core::report::{ModelResult, ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, SeedResult};
-use w2s_core::{ExperimentConfig, Metrics, RunResults};
-
-fn config(name: &str) -> ExperimentConfig {
-    let text = format!(
-        r#"
-        name = "{name}"
-        dataset = "sst2"
-        seeds = [0]
-        [data]
-        n_weak = 10
-        n_transfer = 10
-        n_test = 100
-        max_len = 8
-        [weak]
-        models = ["tiny"]
-        [strong]
-        model = "big"
-        "#
-    );
-    ExperimentConfig::from_toml_str(&text, "test.toml", &[]).unwrap()
-}
-
-fn model(role: &str, accuracy: f64, label_accuracy: Option<f64>) -> ModelResult {
-    ModelResult {
-        role: role.to_string(),
-        model: "m".to_string(),
-        test: Metrics {
-            n: 1000,
-            accuracy,
-            balanced_accuracy: accuracy,
-            f1_weighted: accuracy,
-            auroc: Some(accuracy),
-        },
-        label_accuracy,
-        val_accuracy: None,
-    }
-}
+use w2s_core::aggregate::{CellOutcome, SweepSummary, aggregate};
+pub use w2s_core::testing::cell;
 
 /// A finished run, one seed per `(weak, student, ceiling)`; the labels are 0.02 above weak.
 pub fn run(name: &str, seeds: &[(f64, f64, f64)]) -> CellOutcome {
-    let seeds: Vec<SeedResult> = seeds
-        .iter()
-        .enumerate()
-        .map(|(i, &(weak, student, ceiling))| {
-            SeedResult::new(
-                i as u64,
-                vec![
-                    model(ROLE_ENSEMBLE, weak, Some(weak + 0.02)),
-                    model(ROLE_STUDENT, student, None),
-                    model(ROLE_CEILING, ceiling, None),
-                ],
-            )
-        })
-        .collect();
-    let mut config = config(name);
-    config.seeds = (0..seeds.len() as u64).collect();
-    CellOutcome::Done(Box::new(RunResults::new(config, seeds)))
-}
-
-pub fn cell(
-    index: usize,
-    experiment: &str,
-    values: &[(&str, &str)],
-    outcome: CellOutcome,
-) -> CellRecord {
-    CellRecord {
-        index,
-        experiment: experiment.to_string(),
-        values: values
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        run_dir: PathBuf::from(format!("runs/demo/{index}")),
-        outcome,
-    }
+    w2s_core::testing::done(name, seeds, 0.02)
 }
 
 /// `toxicity`: a method × size grid with a failed cell ("hard, 9"), a single-seed cell and one

@@ -1,0 +1,104 @@
+use std::path::PathBuf;
+
+use crate::aggregate::{CellOutcome, CellRecord};
+use crate::config::ExperimentConfig;
+use crate::metrics::Metrics;
+use crate::report::{
+    ModelResult, ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, RunResults, SeedResult,
+};
+
+/// A minimal valid config named `name` (dataset `sst2`, weak model `tiny`, strong model `big`)
+/// with the given seeds.
+pub fn config(name: &str, seeds: &[u64]) -> ExperimentConfig {
+    let text = format!(
+        r#"
+        name = "{name}"
+        dataset = "sst2"
+        seeds = [0]
+        [data]
+        n_weak = 10
+        n_transfer = 10
+        n_test = 100
+        max_len = 8
+        [weak]
+        models = ["tiny"]
+        [strong]
+        model = "big"
+        "#
+    );
+    let mut config = ExperimentConfig::from_toml_str(&text, "test.toml", &[]).unwrap();
+    config.seeds = seeds.to_vec();
+    config
+}
+
+/// One model's results on a 100-example test split, with balanced accuracy and F1 equal to
+/// `accuracy`.
+pub fn model(
+    role: &str,
+    name: &str,
+    accuracy: f64,
+    auroc: Option<f64>,
+    label_accuracy: Option<f64>,
+) -> ModelResult {
+    ModelResult {
+        role: role.to_string(),
+        model: name.to_string(),
+        test: Metrics {
+            n: 100,
+            accuracy,
+            balanced_accuracy: accuracy,
+            f1_weighted: accuracy,
+            auroc,
+        },
+        label_accuracy,
+        val_accuracy: None,
+    }
+}
+
+/// A finished run of experiment `name` with seeds 0, 1, … one per `(weak, student, ceiling)`
+/// accuracy triple: roles ensemble, student and ceiling (model `"m"`, AUROC equal to accuracy), the
+/// ensemble's labels `label_offset` above its accuracy.
+pub fn run(name: &str, seeds: &[(f64, f64, f64)], label_offset: f64) -> RunResults {
+    let m =
+        |role, accuracy, label_accuracy| model(role, "m", accuracy, Some(accuracy), label_accuracy);
+    let results: Vec<SeedResult> = seeds
+        .iter()
+        .enumerate()
+        .map(|(i, &(weak, student, ceiling))| {
+            SeedResult::new(
+                i as u64,
+                vec![
+                    m(ROLE_ENSEMBLE, weak, Some(weak + label_offset)),
+                    m(ROLE_STUDENT, student, None),
+                    m(ROLE_CEILING, ceiling, None),
+                ],
+            )
+        })
+        .collect();
+    let seed_ids: Vec<u64> = (0..results.len() as u64).collect();
+    RunResults::new(config(name, &seed_ids), results)
+}
+
+/// [`run`] as a done cell's outcome.
+pub fn done(name: &str, seeds: &[(f64, f64, f64)], label_offset: f64) -> CellOutcome {
+    CellOutcome::Done(Box::new(run(name, seeds, label_offset)))
+}
+
+/// A sweep cell of `experiment` with these axis values, run folder `runs/sweep/cell-<index>`.
+pub fn cell(
+    index: usize,
+    experiment: &str,
+    values: &[(&str, &str)],
+    outcome: CellOutcome,
+) -> CellRecord {
+    CellRecord {
+        index,
+        experiment: experiment.to_string(),
+        values: values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        run_dir: PathBuf::from(format!("runs/sweep/cell-{index}")),
+        outcome,
+    }
+}
