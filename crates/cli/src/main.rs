@@ -295,6 +295,7 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
             eprintln!("devices {} (data-parallel, main {}), precision {precision}", names.join(","), names[0]);
         }
     }
+    let backend = devices[0].cache_backend();
     let mut resolved = devices.into_iter().map(DeviceChoice::resolve).collect::<Result<Vec<_>, _>>()?;
     let device = resolved.remove(0);
     Ok(RunEnv {
@@ -304,6 +305,7 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         out_dir: paths.out.clone(),
         device,
         replicas: resolved,
+        backend,
         force,
         save_weights: !run.no_save_weights,
     })

@@ -38,6 +38,9 @@ pub struct RunEnv {
     /// as `device`; empty for one device. Training splits each batch over `device` and these;
     /// labelling runs on `device` alone.
     pub replicas: Vec<Device>,
+    /// The backend's name in stage keys ([`w2s_train::DeviceChoice::cache_backend`]): `None` for
+    /// flex.
+    pub backend: Option<String>,
     /// Recompute stages that finished before.
     pub force: bool,
     /// Save every fine-tuned model in HF layout in its stage folder.
@@ -279,6 +282,7 @@ impl SeedRunner<'_> {
             val_texts: self.texts(&val),
             val_labels: self.labels(&val),
             predict,
+            backend: self.env.backend.clone(),
         };
         self.run_job(model, &job, seed)
     }
@@ -305,6 +309,7 @@ impl SeedRunner<'_> {
             val_texts: texts(&val),
             val_labels: val.iter().map(|&p| hard[p]).collect(),
             predict: BTreeMap::from([("test".to_string(), self.texts(&split.test))]),
+            backend: self.env.backend.clone(),
         };
         self.run_job(&config.strong.model, &job, seed)
     }

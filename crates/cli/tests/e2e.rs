@@ -23,6 +23,7 @@ fn env(root: &Path, force: bool) -> RunEnv {
         out_dir: root.join("out"),
         device: Device::flex(),
         replicas: Vec::new(),
+        backend: None,
         force,
         save_weights: true,
     }

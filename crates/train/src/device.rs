@@ -137,6 +137,18 @@ impl DeviceChoice {
         self.concrete().map(Self::device)
     }
 
+    /// The backend as it enters stage cache keys: `None` for flex (so that flex keys stay as
+    /// they were), else `libtorch-cpu` or `cuda`. Training amplifies the backends' rounding
+    /// differences to the size of seed noise, so stages of different backends are kept apart.
+    /// Call it on a [`concrete`](Self::concrete) choice.
+    pub fn cache_backend(self) -> Option<String> {
+        match self {
+            Self::Auto | Self::Cpu | Self::Flex => None,
+            Self::LibTorchCpu => Some("libtorch-cpu".to_string()),
+            Self::Cuda(_) => Some("cuda".to_string()),
+        }
+    }
+
     /// The choice with `auto` and `cpu` settled for this build and machine.
     pub fn concrete(self) -> Result<Self, DeviceError> {
         match self {

@@ -38,6 +38,9 @@ pub struct TrainJob {
     pub val_labels: Vec<usize>,
     /// Named sets of texts to predict with the best checkpoint.
     pub predict: BTreeMap<String, Vec<String>>,
+    /// The compute backend, from [`DeviceChoice::cache_backend`](crate::DeviceChoice::cache_backend):
+    /// `None` for flex.
+    pub backend: Option<String>,
 }
 
 /// What a finished job leaves behind (cached as the stage output).
@@ -63,6 +66,9 @@ pub struct JobKey<'a> {
     train: String,
     val: String,
     predict: BTreeMap<&'a str, String>,
+    /// Results differ between backends; flex stays out of the key, so flex keys are unchanged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backend: Option<&'a str>,
     /// Half precision changes the results; f32 stays out of the key, so f32 keys are unchanged.
     #[serde(skip_serializing_if = "Option::is_none")]
     precision: Option<String>,
@@ -82,6 +88,7 @@ impl TrainJob {
             train: stable_hash(&(&self.train_texts, &self.train_labels)),
             val: stable_hash(&(&self.val_texts, &self.val_labels)),
             predict: self.predict.iter().map(|(name, texts)| (name.as_str(), stable_hash(texts))).collect(),
+            backend: self.backend.as_deref(),
             precision: (precision() != Precision::F32).then(|| precision().to_string()),
         }
     }
@@ -185,4 +192,40 @@ fn model_fingerprint(dir: &Path) -> String {
     let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
     let size = std::fs::metadata(dir.join("model.safetensors")).map_or(0, |m| m.len());
     format!("{name}:{size}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(backend: Option<&str>) -> TrainJob {
+        TrainJob {
+            stage: "student".into(),
+            model_dir: PathBuf::from("models/tiny"),
+            config: TrainConfig::default(),
+            loss: LossKind::Xent,
+            logconf: LogconfConfig::default(),
+            max_len: 8,
+            classes: vec!["no".into(), "yes".into()],
+            seed: 1,
+            train_texts: vec!["a".into()],
+            train_labels: vec![vec![1.0, 0.0]],
+            val_texts: Vec::new(),
+            val_labels: Vec::new(),
+            predict: BTreeMap::new(),
+            backend: backend.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn stages_of_different_backends_have_different_keys_and_flex_keys_are_unchanged() {
+        let flex = serde_json::to_value(job(None).key()).unwrap();
+        assert!(flex.get("backend").is_none(), "a flex key has no backend field: {flex}");
+        let keys: Vec<String> = [None, Some("libtorch-cpu"), Some("cuda")].map(|b| stable_hash(&job(b).key())).into();
+        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2], "{keys:?}");
+        // Other fields still matter.
+        let mut other_seed = job(None);
+        other_seed.seed = 2;
+        assert_ne!(stable_hash(&other_seed.key()), keys[0]);
+    }
 }
