@@ -134,7 +134,8 @@ libtorch:
         printf 'export LIBTORCH_USE_PYTORCH=1 LIBTORCH_BYPASS_VERSION_CHECK=1 VIRTUAL_ENV=%q\nexport PATH=%q:"$PATH"\n' \
             "$PWD/$venv" "$PWD/$venv/bin" > {{torch_env}}
     fi
-    printf 'export RUSTFLAGS=%q\n' "${RUSTFLAGS:+$RUSTFLAGS }$rpath" >> {{torch_env}}
+    # Doctests are linked by rustdoc, which reads its own flags.
+    printf 'export RUSTFLAGS=%q RUSTDOCFLAGS=%q\n' "${RUSTFLAGS:+$RUSTFLAGS }$rpath" "${RUSTDOCFLAGS:+$RUSTDOCFLAGS }$rpath" >> {{torch_env}}
 
 # Regenerate the committed test fixtures (their scripts are deterministic).
 fixtures:
