@@ -330,14 +330,30 @@ fn run_one_cell(sweep: &LoadedSweep, index: usize, command: &CellCommand) -> Res
 fn run_sweep_here(sweep: &LoadedSweep, command: &CellCommand, words: &AblateArgs) -> Result<()> {
     let summary = run_local(sweep, command)?;
     eprintln!(
-        "sweep {}: {} cells ran now, {} had finished before; `w2s aggregate {}` collects them",
-        sweep.sweep.name, summary.ran, summary.already_done, words.sweep
+        "sweep {}: {} cells ran now, {} had finished before; `{}` collects them",
+        sweep.sweep.name,
+        summary.ran,
+        summary.already_done,
+        aggregate_command(words)
     );
     if !summary.failed.is_empty() {
         let failed: Vec<String> = summary.failed.iter().map(|(i, log)| format!("cell {i} (log {})", log.display())).collect();
         bail!("{} cells failed: {}", failed.len(), failed.join(", "));
     }
     Ok(())
+}
+
+/// The `w2s aggregate` command line for the cells that `words` ran.
+fn aggregate_command(words: &AblateArgs) -> String {
+    let mut command = format!("w2s aggregate name={}", words.sweep);
+    if !words.experiments.is_empty() {
+        command.push_str(&format!(" experiment={}", words.experiments.join(",")));
+    }
+    for word in &words.overrides {
+        command.push(' ');
+        command.push_str(word);
+    }
+    command
 }
 
 fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: &RunFlags, cluster: &ClusterFlags) -> Result<()> {
@@ -363,7 +379,7 @@ fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: 
         todo.len(),
         submitted.array_job
     );
-    println!("scripts and Slurm output in {}; each cell logs to its run folder; then `w2s aggregate {}`", dir.display(), words.sweep);
+    println!("scripts and Slurm output in {}; each cell logs to its run folder; then `{}`", dir.display(), aggregate_command(words));
     Ok(())
 }
 
