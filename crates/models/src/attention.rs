@@ -5,55 +5,95 @@ use burn::nn::Dropout;
 use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+/// What the attention scores get before the softmax: an additive float bias, and, when that
+/// bias does nothing but mask (BERT's padding, GPT-2's causal and padding mask), the same mask as
+/// booleans, which lets libtorch run its fused attention kernel.
+#[derive(Clone, Debug)]
+pub(crate) struct AttentionBias {
+    /// `[batch, 1 or heads, 1 or seq, seq]`: 0 where a query may see a key, `f32::MIN` where
+    /// not, plus any learned bias.
+    additive: Tensor<4>,
+    /// The same shape, `true` where a query may see a key; `None` when `additive` carries more
+    /// than a mask.
+    allowed: Option<Tensor<4, Bool>>,
+}
+
+impl AttentionBias {
+    /// A mask, `allowed` `true` where a query may see a key.
+    fn mask(allowed: Tensor<4, Bool>) -> Self {
+        let additive = allowed.clone().float().neg().add_scalar(1.0).mul_scalar(f32::MIN);
+        Self { additive, allowed: Some(allowed) }
+    }
+
+    /// This mask plus a learned bias (MPNet's relative positions), in the bias's dtype.
+    pub(crate) fn plus(self, bias: Tensor<4>) -> Self {
+        Self { additive: self.additive.cast(bias.dtype()) + bias, allowed: None }
+    }
+}
 
 /// `softmax(q kᵀ / √head_dim + bias) v` over `[batch, heads, seq, head_dim]` tensors; `bias`
 /// broadcasts to `[batch, heads, seq, seq]`.
 ///
-/// Off autodiff (inference) this is the backend's fused kernel. On an autodiff device the
-/// kernel would fall back to the same unfused ops anyway, and spelling them out lets
-/// `dropout` act on the probabilities, where HF applies it.
+/// Off autodiff (inference) this is the backend's attention op, fused on libtorch for masks. On
+/// an autodiff device the op would fall back to the same unfused ops anyway, and spelling them
+/// out lets `dropout` act on the probabilities, where HF applies it.
 pub(crate) fn scaled_dot_attention(
     q: Tensor<4>,
     k: Tensor<4>,
     v: Tensor<4>,
-    bias: Tensor<4>,
+    bias: &AttentionBias,
     dropout: &Dropout,
 ) -> Tensor<4> {
-    let [batch, _, seq, _] = q.dims();
-    let [_, bias_heads, ..] = bias.dims();
+    let [batch, _, seq, head_dim] = q.dims();
+    let [_, bias_heads, ..] = bias.additive.dims();
+    let inference = !q.device().is_autodiff();
+    if inference && let Some(allowed) = bias.allowed.as_ref().filter(|_| hands_mask_to_torch(&q.device())) {
+        // burn-tch 0.22.1 passes `mask` to torch's fused `scaled_dot_product_attention` as it
+        // is, and torch reads `true` as "may attend" (burn's own convention is the opposite).
+        // A float bias would send burn-tch to its unfused fallback.
+        let allowed = allowed.clone().expand([batch, bias_heads, seq, seq]);
+        return attention(q, k, v, Some(allowed), None, AttentionModuleOptions::default());
+    }
     // The masks are built in f32; under half precision the scores are not, and a sum of mixed
     // dtypes is promoted differently by each backend. (f32::MIN becomes -inf in f16, which the
     // softmax handles as long as a row has one real key, as every row here does.)
-    let bias = bias.cast(q.dtype()).expand([batch, bias_heads, seq, seq]);
-    if !q.device().is_autodiff() {
-        return attention(q, k, v, None, Some(bias), AttentionModuleOptions::default());
+    let additive = bias.additive.clone().cast(q.dtype()).expand([batch, bias_heads, seq, seq]);
+    if inference {
+        return attention(q, k, v, None, Some(additive), AttentionModuleOptions::default());
     }
-    let [.., head_dim] = q.dims();
-    let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + bias;
+    let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + additive;
     dropout.forward(softmax(scores, 3)).matmul(v)
 }
 
-/// `[batch, 1, 1, seq]`: 0 for real keys, `f32::MIN` for padding keys (`mask` is 1 for real
-/// tokens), so that padding gets exactly zero attention weight.
-pub(crate) fn padding_bias(mask: Tensor<2, Int>) -> Tensor<4> {
-    let [batch, seq] = mask.dims();
-    (mask.float().neg() + 1.0)
-        .mul_scalar(f32::MIN)
-        .reshape([batch, 1, 1, seq])
+/// Whether `device` is libtorch, whose burn backend hands a boolean mask to torch unchanged.
+#[cfg(feature = "tch")]
+fn hands_mask_to_torch(device: &burn::tensor::Device) -> bool {
+    matches!(device.as_dispatch(), burn_dispatch::DispatchDevice::LibTorch(_))
 }
 
-/// `[batch, 1, seq, seq]`: 0 where query `i` may see key `j` (`j <= i` and `j` is a real
-/// token), `f32::MIN` elsewhere. One bias, not a sum of two, so it never overflows to -inf.
-pub(crate) fn causal_padding_bias(mask: Tensor<2, Int>) -> Tensor<4> {
+#[cfg(not(feature = "tch"))]
+fn hands_mask_to_torch(_: &burn::tensor::Device) -> bool {
+    false
+}
+
+/// `[batch, 1, 1, seq]`: queries may see the real keys (`mask` is 1 for real tokens), so that
+/// padding gets exactly zero attention weight.
+pub(crate) fn padding_bias(mask: Tensor<2, Int>) -> AttentionBias {
     let [batch, seq] = mask.dims();
-    let causal: Vec<f32> = (0..seq)
-        .flat_map(|i| (0..seq).map(move |j| if j <= i { 1.0 } else { 0.0 }))
-        .collect();
-    let causal = Tensor::<2>::from_data(TensorData::new(causal, [seq, seq]), &mask.device())
-        .reshape([1, 1, seq, seq]);
-    let keys = mask.float().reshape([batch, 1, 1, seq]);
-    (causal * keys).neg().add_scalar(1.0).mul_scalar(f32::MIN)
+    AttentionBias::mask(mask.equal_elem(1).reshape([batch, 1, 1, seq]))
+}
+
+/// `[batch, 1, seq, seq]`: query `i` may see key `j` when `j <= i` and `j` is a real token.
+pub(crate) fn causal_padding_bias(mask: Tensor<2, Int>) -> AttentionBias {
+    let [batch, seq] = mask.dims();
+    let causal: Vec<bool> = (0..seq).flat_map(|i| (0..seq).map(move |j| j <= i)).collect();
+    let causal = Tensor::<2, Bool>::from_data(TensorData::new(causal, [seq, seq]), &mask.device())
+        .reshape([1, 1, seq, seq])
+        .expand([batch, 1, seq, seq]);
+    let keys = mask.equal_elem(1).reshape([batch, 1, 1, seq]).expand([batch, 1, seq, seq]);
+    AttentionBias::mask(causal.bool_and(keys))
 }
 
 /// Split `[batch, seq, heads * head_dim]` into `[batch, heads, seq, head_dim]`.

@@ -10,7 +10,7 @@ use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::{Int, Tensor};
 
 use crate::ModelError;
-use crate::attention::{merge_heads, padding_bias, scaled_dot_attention, split_heads};
+use crate::attention::{AttentionBias, merge_heads, padding_bias, scaled_dot_attention, split_heads};
 use crate::config::{Activation, BertConfig};
 use crate::weights::{WeightSink, WeightSource};
 
@@ -194,7 +194,7 @@ impl BertAttention {
 
     /// `hidden` `[batch, seq, hidden]`; `bias` `[batch, 1 or heads, seq, seq]`, added to the
     /// attention scores (padding mask, and MPNet's relative position bias).
-    fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let heads = |t| split_heads(t, self.num_heads);
         let q = heads(self.query.forward(hidden.clone()));
         let k = heads(self.key.forward(hidden.clone()));
@@ -249,7 +249,7 @@ impl BertLayer {
         sink.layer_norm(&format!("{prefix}.output.LayerNorm"), &self.layer_norm);
     }
 
-    pub(crate) fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    pub(crate) fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let attended = self.attention.forward(hidden, bias);
         let inner = activate(self.activation, self.intermediate.forward(attended.clone()));
         let out = self.dropout.forward(self.output.forward(inner));
@@ -328,7 +328,7 @@ impl BertEncoder {
         self.layers
             .iter()
             .fold(self.embeddings.forward(input_ids), |hidden, layer| {
-                layer.forward(hidden, bias.clone())
+                layer.forward(hidden, &bias)
             })
     }
 }

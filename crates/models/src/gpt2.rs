@@ -11,7 +11,7 @@ use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::attention::{causal_padding_bias, merge_heads, scaled_dot_attention, split_heads};
+use crate::attention::{AttentionBias, causal_padding_bias, merge_heads, scaled_dot_attention, split_heads};
 use crate::bert::activate;
 use crate::config::{Activation, Validator};
 use crate::weights::{WeightSink, WeightSource};
@@ -210,7 +210,7 @@ impl Gpt2Attention {
         sink.conv1d(&format!("{prefix}.c_proj"), &self.c_proj);
     }
 
-    fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let [.., width] = hidden.dims();
         let qkv = self.c_attn.forward(hidden);
         let part = |i: usize| split_heads(qkv.clone().narrow(2, i * width, width), self.num_heads);
@@ -266,7 +266,7 @@ impl Gpt2Block {
         sink.conv1d(&format!("{p}.mlp.c_proj"), &self.c_proj);
     }
 
-    fn forward(&self, hidden: Tensor<3>, bias: Tensor<4>) -> Tensor<3> {
+    fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let hidden = hidden.clone() + self.attn.forward(self.ln_1.forward(hidden), bias);
         let inner = activate(
             self.activation,
@@ -358,7 +358,7 @@ impl Gpt2Model {
             .forward(self.wte.forward(input_ids) + positions);
         let bias = causal_padding_bias(attention_mask);
         let hidden = self.blocks.iter().fold(embedded, |hidden, block| {
-            block.forward(hidden, bias.clone())
+            block.forward(hidden, &bias)
         });
         self.ln_f.forward(hidden)
     }

@@ -307,11 +307,11 @@ impl MpnetEncoder {
             self.max_seq_len()
         );
         let position = self.position_bias(seq);
-        let bias = padding_bias(attention_mask.clone()).cast(position.dtype()) + position;
+        let bias = padding_bias(attention_mask.clone()).plus(position);
         let hidden = self.embeddings.forward(input_ids, attention_mask);
         self.layers
             .iter()
-            .fold(hidden, |hidden, layer| layer.forward(hidden, bias.clone()))
+            .fold(hidden, |hidden, layer| layer.forward(hidden, &bias))
     }
 
     /// `[1, heads, seq, seq]`: the learned bias of each head for the bucket of `key - query`.
