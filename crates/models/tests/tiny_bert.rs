@@ -30,23 +30,11 @@ fn load(pooling: Pooling, device: &Device) -> SequenceClassifier {
 }
 
 fn reference_batch(device: &Device) -> (Vec<Vec<u32>>, TokenBatch) {
-    let ids = id_lists(&reference()["input_ids"]);
-    let batch = batch(&ids, tiny_tokenizer().pad_id(), device);
-    (ids, batch)
+    reference_ids_batch(&reference(), tiny_tokenizer().pad_id(), device)
 }
 
-/// Compare the real-token rows of `hidden` with the reference's `last_hidden_state`.
 fn assert_hidden_matches(hidden: &Tensor<3>, ids: &[Vec<u32>]) {
-    let reference = reference();
-    let [.., width] = hidden.dims();
-    for (i, seq) in ids.iter().enumerate() {
-        let expected = floats(&reference["last_hidden_state"][i]);
-        let diff = max_abs_diff(&real_rows(hidden, i, seq.len(), width), &expected);
-        assert!(
-            diff < TOLERANCE,
-            "text {i}: last_hidden_state differs by {diff}"
-        );
-    }
+    assert_hidden_matches_reference(hidden, ids, &reference(), TOLERANCE);
 }
 
 #[test]

@@ -40,9 +40,7 @@ fn load(dir: &std::path::Path, device: &Device) -> SequenceClassifier {
 }
 
 fn reference_batch(device: &Device) -> (Vec<Vec<u32>>, TokenBatch) {
-    let ids = id_lists(&reference()["input_ids"]);
-    let batch = batch(&ids, tokenizer().pad_id(), device);
-    (ids, batch)
+    reference_ids_batch(&reference(), tokenizer().pad_id(), device)
 }
 
 fn assert_matches_reference(model: &SequenceClassifier, device: &Device) {

@@ -195,3 +195,20 @@ pub fn assert_padding_never_leaks(model: &SequenceClassifier, ids: &[Vec<u32>], 
         assert!(max_abs_diff(&alone, &batched) < 1e-5, "text {i}");
     }
 }
+
+/// The reference file's token ids and their padded batch.
+pub fn reference_ids_batch(reference: &Value, pad_id: u32, device: &Device) -> (Vec<Vec<u32>>, TokenBatch) {
+    let ids = id_lists(&reference["input_ids"]);
+    let batch = batch(&ids, pad_id, device);
+    (ids, batch)
+}
+
+/// Compares the real-token rows of `hidden` with the reference's `last_hidden_state`.
+pub fn assert_hidden_matches_reference(hidden: &Tensor<3>, ids: &[Vec<u32>], reference: &Value, tolerance: f32) {
+    let [.., width] = hidden.dims();
+    for (i, seq) in ids.iter().enumerate() {
+        let expected = floats(&reference["last_hidden_state"][i]);
+        let diff = max_abs_diff(&real_rows(hidden, i, seq.len(), width), &expected);
+        assert!(diff < tolerance, "text {i}: last_hidden_state differs by {diff}");
+    }
+}
