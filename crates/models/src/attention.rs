@@ -2,10 +2,11 @@
 //! mask it.
 
 use burn::nn::Dropout;
-use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
+
+use crate::ops;
 
 /// What the attention scores get before the softmax: an additive float bias, and, when that
 /// bias does nothing but mask (BERT's padding, GPT-2's causal and padding mask), the same mask as
@@ -63,8 +64,11 @@ pub(crate) fn scaled_dot_attention(
     if inference {
         return attention(q, k, v, None, Some(additive), AttentionModuleOptions::default());
     }
-    let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + additive;
-    dropout.forward(softmax(scores, 3)).matmul(v)
+    let scale = 1.0 / (head_dim as f64).sqrt();
+    // Scaling the queries rather than the scores is a pass over `seq / head_dim` times fewer
+    // elements.
+    let scores = (q * scale).matmul(k.swap_dims(2, 3)) + additive;
+    ops::dropout(dropout, ops::softmax(scores, 3)).matmul(v)
 }
 
 /// Whether `device` is libtorch, whose burn backend hands a boolean mask to torch unchanged.

@@ -5,13 +5,14 @@
 //! under the same names (`export`), so the structure below mirrors the HF checkpoint layout.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
+use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::tensor::activation::{gelu, gelu_approximate, relu};
 use burn::tensor::{Int, Tensor};
 
 use crate::ModelError;
 use crate::attention::{AttentionBias, merge_heads, padding_bias, scaled_dot_attention, split_heads};
 use crate::config::{Activation, BertConfig};
+use crate::ops::{LayerNorm, dropout, linear};
 use crate::weights::{WeightSink, WeightSource};
 
 /// Word + position + token-type embeddings, then LayerNorm and dropout.
@@ -79,8 +80,7 @@ impl BertEmbeddings {
             .val()
             .narrow(0, 0, 1)
             .reshape([1, 1, hidden]);
-        self.dropout
-            .forward(self.layer_norm.forward(words + positions + token_type))
+        dropout(&self.dropout, self.layer_norm.forward(words + positions + token_type))
     }
 }
 
@@ -196,11 +196,11 @@ impl BertAttention {
     /// attention scores (padding mask, and MPNet's relative position bias).
     fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let heads = |t| split_heads(t, self.num_heads);
-        let q = heads(self.query.forward(hidden.clone()));
-        let k = heads(self.key.forward(hidden.clone()));
-        let v = heads(self.value.forward(hidden.clone()));
+        let q = heads(linear(&self.query, hidden.clone()));
+        let k = heads(linear(&self.key, hidden.clone()));
+        let v = heads(linear(&self.value, hidden.clone()));
         let context = merge_heads(scaled_dot_attention(q, k, v, bias, &self.attention_dropout));
-        let projected = self.output_dropout.forward(self.output.forward(context));
+        let projected = dropout(&self.output_dropout, linear(&self.output, context));
         self.layer_norm.forward(projected + hidden)
     }
 }
@@ -251,8 +251,8 @@ impl BertLayer {
 
     pub(crate) fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let attended = self.attention.forward(hidden, bias);
-        let inner = activate(self.activation, self.intermediate.forward(attended.clone()));
-        let out = self.dropout.forward(self.output.forward(inner));
+        let inner = activate(self.activation, linear(&self.intermediate, attended.clone()));
+        let out = dropout(&self.dropout, linear(&self.output, inner));
         self.layer_norm.forward(out + attended)
     }
 }

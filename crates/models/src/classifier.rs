@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::bert::BertEncoder;
 use crate::gpt2::Gpt2Model;
 use crate::model_config::ModelConfig;
+use crate::ops::{dropout, linear};
 use crate::mpnet::MpnetEncoder;
 use crate::weights::{WeightSink, WeightSource};
 use crate::{ModelError, ModelFamily};
@@ -298,7 +299,7 @@ impl SequenceClassifier {
     /// Class logits `[batch, num_classes]`.
     pub fn forward(&self, batch: &TokenBatch) -> Tensor<2> {
         let pooled = self.pooled(batch);
-        self.head.forward(self.dropout.forward(pooled))
+        linear(&self.head, dropout(&self.dropout, pooled))
     }
 
     /// Last hidden state of the encoder `[batch, seq, hidden]`.
@@ -312,7 +313,7 @@ impl SequenceClassifier {
     pub fn pooled(&self, batch: &TokenBatch) -> Tensor<2> {
         let hidden = self.encode(batch);
         match (&self.pooler, self.pooling) {
-            (Some(pooler), Pooling::Cls) => tanh(pooler.forward(cls_state(hidden))),
+            (Some(pooler), Pooling::Cls) => tanh(linear(pooler, cls_state(hidden))),
             (_, Pooling::Last) => last_token_state(hidden, batch.attention_mask.clone()),
             _ => mean_pool(hidden, batch.attention_mask.clone()),
         }

@@ -6,7 +6,7 @@
 //! key and value projections are one fused `attn.c_attn` of width `3 * n_embd`.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm, Linear};
+use burn::nn::{Dropout, DropoutConfig, Embedding, Linear};
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
@@ -14,6 +14,7 @@ use crate::ModelError;
 use crate::attention::{AttentionBias, causal_padding_bias, merge_heads, scaled_dot_attention, split_heads};
 use crate::bert::activate;
 use crate::config::{Activation, Validator};
+use crate::ops::{LayerNorm, dropout, linear};
 use crate::weights::{WeightSink, WeightSource};
 
 /// GPT-2's `<|endoftext|>`, also used as the pad token (with the attention mask).
@@ -212,12 +213,11 @@ impl Gpt2Attention {
 
     fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let [.., width] = hidden.dims();
-        let qkv = self.c_attn.forward(hidden);
+        let qkv = linear(&self.c_attn, hidden);
         let part = |i: usize| split_heads(qkv.clone().narrow(2, i * width, width), self.num_heads);
         let context =
             scaled_dot_attention(part(0), part(1), part(2), bias, &self.attention_dropout);
-        self.resid_dropout
-            .forward(self.c_proj.forward(merge_heads(context)))
+        dropout(&self.resid_dropout, linear(&self.c_proj, merge_heads(context)))
     }
 }
 
@@ -270,9 +270,9 @@ impl Gpt2Block {
         let hidden = hidden.clone() + self.attn.forward(self.ln_1.forward(hidden), bias);
         let inner = activate(
             self.activation,
-            self.c_fc.forward(self.ln_2.forward(hidden.clone())),
+            linear(&self.c_fc, self.ln_2.forward(hidden.clone())),
         );
-        hidden + self.mlp_dropout.forward(self.c_proj.forward(inner))
+        hidden + dropout(&self.mlp_dropout, linear(&self.c_proj, inner))
     }
 }
 
@@ -353,9 +353,7 @@ impl Gpt2Model {
             .val()
             .narrow(0, 0, seq)
             .reshape([1, seq, hidden]);
-        let embedded = self
-            .dropout
-            .forward(self.wte.forward(input_ids) + positions);
+        let embedded = dropout(&self.dropout, self.wte.forward(input_ids) + positions);
         let bias = causal_padding_bias(attention_mask);
         let hidden = self.blocks.iter().fold(embedded, |hidden, block| {
             block.forward(hidden, &bias)

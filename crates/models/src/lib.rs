@@ -28,8 +28,11 @@ mod error;
 mod gpt2;
 mod model_config;
 mod mpnet;
+mod ops;
 mod registry;
 mod tokenizer;
+#[cfg(feature = "tch")]
+mod torch_ops;
 mod weights;
 
 pub use bert::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
@@ -45,6 +48,7 @@ pub use config::BertConfig;
 pub use error::ModelError;
 pub use gpt2::{GPT2_EOS_ID, Gpt2Attention, Gpt2Block, Gpt2Config, Gpt2Model};
 pub use model_config::ModelConfig;
+pub use ops::LayerNorm;
 pub use mpnet::{
     MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder,
     relative_position_bucket,

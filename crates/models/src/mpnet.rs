@@ -3,7 +3,7 @@
 //! start after the pad id, as in RoBERTa.
 
 use burn::module::Module;
-use burn::nn::{Dropout, DropoutConfig, Embedding, LayerNorm};
+use burn::nn::{Dropout, DropoutConfig, Embedding};
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +11,7 @@ use crate::ModelError;
 use crate::attention::padding_bias;
 use crate::bert::{BertLayer, LayerNaming, LayerSpec};
 use crate::config::{Activation, Validator, defaults};
+use crate::ops::{LayerNorm, dropout};
 use crate::weights::{WeightSink, WeightSource};
 
 /// HF MPNet numbers positions from `padding_idx + 1` with `padding_idx` fixed at 1
@@ -195,8 +196,7 @@ impl MpnetEmbeddings {
         let positions = position_ids(attention_mask);
         let words = self.word_embeddings.forward(input_ids);
         let positions = self.position_embeddings.forward(positions);
-        self.dropout
-            .forward(self.layer_norm.forward(words + positions))
+        dropout(&self.dropout, self.layer_norm.forward(words + positions))
     }
 }
 

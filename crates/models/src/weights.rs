@@ -10,13 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use burn::module::Param;
-use burn::nn::{Embedding, LayerNorm, LayerNormConfig, Linear};
+use burn::nn::{Embedding, Linear};
 use burn::tensor::{Device, Tensor, TensorData, bf16, f16};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::ModelError;
+use crate::ops::LayerNorm;
 
 /// Supplies the parameters of the layers of a model, by HF tensor name.
 pub(crate) trait WeightSource {
@@ -84,15 +85,13 @@ pub(crate) trait WeightSource {
         })
     }
 
-    /// `{prefix}.weight` (gamma) and `{prefix}.bias` (beta) as a burn [`LayerNorm`].
+    /// `{prefix}.weight` (gamma) and `{prefix}.bias` (beta) as a [`LayerNorm`].
     fn layer_norm(&mut self, prefix: &str, dim: usize, eps: f64) -> Result<LayerNorm, ModelError> {
         let gamma = self.tensor(&format!("{prefix}.weight"), &[dim], Role::NormScale)?;
         let beta = self.tensor(&format!("{prefix}.bias"), &[dim], Role::Bias)?;
         let device = self.device().clone();
-        let mut norm = LayerNormConfig::new(dim).with_epsilon(eps).init(&device);
-        norm.gamma = Param::from_data(TensorData::new(gamma, [dim]), &device);
-        norm.beta = Some(Param::from_data(TensorData::new(beta, [dim]), &device));
-        Ok(norm)
+        let tensor = |values| Tensor::from_data(TensorData::new(values, [dim]), &device);
+        Ok(LayerNorm::new(tensor(gamma), tensor(beta), eps))
     }
 }
 

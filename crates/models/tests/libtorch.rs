@@ -1,12 +1,17 @@
 //! On libtorch, inference attention hands a boolean mask to torch's fused kernel (see
-//! `attention.rs`); it must give what the additive-bias path gives on flex, padding included.
+//! `attention.rs`), and linear layers, LayerNorm, softmax and dropout run as torch's kernels
+//! (`torch_ops.rs`); both must give what burn's own ops give on flex, padding included.
 #![cfg(feature = "tch")]
 #![allow(deprecated)] // burn-tch
 
 mod common;
 
-use burn::tensor::Device;
-use common::{batch, max_abs_diff, tiny_bert, tiny_gpt2, tiny_mpnet, values};
+use std::path::Path;
+
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Device, Tensor};
+use common::{batch, copy_model_dir, max_abs_diff, tiny_bert, tiny_gpt2, tiny_mpnet, values};
 use w2s_models::{ClassifierOptions, ModelConfig, load_classifier};
 
 #[test]
@@ -31,5 +36,63 @@ fn libtorch_inference_matches_flex_on_padded_batches() {
         assert!(diff < 1e-4, "{}: logits differ by {diff}", dir.display());
         let diff = max_abs_diff(&flex_hidden[..row], &torch_hidden[..row]);
         assert!(diff < 1e-4, "{}: hidden states differ by {diff}", dir.display());
+    }
+}
+
+#[test]
+fn libtorch_training_gradients_match_flex() {
+    let ids = vec![vec![2, 5, 9, 7, 3], vec![2, 7, 3], vec![2, 3]];
+    let scratch = tempfile::tempdir().unwrap();
+    for (fixture, num_classes) in [(tiny_bert(), 2), (tiny_mpnet(), 2), (tiny_gpt2(), 3)] {
+        let dir = scratch.path().join(fixture.file_name().unwrap());
+        copy_without_dropout(&fixture, &dir);
+        let config = ModelConfig::from_file(&dir.join("config.json")).unwrap();
+        let options =
+            ClassifierOptions { num_classes, pooling: config.default_pooling(), dropout: 0.0, ..ClassifierOptions::default() };
+        let gradients = |device: Device| {
+            let (model, _) = load_classifier(&dir, &options, &device).unwrap();
+            let logits = model.forward(&batch(&ids, 1, &device));
+            let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5], [0.3, 0.7, -1.0], [-0.4, 2.0, 1.5]], &device)
+                .narrow(1, 0, num_classes);
+            let grads = GradientsParams::from_grads((logits * weights).sum().backward(), &model);
+            let mut collect = GradientValues { grads: &grads, values: Vec::new() };
+            model.visit(&mut collect);
+            collect.values
+        };
+        let flex = gradients(Device::flex().autodiff());
+        let torch = gradients(Device::libtorch().autodiff());
+        assert_eq!(flex.len(), torch.len());
+        for ((flex, torch), index) in flex.iter().zip(&torch).zip(0..) {
+            let scale = flex.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+            let diff = max_abs_diff(flex, torch) / scale;
+            assert!(diff < 1e-3, "{}: gradient of parameter {index} differs by {diff} (relative)", fixture.display());
+        }
+    }
+}
+
+/// The model in `src` copied to `dest` with every dropout probability in its config set to 0.
+fn copy_without_dropout(src: &Path, dest: &Path) {
+    copy_model_dir(src, dest);
+    let path = dest.join("config.json");
+    let mut config: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for (key, value) in config.iter_mut() {
+        if key.contains("dropout") || key.ends_with("pdrop") {
+            *value = serde_json::json!(0.0);
+        }
+    }
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+}
+
+/// Every parameter's gradient, flattened, in visiting order.
+struct GradientValues<'a> {
+    grads: &'a GradientsParams,
+    values: Vec<Vec<f32>>,
+}
+
+impl ModuleVisitor for GradientValues<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let grad = self.grads.get::<D>(param.id).expect("every parameter is trained");
+        self.values.push(values(grad));
     }
 }

@@ -118,6 +118,12 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
     Ok(concrete)
 }
 
+/// Revision of how w2s trains on libtorch, in the stage cache keys of libtorch stages: a new
+/// revision draws different dropout masks or rounds differently, so its stages are trained
+/// anew. Revision 2: linear layers, LayerNorm, softmax and dropout run as torch's kernels
+/// (`w2s_models`' `torch_ops`).
+pub const LIBTORCH_KERNELS: &str = "kernels-2";
+
 impl DeviceChoice {
     /// The backend a choice names, `None` for `auto` and `cpu` before they are made concrete.
     fn backend(self) -> Option<&'static str> {
@@ -138,14 +144,15 @@ impl DeviceChoice {
     }
 
     /// The backend as it enters stage cache keys: `None` for flex (so that flex keys stay as
-    /// they were), else `libtorch-cpu` or `cuda`. Training amplifies the backends' rounding
-    /// differences to the size of seed noise, so stages of different backends are kept apart.
-    /// Call it on a [`concrete`](Self::concrete) choice.
+    /// they were), else `libtorch-cpu` or `cuda` with the revision of w2s's torch kernels
+    /// ([`LIBTORCH_KERNELS`]). Training amplifies the backends' rounding differences to the size
+    /// of seed noise, so stages of different backends are kept apart. Call it on a
+    /// [`concrete`](Self::concrete) choice.
     pub fn cache_backend(self) -> Option<String> {
         match self {
             Self::Auto | Self::Cpu | Self::Flex => None,
-            Self::LibTorchCpu => Some("libtorch-cpu".to_string()),
-            Self::Cuda(_) => Some("cuda".to_string()),
+            Self::LibTorchCpu => Some(format!("libtorch-cpu/{LIBTORCH_KERNELS}")),
+            Self::Cuda(_) => Some(format!("cuda/{LIBTORCH_KERNELS}")),
         }
     }
 

@@ -1,0 +1,92 @@
+//! Linear layers, LayerNorm, softmax and dropout for every model family: burn's ops, except on
+//! libtorch, where each runs as torch's fused kernel, and when training its backward kernel too
+//! (see [`torch_ops`](crate::torch_ops)).
+
+use burn::module::{Module, Param};
+use burn::nn::{Dropout, Linear};
+use burn::tensor::{DType, FloatDType, Tensor};
+
+#[cfg(feature = "tch")]
+use crate::torch_ops;
+
+/// Layer normalisation over the last dimension, with a learned scale and shift.
+///
+/// The fields are burn's `LayerNorm`'s, so records of either load into the other.
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    /// The scale.
+    pub gamma: Param<Tensor<1>>,
+    /// The shift.
+    pub beta: Option<Param<Tensor<1>>>,
+    epsilon: f64,
+}
+
+impl LayerNorm {
+    pub(crate) fn new(gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Self {
+        Self { gamma: Param::from_tensor(gamma), beta: Some(Param::from_tensor(beta)), epsilon }
+    }
+
+    /// `input` `[..., d_model]` normalised over its last dimension.
+    pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
+        let gamma = self.gamma.val();
+        let beta = self.beta.as_ref().map_or_else(|| gamma.zeros_like(), Param::val);
+        let epsilon = self.epsilon;
+        #[cfg(feature = "tch")]
+        let (input, gamma, beta) = {
+            let inputs = [input.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch()];
+            match torch_ops::apply(torch_ops::LayerNorm { epsilon }, inputs) {
+                Ok(output) => return output,
+                Err([input, gamma, beta]) => {
+                    (Tensor::<D>::from_dispatch(input), Tensor::<1>::from_dispatch(gamma), Tensor::<1>::from_dispatch(beta))
+                }
+            }
+        };
+        // As burn's LayerNorm: f16 cannot hold the sum of squares, so it is normalised in f32.
+        let dtype = input.dtype();
+        if dtype == DType::F16 {
+            let normed = burn::tensor::module::layer_norm(input.cast(FloatDType::F32), gamma.cast(FloatDType::F32), Some(beta.cast(FloatDType::F32)), epsilon);
+            return normed.cast(dtype);
+        }
+        burn::tensor::module::layer_norm(input, gamma, Some(beta), epsilon)
+    }
+}
+
+/// `linear` applied to `input` `[..., d_input]`.
+pub(crate) fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "tch")]
+    let input = match &linear.bias {
+        Some(bias) => {
+            let inputs = [input.into_dispatch(), linear.weight.val().into_dispatch(), bias.val().into_dispatch()];
+            match torch_ops::apply(torch_ops::Linear, inputs) {
+                Ok(output) => return output,
+                Err([input, ..]) => Tensor::<D>::from_dispatch(input),
+            }
+        }
+        None => input,
+    };
+    linear.forward(input)
+}
+
+/// Softmax over dimension `dim`.
+pub(crate) fn softmax<const D: usize>(input: Tensor<D>, dim: usize) -> Tensor<D> {
+    #[cfg(feature = "tch")]
+    let input = match torch_ops::apply(torch_ops::Softmax { dim }, [input.into_dispatch()]) {
+        Ok(output) => return output,
+        Err([input]) => Tensor::<D>::from_dispatch(input),
+    };
+    burn::tensor::activation::softmax(input, dim)
+}
+
+/// `dropout` applied to `input`: only while training, and only on an autodiff device.
+pub(crate) fn dropout<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Tensor<D> {
+    let prob = dropout.prob;
+    if !dropout.training.is_enabled() || !input.device().is_autodiff() || prob == 0.0 {
+        return input;
+    }
+    #[cfg(feature = "tch")]
+    let input = match torch_ops::apply(torch_ops::Dropout { prob }, [input.into_dispatch()]) {
+        Ok(output) => return output,
+        Err([input]) => Tensor::<D>::from_dispatch(input),
+    };
+    dropout.forward(input)
+}

@@ -1,0 +1,375 @@
+//! Training ops that libtorch runs as its own fused kernels, each joined to burn's autodiff
+//! graph as a single node.
+//!
+//! burn's autodiff builds softmax, LayerNorm and dropout out of elementwise ops and reductions,
+//! each a pass over memory forward and again backward; PyTorch runs each as one kernel forward
+//! and one backward. On a libtorch autodiff device, [`apply`] runs a [`TorchKernel`]'s forward
+//! on the inputs' torch tensors, records it as one burn node, and on burn's backward pass hands
+//! the output's gradient to the kernel's backward.
+
+// burn-tch is marked deprecated upstream; it is the libtorch backend w2s runs on (docs/GPU.md).
+#![allow(deprecated)]
+
+use std::fmt::Debug;
+
+use burn::tensor::{DispatchTensor, Tensor};
+use burn_autodiff::Autodiff;
+use burn_autodiff::checkpoint::base::Checkpointer;
+use burn_autodiff::checkpoint::strategy::NoCheckpointing;
+use burn_autodiff::grads::Gradients;
+use burn_autodiff::ops::{Backward, Ops, OpsKind};
+use burn_dispatch::{
+    BackendTensor, DispatchAutodiffContext, DispatchKindConversion, DispatchTensorKind,
+    GradientCheckpointingStrategy,
+};
+use burn_tch::{LibTorch, TchTensor};
+
+/// burn's autodiff over libtorch, as a device made with `.autodiff()` has it.
+type TorchAutodiff = Autodiff<LibTorch, NoCheckpointing>;
+
+/// A differentiable op of `N` inputs, written with torch's kernels.
+///
+/// What the forward saves for the backward is kept as burn tensors ([`TchTensor`]): burn-tch
+/// writes in place into a tensor only when no other burn tensor shares its memory, so holding
+/// them keeps burn from overwriting what the backward will read.
+pub(crate) trait TorchKernel<const N: usize>: Debug + Send + 'static {
+    /// What the backward needs from the forward.
+    type Saved: Clone + Debug + Send + 'static;
+
+    /// The output, and what the backward needs.
+    fn forward(&self, inputs: [&TchTensor; N]) -> (TchTensor, Self::Saved);
+
+    /// The inputs' gradients from the output's gradient `grad`, where `wanted` says they are
+    /// needed.
+    fn backward(saved: Self::Saved, grad: TchTensor, wanted: [bool; N]) -> [Option<TchTensor>; N];
+}
+
+/// `kernel` applied to `inputs` when every input is a float tensor on a libtorch device (all
+/// with autodiff, or all without); otherwise the inputs back, untouched, for burn's own ops.
+pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
+    kernel: K,
+    inputs: [DispatchTensor; N],
+) -> Result<Tensor<D>, [DispatchTensor; N]> {
+    if inputs.iter().all(on_torch) {
+        let inputs = inputs.map(|input| match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
+            Ok(BackendTensor::Float(tensor)) => tensor,
+            _ => unreachable!("checked by on_torch"),
+        });
+        let (output, _) = tch::no_grad(|| kernel.forward(inputs.each_ref()));
+        return Ok(Tensor::from_primitive::<LibTorch>(output));
+    }
+    if !inputs.iter().all(on_torch_autodiff) {
+        return Err(inputs);
+    }
+    let inputs = inputs.map(|input| {
+        match <DispatchTensor as DispatchKindConversion<TorchAutodiff>>::try_into_backend(input) {
+            Ok(BackendTensor::Float(tensor)) => tensor,
+            _ => unreachable!("checked by on_torch_autodiff"),
+        }
+    });
+    let primitives = inputs.each_ref().map(|t| t.primitive());
+    let (output, saved) = if inputs.iter().any(|t| t.is_tracked()) {
+        kernel.forward(primitives)
+    } else {
+        tch::no_grad(|| kernel.forward(primitives))
+    };
+    let output = match Node(kernel)
+        .prepare::<NoCheckpointing>(inputs.each_ref().map(|t| t.node()))
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(saved, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    };
+    Ok(Tensor::from_primitive::<TorchAutodiff>(output))
+}
+
+/// Whether `tensor` is a float tensor on a libtorch device without autodiff.
+fn on_torch(tensor: &DispatchTensor) -> bool {
+    tensor.autodiff == DispatchAutodiffContext::Disabled
+        && matches!(tensor.kind, DispatchTensorKind::LibTorch(BackendTensor::Float(_)))
+}
+
+/// Whether `tensor` is a float tensor on a libtorch device with autodiff and no gradient
+/// checkpointing.
+fn on_torch_autodiff(tensor: &DispatchTensor) -> bool {
+    tensor.autodiff == DispatchAutodiffContext::Enabled(GradientCheckpointingStrategy::Disabled)
+        && matches!(&tensor.kind, DispatchTensorKind::Autodiff(inner)
+            if matches!(**inner, DispatchTensorKind::LibTorch(BackendTensor::Autodiff(_))))
+}
+
+/// The burn node of a torch kernel.
+#[derive(Debug)]
+struct Node<K>(K);
+
+impl<K: TorchKernel<N>, const N: usize> Backward<LibTorch, N> for Node<K> {
+    type State = K::Saved;
+
+    fn backward(self, ops: Ops<K::Saved, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let grad = grads.consume::<LibTorch>(&ops.node);
+        let wanted = ops.parents.each_ref().map(Option::is_some);
+        let input_grads = K::backward(ops.state, grad, wanted);
+        for (parent, input_grad) in ops.parents.into_iter().zip(input_grads) {
+            if let (Some(node), Some(input_grad)) = (parent, input_grad) {
+                grads.register::<LibTorch>(node.id, input_grad);
+            }
+        }
+    }
+}
+
+/// `x W + b` over the last dimension of `x`, inputs `[x, W [in, out], b [out]]`: one
+/// matrix product that adds the bias as it goes (`addmm`), where burn adds it in a second pass.
+#[derive(Debug)]
+pub(crate) struct Linear;
+
+impl TorchKernel<3> for Linear {
+    type Saved = (TchTensor, TchTensor);
+
+    fn forward(&self, [input, weight, bias]: [&TchTensor; 3]) -> (TchTensor, Self::Saved) {
+        let mut shape = input.tensor.size();
+        let rows = input.tensor.flatten(0, -2);
+        let output = bias.tensor.addmm(&rows, &weight.tensor);
+        *shape.last_mut().expect("a linear input has a feature dimension") = output.size()[1];
+        (TchTensor::new(output.reshape(shape)), (TchTensor::new(rows), weight.clone()))
+    }
+
+    fn backward((rows, weight): Self::Saved, grad: TchTensor, wanted: [bool; 3]) -> [Option<TchTensor>; 3] {
+        let grad_rows = grad.tensor.flatten(0, -2);
+        let input = wanted[0].then(|| {
+            let mut shape = grad.tensor.size();
+            *shape.last_mut().expect("a linear output has a feature dimension") = weight.tensor.size()[0];
+            TchTensor::new(grad_rows.mm(&weight.tensor.tr()).reshape(shape))
+        });
+        let weight = wanted[1].then(|| TchTensor::new(rows.tensor.tr().mm(&grad_rows)));
+        let bias = wanted[2].then(|| TchTensor::new(grad_rows.sum_dim_intlist(0, false, None)));
+        [input, weight, bias]
+    }
+}
+
+/// Softmax over one dimension; its backward reads the output.
+#[derive(Debug)]
+pub(crate) struct Softmax {
+    pub dim: usize,
+}
+
+impl TorchKernel<1> for Softmax {
+    type Saved = (TchTensor, i64);
+
+    fn forward(&self, [input]: [&TchTensor; 1]) -> (TchTensor, Self::Saved) {
+        let dim = self.dim as i64;
+        let output = TchTensor::new(input.tensor.softmax(dim, None));
+        (output.clone(), (output, dim))
+    }
+
+    fn backward((output, dim): Self::Saved, grad: TchTensor, _: [bool; 1]) -> [Option<TchTensor>; 1] {
+        let kind = output.tensor.kind();
+        [Some(TchTensor::new(tch::Tensor::internal_softmax_backward_data(&grad.tensor, &output.tensor, dim, kind)))]
+    }
+}
+
+/// Inverted dropout: zero each element with probability `prob`, scale the rest by
+/// `1 / (1 - prob)`. Draws from torch's generator, which burn's seed also seeds.
+#[derive(Debug)]
+pub(crate) struct Dropout {
+    pub prob: f64,
+}
+
+impl TorchKernel<1> for Dropout {
+    type Saved = (TchTensor, f64);
+
+    fn forward(&self, [input]: [&TchTensor; 1]) -> (TchTensor, Self::Saved) {
+        let (output, keep) = input.tensor.native_dropout(self.prob, true);
+        (TchTensor::new(output), (TchTensor::new(keep), 1.0 / (1.0 - self.prob)))
+    }
+
+    fn backward((keep, scale): Self::Saved, grad: TchTensor, _: [bool; 1]) -> [Option<TchTensor>; 1] {
+        [Some(TchTensor::new(tch::Tensor::native_dropout_backward(&grad.tensor, &keep.tensor, scale)))]
+    }
+}
+
+/// Layer normalisation over the last dimension, inputs `[x, gamma, beta]`.
+///
+/// tch does not expose torch's LayerNorm backward kernel, so the forward runs under torch's
+/// autograd and the backward asks it for the gradients.
+#[derive(Debug)]
+pub(crate) struct LayerNorm {
+    pub epsilon: f64,
+}
+
+impl TorchKernel<3> for LayerNorm {
+    type Saved = TorchGraph<3>;
+
+    fn forward(&self, inputs: [&TchTensor; 3]) -> (TchTensor, Self::Saved) {
+        let leaves = inputs.map(|t| t.tensor.detach().set_requires_grad(true));
+        let width = leaves[1].size()[0];
+        let output = leaves[0].layer_norm([width], Some(&leaves[1]), Some(&leaves[2]), self.epsilon, true);
+        let detached = TchTensor::new(output.detach());
+        let graph = TorchGraph { output: Shallow(output), leaves: leaves.map(Shallow), _inputs: inputs.map(TchTensor::clone) };
+        (detached, graph)
+    }
+
+    fn backward(graph: Self::Saved, grad: TchTensor, wanted: [bool; 3]) -> [Option<TchTensor>; 3] {
+        graph.backward(&grad.tensor, wanted)
+    }
+}
+
+/// An op recorded by torch's autograd: its output, the leaves it started from (one per input),
+/// and the burn inputs the leaves share memory with (held, so that burn leaves them be).
+#[derive(Clone, Debug)]
+pub(crate) struct TorchGraph<const N: usize> {
+    output: Shallow,
+    leaves: [Shallow; N],
+    _inputs: [TchTensor; N],
+}
+
+impl<const N: usize> TorchGraph<N> {
+    /// The gradients of the `wanted` leaves, given the output's gradient `grad`.
+    fn backward(self, grad: &tch::Tensor, wanted: [bool; N]) -> [Option<TchTensor>; N] {
+        let targets: Vec<&tch::Tensor> = (0..N).filter(|&i| wanted[i]).map(|i| &self.leaves[i].0).collect();
+        // Torch's engine seeds the backward with ones, and `grad` is the gradient of
+        // sum(output * grad) with respect to `output`.
+        let seed = (&self.output.0 * grad).sum(self.output.0.kind());
+        let mut grads = tch::Tensor::run_backward(&[seed], &targets, false, false).into_iter();
+        wanted.map(|wanted| wanted.then(|| TchTensor::new(grads.next().expect("one gradient per target"))))
+    }
+}
+
+/// A torch tensor whose clones share its memory and its autograd history.
+#[derive(Debug)]
+pub(crate) struct Shallow(tch::Tensor);
+
+impl Clone for Shallow {
+    fn clone(&self) -> Self {
+        Self(self.0.shallow_clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution, Tensor};
+
+    use super::*;
+
+    fn random<const D: usize>(shape: [usize; D], device: &Device) -> Tensor<D> {
+        Tensor::random(shape, Distribution::Normal(0.0, 1.0), device)
+    }
+
+    /// `op` through the torch kernel; the test fails if it would not take that path.
+    fn torch<K: TorchKernel<N>, const N: usize, const D: usize>(kernel: K, inputs: [Tensor<D>; N]) -> Tensor<D> {
+        apply(kernel, inputs.map(Tensor::into_dispatch)).unwrap_or_else(|_| panic!("not run by torch"))
+    }
+
+    fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+        (a.inner() - b.inner()).abs().max().into_scalar::<f32>()
+    }
+
+    /// The output of `op` on `inputs` and the gradient of `sum(output * weights)` with respect to
+    /// each input.
+    fn value_and_grads<const N: usize, const D: usize, const E: usize>(
+        inputs: &[Tensor<E>; N],
+        weights: &Tensor<D>,
+        op: impl FnOnce([Tensor<E>; N]) -> Tensor<D>,
+    ) -> (Tensor<D>, [Tensor<E>; N]) {
+        let inputs = inputs.clone().map(Tensor::require_grad);
+        let output = op(inputs.clone());
+        let grads = (output.clone() * weights.clone()).sum().backward();
+        (output, inputs.map(|input| input.grad(&grads).expect("every input has a gradient")))
+    }
+
+    #[test]
+    fn softmax_and_its_gradient_match_burns() {
+        let device = Device::libtorch().autodiff();
+        let x = random([2, 3, 5, 7], &device);
+        let weights = random([2, 3, 5, 7], &device);
+        let (torch_out, [torch_grad]) = value_and_grads(&[x.clone()], &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
+        let (burn_out, [burn_grad]) =
+            value_and_grads(&[x], &weights, |[x]| burn::tensor::activation::softmax(x, 3));
+        assert!(max_abs_diff(torch_out, burn_out) < 1e-6);
+        assert!(max_abs_diff(torch_grad, burn_grad) < 1e-5);
+    }
+
+    #[test]
+    fn layer_norm_and_its_gradients_match_burns() {
+        let device = Device::libtorch().autodiff();
+        let x = random([4, 6, 8], &device);
+        let (gamma, beta) = (random([8], &device), random([8], &device));
+        let weights = random([4, 6, 8], &device);
+        let (torch_out, [torch_x]) = value_and_grads(&[x.clone()], &weights, |[x]| {
+            let inputs = [x.into_dispatch(), gamma.clone().require_grad().into_dispatch(), beta.clone().into_dispatch()];
+            apply(LayerNorm { epsilon: 1e-5 }, inputs).unwrap_or_else(|_| panic!("not run by torch"))
+        });
+        let (burn_out, [burn_x]) = value_and_grads(&[x.clone()], &weights, |[x]| {
+            burn::tensor::module::layer_norm(x, gamma.clone().require_grad(), Some(beta.clone()), 1e-5)
+        });
+        assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
+        assert!(max_abs_diff(torch_x, burn_x) < 1e-4);
+
+        // The parameters' gradients, this time with the input held fixed.
+        let norm = |[gamma, beta]: [Tensor<1>; 2], torch_path: bool| {
+            if torch_path {
+                let inputs = [x.clone().into_dispatch(), gamma.into_dispatch(), beta.into_dispatch()];
+                apply(LayerNorm { epsilon: 1e-5 }, inputs).unwrap_or_else(|_| panic!("not run by torch"))
+            } else {
+                burn::tensor::module::layer_norm(x.clone(), gamma, Some(beta), 1e-5)
+            }
+        };
+        let (_, [torch_gamma, torch_beta]) = value_and_grads(&[gamma.clone(), beta.clone()], &weights, |p| norm(p, true));
+        let (_, [burn_gamma, burn_beta]) = value_and_grads(&[gamma, beta], &weights, |p| norm(p, false));
+        assert!(max_abs_diff(torch_gamma, burn_gamma) < 1e-4);
+        assert!(max_abs_diff(torch_beta, burn_beta) < 1e-4);
+    }
+
+    #[test]
+    fn linear_and_its_gradients_match_burns() {
+        let device = Device::libtorch().autodiff();
+        let x = random([2, 5, 8], &device);
+        let (weight, bias) = (random([8, 3], &device), random([3], &device));
+        let out_weights = random([2, 5, 3], &device);
+        let run = |torch_path: bool| {
+            let (x, weight, bias) = (x.clone().require_grad(), weight.clone().require_grad(), bias.clone().require_grad());
+            let output = if torch_path {
+                apply(Linear, [x.clone().into_dispatch(), weight.clone().into_dispatch(), bias.clone().into_dispatch()])
+                    .unwrap_or_else(|_| panic!("not run by torch"))
+            } else {
+                burn::tensor::module::linear(x.clone(), weight.clone(), Some(bias.clone()))
+            };
+            let grads = (output.clone() * out_weights.clone()).sum().backward();
+            let grad = |t: Tensor<2>| t.grad(&grads).unwrap().inner();
+            (output, x.grad(&grads).unwrap(), grad(weight), bias.grad(&grads).unwrap())
+        };
+        let (torch_out, torch_x, torch_w, torch_b) = run(true);
+        let (burn_out, burn_x, burn_w, burn_b) = run(false);
+        assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
+        assert!(max_abs_diff(torch_x, burn_x) < 1e-5);
+        assert!((torch_w - burn_w).abs().max().into_scalar::<f32>() < 1e-5);
+        assert!(max_abs_diff(torch_b, burn_b) < 1e-5);
+    }
+
+    #[test]
+    fn linear_runs_on_torch_without_autodiff_too() {
+        let device = Device::libtorch();
+        let x = random([2, 5, 8], &device);
+        let (weight, bias) = (random([8, 3], &device), random([3], &device));
+        let torch_out: Tensor<3> = apply(Linear, [x.clone().into_dispatch(), weight.clone().into_dispatch(), bias.clone().into_dispatch()])
+            .unwrap_or_else(|_| panic!("not run by torch"));
+        let burn_out = burn::tensor::module::linear(x, weight, Some(bias));
+        assert!((torch_out - burn_out).abs().max().into_scalar::<f32>() < 1e-5);
+    }
+
+    #[test]
+    fn dropout_zeroes_at_its_rate_scales_the_rest_and_masks_the_gradient() {
+        let device = Device::libtorch().autodiff();
+        let prob = 0.25;
+        let x = random([64, 64], &device);
+        let weights = random([64, 64], &device);
+        let (output, [grad]) = value_and_grads(&[x.clone()], &weights, |[x]| torch(Dropout { prob }, [x]));
+        let kept = output.clone().inner().not_equal_elem(0.0);
+        let kept_share = kept.clone().float().mean().into_scalar::<f32>();
+        assert!((0.7..0.8).contains(&kept_share), "kept {kept_share} of the elements, not about 0.75");
+        let scale = 1.0 / (1.0 - prob);
+        let expected = x.inner().mask_fill(kept.clone().bool_not(), 0.0) * scale;
+        assert!((output.inner() - expected).abs().max().into_scalar::<f32>() < 1e-6);
+        let expected_grad = weights.inner().mask_fill(kept.bool_not(), 0.0) * scale;
+        assert!((grad.inner() - expected_grad).abs().max().into_scalar::<f32>() < 1e-6);
+    }
+}
