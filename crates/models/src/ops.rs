@@ -23,28 +23,46 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub(crate) fn new(gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> Self {
-        Self { gamma: Param::from_tensor(gamma), beta: Some(Param::from_tensor(beta)), epsilon }
+        Self {
+            gamma: Param::from_tensor(gamma),
+            beta: Some(Param::from_tensor(beta)),
+            epsilon,
+        }
     }
 
     /// `input` `[..., d_model]` normalised over its last dimension.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let gamma = self.gamma.val();
-        let beta = self.beta.as_ref().map_or_else(|| gamma.zeros_like(), Param::val);
+        let beta = self
+            .beta
+            .as_ref()
+            .map_or_else(|| gamma.zeros_like(), Param::val);
         let epsilon = self.epsilon;
         #[cfg(feature = "tch")]
         let (input, gamma, beta) = {
-            let inputs = [input.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch()];
+            let inputs = [
+                input.into_dispatch(),
+                gamma.into_dispatch(),
+                beta.into_dispatch(),
+            ];
             match torch_ops::apply(torch_ops::LayerNorm { epsilon }, inputs) {
                 Ok(output) => return output,
-                Err([input, gamma, beta]) => {
-                    (Tensor::<D>::from_dispatch(input), Tensor::<1>::from_dispatch(gamma), Tensor::<1>::from_dispatch(beta))
-                }
+                Err([input, gamma, beta]) => (
+                    Tensor::<D>::from_dispatch(input),
+                    Tensor::<1>::from_dispatch(gamma),
+                    Tensor::<1>::from_dispatch(beta),
+                ),
             }
         };
         // As burn's LayerNorm: f16 cannot hold the sum of squares, so it is normalised in f32.
         let dtype = input.dtype();
         if dtype == DType::F16 {
-            let normed = burn::tensor::module::layer_norm(input.cast(FloatDType::F32), gamma.cast(FloatDType::F32), Some(beta.cast(FloatDType::F32)), epsilon);
+            let normed = burn::tensor::module::layer_norm(
+                input.cast(FloatDType::F32),
+                gamma.cast(FloatDType::F32),
+                Some(beta.cast(FloatDType::F32)),
+                epsilon,
+            );
             return normed.cast(dtype);
         }
         burn::tensor::module::layer_norm(input, gamma, Some(beta), epsilon)
@@ -56,7 +74,11 @@ pub(crate) fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tenso
     #[cfg(feature = "tch")]
     let input = match &linear.bias {
         Some(bias) => {
-            let inputs = [input.into_dispatch(), linear.weight.val().into_dispatch(), bias.val().into_dispatch()];
+            let inputs = [
+                input.into_dispatch(),
+                linear.weight.val().into_dispatch(),
+                bias.val().into_dispatch(),
+            ];
             match torch_ops::apply(torch_ops::Linear, inputs) {
                 Ok(output) => return output,
                 Err([input, ..]) => Tensor::<D>::from_dispatch(input),

@@ -1,11 +1,14 @@
-//! Training ops that libtorch runs as its own fused kernels, each joined to burn's autodiff
-//! graph as a single node.
+//! Ops that libtorch runs as its own kernels, each joined to burn's autodiff graph as a single
+//! node.
 //!
-//! burn's autodiff builds softmax, LayerNorm and dropout out of elementwise ops and reductions,
-//! each a pass over memory forward and again backward; PyTorch runs each as one kernel forward
-//! and one backward. On a libtorch autodiff device, [`apply`] runs a [`TorchKernel`]'s forward
-//! on the inputs' torch tensors, records it as one burn node, and on burn's backward pass hands
-//! the output's gradient to the kernel's backward.
+//! burn 0.22.1 runs a linear layer on `[batch, seq, in]` as a batched matmul against the
+//! broadcast weight (a small GEMM per sequence where one would do) and adds the bias in a second
+//! pass; its
+//! autodiff builds softmax, LayerNorm and dropout out of elementwise ops and reductions, each a
+//! pass over memory forward and again backward. PyTorch runs each as one kernel forward and one
+//! backward. On libtorch, [`apply`] runs a [`TorchKernel`]'s forward on the inputs' torch
+//! tensors and, under autodiff, records it as one burn node whose backward is the kernel's.
+//! The measurements are in `benchmarks/results/2026-11-24-cpu-torch-kernels.md`.
 
 // burn-tch is marked deprecated upstream; it is the libtorch backend w2s runs on (docs/GPU.md).
 #![allow(deprecated)]
@@ -51,9 +54,11 @@ pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
     inputs: [DispatchTensor; N],
 ) -> Result<Tensor<D>, [DispatchTensor; N]> {
     if inputs.iter().all(on_torch) {
-        let inputs = inputs.map(|input| match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
-            Ok(BackendTensor::Float(tensor)) => tensor,
-            _ => unreachable!("checked by on_torch"),
+        let inputs = inputs.map(|input| {
+            match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
+                Ok(BackendTensor::Float(tensor)) => tensor,
+                _ => unreachable!("checked by on_torch"),
+            }
         });
         let (output, _) = tch::no_grad(|| kernel.forward(inputs.each_ref()));
         return Ok(Tensor::from_primitive::<LibTorch>(output));
@@ -87,7 +92,10 @@ pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
 /// Whether `tensor` is a float tensor on a libtorch device without autodiff.
 fn on_torch(tensor: &DispatchTensor) -> bool {
     tensor.autodiff == DispatchAutodiffContext::Disabled
-        && matches!(tensor.kind, DispatchTensorKind::LibTorch(BackendTensor::Float(_)))
+        && matches!(
+            tensor.kind,
+            DispatchTensorKind::LibTorch(BackendTensor::Float(_))
+        )
 }
 
 /// Whether `tensor` is a float tensor on a libtorch device with autodiff and no gradient
@@ -117,8 +125,8 @@ impl<K: TorchKernel<N>, const N: usize> Backward<LibTorch, N> for Node<K> {
     }
 }
 
-/// `x W + b` over the last dimension of `x`, inputs `[x, W [in, out], b [out]]`: one
-/// matrix product that adds the bias as it goes (`addmm`), where burn adds it in a second pass.
+/// `x W + b` over the last dimension of `x`, inputs `[x, W [in, out], b [out]]`: one matrix
+/// product over all rows that adds the bias as it goes (`addmm`).
 #[derive(Debug)]
 pub(crate) struct Linear;
 
@@ -129,15 +137,26 @@ impl TorchKernel<3> for Linear {
         let mut shape = input.tensor.size();
         let rows = input.tensor.flatten(0, -2);
         let output = bias.tensor.addmm(&rows, &weight.tensor);
-        *shape.last_mut().expect("a linear input has a feature dimension") = output.size()[1];
-        (TchTensor::new(output.reshape(shape)), (TchTensor::new(rows), weight.clone()))
+        *shape
+            .last_mut()
+            .expect("a linear input has a feature dimension") = output.size()[1];
+        (
+            TchTensor::new(output.reshape(shape)),
+            (TchTensor::new(rows), weight.clone()),
+        )
     }
 
-    fn backward((rows, weight): Self::Saved, grad: TchTensor, wanted: [bool; 3]) -> [Option<TchTensor>; 3] {
+    fn backward(
+        (rows, weight): Self::Saved,
+        grad: TchTensor,
+        wanted: [bool; 3],
+    ) -> [Option<TchTensor>; 3] {
         let grad_rows = grad.tensor.flatten(0, -2);
         let input = wanted[0].then(|| {
             let mut shape = grad.tensor.size();
-            *shape.last_mut().expect("a linear output has a feature dimension") = weight.tensor.size()[0];
+            *shape
+                .last_mut()
+                .expect("a linear output has a feature dimension") = weight.tensor.size()[0];
             TchTensor::new(grad_rows.mm(&weight.tensor.tr()).reshape(shape))
         });
         let weight = wanted[1].then(|| TchTensor::new(rows.tensor.tr().mm(&grad_rows)));
@@ -161,9 +180,15 @@ impl TorchKernel<1> for Softmax {
         (output.clone(), (output, dim))
     }
 
-    fn backward((output, dim): Self::Saved, grad: TchTensor, _: [bool; 1]) -> [Option<TchTensor>; 1] {
+    fn backward(
+        (output, dim): Self::Saved,
+        grad: TchTensor,
+        _: [bool; 1],
+    ) -> [Option<TchTensor>; 1] {
         let kind = output.tensor.kind();
-        [Some(TchTensor::new(tch::Tensor::internal_softmax_backward_data(&grad.tensor, &output.tensor, dim, kind)))]
+        [Some(TchTensor::new(
+            tch::Tensor::internal_softmax_backward_data(&grad.tensor, &output.tensor, dim, kind),
+        ))]
     }
 }
 
@@ -179,11 +204,22 @@ impl TorchKernel<1> for Dropout {
 
     fn forward(&self, [input]: [&TchTensor; 1]) -> (TchTensor, Self::Saved) {
         let (output, keep) = input.tensor.native_dropout(self.prob, true);
-        (TchTensor::new(output), (TchTensor::new(keep), 1.0 / (1.0 - self.prob)))
+        (
+            TchTensor::new(output),
+            (TchTensor::new(keep), 1.0 / (1.0 - self.prob)),
+        )
     }
 
-    fn backward((keep, scale): Self::Saved, grad: TchTensor, _: [bool; 1]) -> [Option<TchTensor>; 1] {
-        [Some(TchTensor::new(tch::Tensor::native_dropout_backward(&grad.tensor, &keep.tensor, scale)))]
+    fn backward(
+        (keep, scale): Self::Saved,
+        grad: TchTensor,
+        _: [bool; 1],
+    ) -> [Option<TchTensor>; 1] {
+        [Some(TchTensor::new(tch::Tensor::native_dropout_backward(
+            &grad.tensor,
+            &keep.tensor,
+            scale,
+        )))]
     }
 }
 
@@ -202,9 +238,19 @@ impl TorchKernel<3> for LayerNorm {
     fn forward(&self, inputs: [&TchTensor; 3]) -> (TchTensor, Self::Saved) {
         let leaves = inputs.map(|t| t.tensor.detach().set_requires_grad(true));
         let width = leaves[1].size()[0];
-        let output = leaves[0].layer_norm([width], Some(&leaves[1]), Some(&leaves[2]), self.epsilon, true);
+        let output = leaves[0].layer_norm(
+            [width],
+            Some(&leaves[1]),
+            Some(&leaves[2]),
+            self.epsilon,
+            true,
+        );
         let detached = TchTensor::new(output.detach());
-        let graph = TorchGraph { output: Shallow(output), leaves: leaves.map(Shallow), _inputs: inputs.map(TchTensor::clone) };
+        let graph = TorchGraph {
+            output: Shallow(output),
+            leaves: leaves.map(Shallow),
+            _inputs: inputs.map(TchTensor::clone),
+        };
         (detached, graph)
     }
 
@@ -225,12 +271,17 @@ pub(crate) struct TorchGraph<const N: usize> {
 impl<const N: usize> TorchGraph<N> {
     /// The gradients of the `wanted` leaves, given the output's gradient `grad`.
     fn backward(self, grad: &tch::Tensor, wanted: [bool; N]) -> [Option<TchTensor>; N] {
-        let targets: Vec<&tch::Tensor> = (0..N).filter(|&i| wanted[i]).map(|i| &self.leaves[i].0).collect();
+        let targets: Vec<&tch::Tensor> = (0..N)
+            .filter(|&i| wanted[i])
+            .map(|i| &self.leaves[i].0)
+            .collect();
         // Torch's engine seeds the backward with ones, and `grad` is the gradient of
         // sum(output * grad) with respect to `output`.
         let seed = (&self.output.0 * grad).sum(self.output.0.kind());
         let mut grads = tch::Tensor::run_backward(&[seed], &targets, false, false).into_iter();
-        wanted.map(|wanted| wanted.then(|| TchTensor::new(grads.next().expect("one gradient per target"))))
+        wanted.map(|wanted| {
+            wanted.then(|| TchTensor::new(grads.next().expect("one gradient per target")))
+        })
     }
 }
 
@@ -255,8 +306,12 @@ mod tests {
     }
 
     /// `op` through the torch kernel; the test fails if it would not take that path.
-    fn torch<K: TorchKernel<N>, const N: usize, const D: usize>(kernel: K, inputs: [Tensor<D>; N]) -> Tensor<D> {
-        apply(kernel, inputs.map(Tensor::into_dispatch)).unwrap_or_else(|_| panic!("not run by torch"))
+    fn torch<K: TorchKernel<N>, const N: usize, const D: usize>(
+        kernel: K,
+        inputs: [Tensor<D>; N],
+    ) -> Tensor<D> {
+        apply(kernel, inputs.map(Tensor::into_dispatch))
+            .unwrap_or_else(|_| panic!("not run by torch"))
     }
 
     fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -273,7 +328,10 @@ mod tests {
         let inputs = inputs.clone().map(Tensor::require_grad);
         let output = op(inputs.clone());
         let grads = (output.clone() * weights.clone()).sum().backward();
-        (output, inputs.map(|input| input.grad(&grads).expect("every input has a gradient")))
+        (
+            output,
+            inputs.map(|input| input.grad(&grads).expect("every input has a gradient")),
+        )
     }
 
     #[test]
@@ -281,9 +339,11 @@ mod tests {
         let device = Device::libtorch().autodiff();
         let x = random([2, 3, 5, 7], &device);
         let weights = random([2, 3, 5, 7], &device);
-        let (torch_out, [torch_grad]) = value_and_grads(&[x.clone()], &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
-        let (burn_out, [burn_grad]) =
-            value_and_grads(&[x], &weights, |[x]| burn::tensor::activation::softmax(x, 3));
+        let (torch_out, [torch_grad]) =
+            value_and_grads(&[x.clone()], &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
+        let (burn_out, [burn_grad]) = value_and_grads(&[x], &weights, |[x]| {
+            burn::tensor::activation::softmax(x, 3)
+        });
         assert!(max_abs_diff(torch_out, burn_out) < 1e-6);
         assert!(max_abs_diff(torch_grad, burn_grad) < 1e-5);
     }
@@ -295,11 +355,21 @@ mod tests {
         let (gamma, beta) = (random([8], &device), random([8], &device));
         let weights = random([4, 6, 8], &device);
         let (torch_out, [torch_x]) = value_and_grads(&[x.clone()], &weights, |[x]| {
-            let inputs = [x.into_dispatch(), gamma.clone().require_grad().into_dispatch(), beta.clone().into_dispatch()];
-            apply(LayerNorm { epsilon: 1e-5 }, inputs).unwrap_or_else(|_| panic!("not run by torch"))
+            let inputs = [
+                x.into_dispatch(),
+                gamma.clone().require_grad().into_dispatch(),
+                beta.clone().into_dispatch(),
+            ];
+            apply(LayerNorm { epsilon: 1e-5 }, inputs)
+                .unwrap_or_else(|_| panic!("not run by torch"))
         });
         let (burn_out, [burn_x]) = value_and_grads(&[x.clone()], &weights, |[x]| {
-            burn::tensor::module::layer_norm(x, gamma.clone().require_grad(), Some(beta.clone()), 1e-5)
+            burn::tensor::module::layer_norm(
+                x,
+                gamma.clone().require_grad(),
+                Some(beta.clone()),
+                1e-5,
+            )
         });
         assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
         assert!(max_abs_diff(torch_x, burn_x) < 1e-4);
@@ -307,14 +377,21 @@ mod tests {
         // The parameters' gradients, this time with the input held fixed.
         let norm = |[gamma, beta]: [Tensor<1>; 2], torch_path: bool| {
             if torch_path {
-                let inputs = [x.clone().into_dispatch(), gamma.into_dispatch(), beta.into_dispatch()];
-                apply(LayerNorm { epsilon: 1e-5 }, inputs).unwrap_or_else(|_| panic!("not run by torch"))
+                let inputs = [
+                    x.clone().into_dispatch(),
+                    gamma.into_dispatch(),
+                    beta.into_dispatch(),
+                ];
+                apply(LayerNorm { epsilon: 1e-5 }, inputs)
+                    .unwrap_or_else(|_| panic!("not run by torch"))
             } else {
                 burn::tensor::module::layer_norm(x.clone(), gamma, Some(beta), 1e-5)
             }
         };
-        let (_, [torch_gamma, torch_beta]) = value_and_grads(&[gamma.clone(), beta.clone()], &weights, |p| norm(p, true));
-        let (_, [burn_gamma, burn_beta]) = value_and_grads(&[gamma, beta], &weights, |p| norm(p, false));
+        let (_, [torch_gamma, torch_beta]) =
+            value_and_grads(&[gamma.clone(), beta.clone()], &weights, |p| norm(p, true));
+        let (_, [burn_gamma, burn_beta]) =
+            value_and_grads(&[gamma, beta], &weights, |p| norm(p, false));
         assert!(max_abs_diff(torch_gamma, burn_gamma) < 1e-4);
         assert!(max_abs_diff(torch_beta, burn_beta) < 1e-4);
     }
@@ -326,16 +403,32 @@ mod tests {
         let (weight, bias) = (random([8, 3], &device), random([3], &device));
         let out_weights = random([2, 5, 3], &device);
         let run = |torch_path: bool| {
-            let (x, weight, bias) = (x.clone().require_grad(), weight.clone().require_grad(), bias.clone().require_grad());
+            let (x, weight, bias) = (
+                x.clone().require_grad(),
+                weight.clone().require_grad(),
+                bias.clone().require_grad(),
+            );
             let output = if torch_path {
-                apply(Linear, [x.clone().into_dispatch(), weight.clone().into_dispatch(), bias.clone().into_dispatch()])
-                    .unwrap_or_else(|_| panic!("not run by torch"))
+                apply(
+                    Linear,
+                    [
+                        x.clone().into_dispatch(),
+                        weight.clone().into_dispatch(),
+                        bias.clone().into_dispatch(),
+                    ],
+                )
+                .unwrap_or_else(|_| panic!("not run by torch"))
             } else {
                 burn::tensor::module::linear(x.clone(), weight.clone(), Some(bias.clone()))
             };
             let grads = (output.clone() * out_weights.clone()).sum().backward();
             let grad = |t: Tensor<2>| t.grad(&grads).unwrap().inner();
-            (output, x.grad(&grads).unwrap(), grad(weight), bias.grad(&grads).unwrap())
+            (
+                output,
+                x.grad(&grads).unwrap(),
+                grad(weight),
+                bias.grad(&grads).unwrap(),
+            )
         };
         let (torch_out, torch_x, torch_w, torch_b) = run(true);
         let (burn_out, burn_x, burn_w, burn_b) = run(false);
@@ -350,8 +443,15 @@ mod tests {
         let device = Device::libtorch();
         let x = random([2, 5, 8], &device);
         let (weight, bias) = (random([8, 3], &device), random([3], &device));
-        let torch_out: Tensor<3> = apply(Linear, [x.clone().into_dispatch(), weight.clone().into_dispatch(), bias.clone().into_dispatch()])
-            .unwrap_or_else(|_| panic!("not run by torch"));
+        let torch_out: Tensor<3> = apply(
+            Linear,
+            [
+                x.clone().into_dispatch(),
+                weight.clone().into_dispatch(),
+                bias.clone().into_dispatch(),
+            ],
+        )
+        .unwrap_or_else(|_| panic!("not run by torch"));
         let burn_out = burn::tensor::module::linear(x, weight, Some(bias));
         assert!((torch_out - burn_out).abs().max().into_scalar::<f32>() < 1e-5);
     }
@@ -362,14 +462,24 @@ mod tests {
         let prob = 0.25;
         let x = random([64, 64], &device);
         let weights = random([64, 64], &device);
-        let (output, [grad]) = value_and_grads(&[x.clone()], &weights, |[x]| torch(Dropout { prob }, [x]));
+        let (output, [grad]) =
+            value_and_grads(&[x.clone()], &weights, |[x]| torch(Dropout { prob }, [x]));
         let kept = output.clone().inner().not_equal_elem(0.0);
         let kept_share = kept.clone().float().mean().into_scalar::<f32>();
-        assert!((0.7..0.8).contains(&kept_share), "kept {kept_share} of the elements, not about 0.75");
+        assert!(
+            (0.7..0.8).contains(&kept_share),
+            "kept {kept_share} of the elements, not about 0.75"
+        );
         let scale = 1.0 / (1.0 - prob);
         let expected = x.inner().mask_fill(kept.clone().bool_not(), 0.0) * scale;
         assert!((output.inner() - expected).abs().max().into_scalar::<f32>() < 1e-6);
         let expected_grad = weights.inner().mask_fill(kept.bool_not(), 0.0) * scale;
-        assert!((grad.inner() - expected_grad).abs().max().into_scalar::<f32>() < 1e-6);
+        assert!(
+            (grad.inner() - expected_grad)
+                .abs()
+                .max()
+                .into_scalar::<f32>()
+                < 1e-6
+        );
     }
 }
