@@ -5,8 +5,9 @@
 //! broadcast weight (a small GEMM per sequence where one would do) and adds the bias in a second
 //! pass; its autodiff builds softmax, LayerNorm and dropout out of elementwise ops and
 //! reductions, each a pass over memory forward and again backward. PyTorch runs each as one
-//! kernel forward and one backward. On libtorch, [`apply`] runs a [`TorchKernel`]'s forward on the inputs' torch
-//! tensors and, under autodiff, records it as one burn node whose backward is the kernel's.
+//! kernel forward and one backward. On libtorch, [`apply`] runs a [`TorchKernel`]'s forward on
+//! the inputs' torch tensors and, under autodiff, records it as one burn node whose backward is
+//! the kernel's.
 //! The measurements are in `benchmarks/results/2026-11-24-cpu-torch-kernels.md`.
 
 // burn-tch is marked deprecated upstream; it is the libtorch backend w2s runs on (docs/GPU.md).
