@@ -134,35 +134,40 @@ impl TorchKernel<3> for Linear {
     type Saved = (TchTensor, TchTensor);
 
     fn forward(&self, [input, weight, bias]: [&TchTensor; 3]) -> (TchTensor, Self::Saved) {
-        let mut shape = input.tensor.size();
-        let rows = input.tensor.flatten(0, -2);
-        let output = bias.tensor.addmm(&rows, &weight.tensor);
-        *shape
-            .last_mut()
-            .expect("a linear input has a feature dimension") = output.size()[1];
-        (
-            TchTensor::new(output.reshape(shape)),
-            (TchTensor::new(rows), weight.clone()),
-        )
+        let output = bias.tensor.addmm(&rows(input), &weight.tensor);
+        let output = output.reshape(with_last(input, output.size()[1]));
+        (TchTensor::new(output), (input.clone(), weight.clone()))
     }
 
     fn backward(
-        (rows, weight): Self::Saved,
+        (input, weight): Self::Saved,
         grad: TchTensor,
         wanted: [bool; 3],
     ) -> [Option<TchTensor>; 3] {
-        let grad_rows = grad.tensor.flatten(0, -2);
-        let input = wanted[0].then(|| {
-            let mut shape = grad.tensor.size();
-            *shape
-                .last_mut()
-                .expect("a linear output has a feature dimension") = weight.tensor.size()[0];
-            TchTensor::new(grad_rows.mm(&weight.tensor.tr()).reshape(shape))
+        let grad_rows = rows(&grad);
+        let input_grad = wanted[0].then(|| {
+            let rows_grad = grad_rows.mm(&weight.tensor.tr());
+            TchTensor::new(rows_grad.reshape(with_last(&grad, weight.tensor.size()[0])))
         });
-        let weight = wanted[1].then(|| TchTensor::new(rows.tensor.tr().mm(&grad_rows)));
-        let bias = wanted[2].then(|| TchTensor::new(grad_rows.sum_dim_intlist(0, false, None)));
-        [input, weight, bias]
+        let weight_grad = wanted[1].then(|| TchTensor::new(rows(&input).tr().mm(&grad_rows)));
+        let bias_grad =
+            wanted[2].then(|| TchTensor::new(grad_rows.sum_dim_intlist(0, false, None)));
+        [input_grad, weight_grad, bias_grad]
     }
+}
+
+/// `tensor` `[..., width]` as a matrix `[rows, width]`.
+fn rows(tensor: &TchTensor) -> tch::Tensor {
+    tensor.tensor.flatten(0, -2)
+}
+
+/// The shape of `tensor` with its last dimension set to `width`.
+fn with_last(tensor: &TchTensor, width: i64) -> Vec<i64> {
+    let mut shape = tensor.tensor.size();
+    *shape
+        .last_mut()
+        .expect("a linear layer's tensors have a feature dimension") = width;
+    shape
 }
 
 /// Softmax over one dimension; its backward reads the output.
@@ -436,6 +441,36 @@ mod tests {
         assert!(max_abs_diff(torch_x, burn_x) < 1e-5);
         assert!((torch_w - burn_w).abs().max().into_scalar::<f32>() < 1e-5);
         assert!(max_abs_diff(torch_b, burn_b) < 1e-5);
+    }
+
+    #[test]
+    fn a_saved_input_is_safe_from_burns_in_place_writes() {
+        let device = Device::libtorch().autodiff();
+        let x = random([2, 5, 8], &device).require_grad();
+        let (weight, bias) = (random([8, 3], &device).require_grad(), random([3], &device));
+        let x_values = Tensor::<3>::from_data(x.to_data(), &Device::libtorch());
+        let inputs = [
+            x.clone().into_dispatch(),
+            weight.clone().into_dispatch(),
+            bias.into_dispatch(),
+        ];
+        let output: Tensor<3> =
+            apply(Linear, inputs).unwrap_or_else(|_| panic!("not run by torch"));
+        // burn-tch adds in place into a tensor it believes no one else holds.
+        let shifted = x.add_scalar(1.0);
+        let grads = (output.sum() + shifted.sum()).backward();
+        let expected = x_values
+            .reshape([10, 8])
+            .transpose()
+            .matmul(Tensor::ones([10, 3], &Device::libtorch()));
+        let diff = (weight.grad(&grads).unwrap() - expected)
+            .abs()
+            .max()
+            .into_scalar::<f32>();
+        assert!(
+            diff < 1e-5,
+            "the weight's gradient read an overwritten input (off by {diff})"
+        );
     }
 
     #[test]
