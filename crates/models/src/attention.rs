@@ -64,10 +64,7 @@ pub(crate) fn scaled_dot_attention(
     if inference {
         return attention(q, k, v, None, Some(additive), AttentionModuleOptions::default());
     }
-    let scale = 1.0 / (head_dim as f64).sqrt();
-    // Scaling the queries rather than the scores is a pass over `seq / head_dim` times fewer
-    // elements.
-    let scores = (q * scale).matmul(k.swap_dims(2, 3)) + additive;
+    let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt() + additive;
     ops::dropout(dropout, ops::softmax(scores, 3)).matmul(v)
 }
 
