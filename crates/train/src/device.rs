@@ -119,7 +119,7 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
 }
 
 /// Revision of how w2s trains on libtorch, in the stage cache keys of libtorch stages: a new
-/// revision draws different dropout masks or rounds differently, so its stages are trained
+/// revision may round differently or draw different dropout masks, so its stages are trained
 /// anew. Revision 2: linear layers, LayerNorm, softmax and dropout run as torch's kernels
 /// (`w2s_models`' `torch_ops`).
 pub const LIBTORCH_KERNELS: &str = "kernels-2";
