@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_cli::slurm::{ClusterOptions, SweepJobs};
-use w2s_cli::sweep::{CellCommand, LOG_FILE, LoadedSweep, aggregate_sweep, cell_outcome, describe_plan, load_sweep, run_cell, run_local, train_shared_stages};
+use w2s_cli::sweep::{CellCommand, LOG_FILE, LoadedSweep, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local, train_shared_stages};
 use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
@@ -99,8 +99,8 @@ struct RunFlags {
     /// also labels. One device is the same as `--device`.
     #[arg(long, conflicts_with = "device", value_name = "LIST")]
     devices: Option<String>,
-    /// f32, or bf16 / f16 on a GPU: the model runs in half precision, the weights,
-    /// optimizer state, loss and metrics stay in f32.
+    /// f32, bf16 (a GPU, or libtorch on the CPU) or f16 (a GPU): the model runs in half
+    /// precision, the weights, optimizer state, loss and metrics stay in f32.
     #[arg(long, default_value = "f32")]
     precision: String,
     /// Do not save the fine-tuned weights (HF layout) in the stage folders.
@@ -221,8 +221,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Ablate { args, paths, run, dry_run, cell, shared, cluster } => {
             let words = parse_ablate_args(&args)?;
-            let sweep = load_sweep(&words, &paths.experiments, &paths.out)?;
             let env = run_env(&paths, &run, false)?;
+            let sweep = load_sweep(&words, &paths.experiments, &paths.out)?.computed_on(&env.compute);
             let command = CellCommand {
                 program: std::env::current_exe().context("locating the w2s binary")?,
                 flags: [paths.to_args(), run.to_args()].concat(),
@@ -287,6 +287,9 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
     for &device in &devices {
         precision.check(device)?;
     }
+    if let Some(warning) = precision.slow_on(devices[0]) {
+        eprintln!("{warning}");
+    }
     set_precision(precision)?;
     match devices.as_slice() {
         [device] => eprintln!("device {device}, precision {precision}"),
@@ -296,6 +299,7 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         }
     }
     let backend = devices[0].cache_backend();
+    let compute = format!("{} {precision}", devices[0].backend().unwrap_or("cpu"));
     let mut resolved = devices.into_iter().map(DeviceChoice::resolve).collect::<Result<Vec<_>, _>>()?;
     let device = resolved.remove(0);
     Ok(RunEnv {
@@ -306,6 +310,7 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         device,
         replicas: resolved,
         backend,
+        compute,
         force,
         save_weights: !run.no_save_weights,
     })
@@ -358,7 +363,7 @@ fn aggregate_command(words: &AblateArgs) -> String {
 
 fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: &RunFlags, cluster: &ClusterFlags) -> Result<()> {
     let options = cluster.options()?;
-    let todo: Vec<usize> = sweep.cells.iter().filter(|c| !matches!(cell_outcome(&c.run_dir), CellOutcome::Done(_))).map(|c| c.cell.index).collect();
+    let todo: Vec<usize> = sweep.cells.iter().filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_))).map(|c| c.cell.index).collect();
     let absolute = |path: &Path| std::path::absolute(path).with_context(|| format!("resolving {}", path.display()));
     let program = std::env::current_exe().context("locating the w2s binary")?;
     let mut command = vec![program.display().to_string(), "ablate".into(), absolute(&sweep.file)?.display().to_string()];

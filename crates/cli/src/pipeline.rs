@@ -11,7 +11,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use w2s_core::config::{EnsembleMethod, ExperimentConfig, LossKind, stable_hash};
 use w2s_core::ensemble::combine;
-use w2s_core::io::write_atomic;
+use w2s_core::io::{read_json, write_atomic};
 use w2s_core::metrics::{accuracy, argmax, evaluate};
 use w2s_core::report::{ModelResult, RunResults, SeedResult};
 use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
@@ -41,6 +41,8 @@ pub struct RunEnv {
     /// The backend's name in stage keys ([`w2s_train::DeviceChoice::cache_backend`]): `None` for
     /// flex.
     pub backend: Option<String>,
+    /// The backend and precision, as the results record them (`libtorch-cpu f32`).
+    pub compute: String,
     /// Recompute stages that finished before.
     pub force: bool,
     /// Save every fine-tuned model in HF layout in its stage folder.
@@ -90,7 +92,8 @@ pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutp
     let (seeds, stages_computed) = run_seeds(config, env, Mode::All, &mut Vec::new())?;
     let seeds = seeds.into_iter().map(|seed| seed.expect("a full run yields every seed's results")).collect();
     let dir = run_dir(config, &env.out_dir);
-    let results = RunResults::new(config.clone(), seeds);
+    let results = RunResults::new(config.clone(), seeds).computed_on(&env.compute);
+    note_replaced_results(&dir, &env.compute);
     write_results(&dir, config, &results)?;
     Ok(RunOutput { dir, results, stages_computed })
 }
@@ -130,6 +133,19 @@ fn check_models_present(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
         resolve_model_dir(model, &env.pretrained_root)?;
     }
     Ok(())
+}
+
+/// The run folder is named by the config alone, so a run on another backend or precision
+/// replaces its results; says so, since they differ. Their stages stay in the cache.
+fn note_replaced_results(dir: &Path, compute: &str) {
+    let Ok(old) = read_json::<RunResults>(&dir.join("results.json")) else { return };
+    if let Some(old_compute) = old.compute.filter(|old| old != compute) {
+        eprintln!(
+            "note: {} held results computed with {old_compute}; these ({compute}) replace them. The {old_compute} \
+             stages stay cached: running again with that device and precision brings them back without training",
+            dir.display()
+        );
+    }
 }
 
 fn write_results(dir: &Path, config: &ExperimentConfig, results: &RunResults) -> Result<()> {

@@ -50,6 +50,21 @@ pub struct LoadedSweep {
     pub sweep: Sweep,
     pub file: PathBuf,
     pub cells: Vec<SweepCell>,
+    /// The backend and precision that the cells run with (`libtorch-cpu f32`); `None` to take
+    /// results of any (`w2s aggregate`).
+    pub compute: Option<String>,
+}
+
+impl LoadedSweep {
+    /// The sweep whose cells count as done only with results computed with `compute`.
+    pub fn computed_on(self, compute: &str) -> Self {
+        Self { compute: Some(compute.to_string()), ..self }
+    }
+
+    /// Where `cell` stands (see [`cell_outcome`]).
+    pub fn outcome(&self, cell: &SweepCell) -> CellOutcome {
+        cell_outcome(&cell.run_dir, self.compute.as_deref())
+    }
 }
 
 /// The sweep file for `name`: a path to a `.toml` file, or `<experiments>/ablations/<name>.toml`.
@@ -93,7 +108,7 @@ pub fn load_sweep(args: &AblateArgs, experiments_dir: &Path, out_dir: &Path) -> 
             Ok(SweepCell { cell, experiment_file, config, run_dir })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(LoadedSweep { sweep, file, cells })
+    Ok(LoadedSweep { sweep, file, cells, compute: None })
 }
 
 /// What a failed cell leaves in its run folder.
@@ -104,11 +119,15 @@ struct Failure {
     error: String,
 }
 
-/// Where a cell stands, from what its run folder holds.
-pub fn cell_outcome(run_dir: &Path) -> CellOutcome {
+/// Where a cell stands, from what its run folder holds. With `compute`, results computed with
+/// another backend or precision do not count: the cell has not run with this one.
+pub fn cell_outcome(run_dir: &Path, compute: Option<&str>) -> CellOutcome {
     let log = run_dir.join(LOG_FILE);
     if let Ok(results) = read_json::<RunResults>(&run_dir.join(RESULTS_FILE)) {
-        return CellOutcome::Done(Box::new(results));
+        if compute.is_none_or(|compute| results.compute.as_deref() == Some(compute)) {
+            return CellOutcome::Done(Box::new(results));
+        }
+        return CellOutcome::NotRun;
     }
     if let Ok(failure) = read_json::<Failure>(&run_dir.join(FAILED_FILE)) {
         return CellOutcome::Failed { log, error: failure.error };
@@ -170,7 +189,7 @@ pub struct LocalSummary {
 /// Runs every unfinished cell, one after another, with a progress bar of cells done and left.
 /// A failed cell does not stop the others.
 pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSummary> {
-    let todo: Vec<&SweepCell> = sweep.cells.iter().filter(|c| !matches!(cell_outcome(&c.run_dir), CellOutcome::Done(_))).collect();
+    let todo: Vec<&SweepCell> = sweep.cells.iter().filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_))).collect();
     let mut summary = LocalSummary { already_done: sweep.cells.len() - todo.len(), ..LocalSummary::default() };
     eprintln!(
         "sweep {}: {} cells, {} finished before, {} to run",
@@ -211,7 +230,7 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
 pub fn train_shared_stages(sweep: &LoadedSweep, env: &RunEnv) -> Result<()> {
     let mut failed = 0;
     for cell in &sweep.cells {
-        if matches!(cell_outcome(&cell.run_dir), CellOutcome::Done(_)) {
+        if matches!(sweep.outcome(cell), CellOutcome::Done(_)) {
             continue;
         }
         eprintln!("== shared stages of cell {} ({})", cell.cell.index, cell.cell.describe());
@@ -236,7 +255,7 @@ pub fn describe_plan(sweep: &LoadedSweep, env: &RunEnv) -> Result<String> {
     let mut to_run = BTreeSet::new();
     let mut unknown_students = 0;
     for cell in &sweep.cells {
-        let outcome = cell_outcome(&cell.run_dir);
+        let outcome = sweep.outcome(cell);
         let _ = writeln!(text, "  cell {:>3}  {:<10} {}", cell.cell.index, outcome_name(&outcome), cell.cell.describe());
         let _ = writeln!(text, "            {}", cell.run_dir.display());
         if matches!(outcome, CellOutcome::Done(_)) {
@@ -296,7 +315,7 @@ pub fn aggregate_sweep(sweep: &LoadedSweep, dir: &Path) -> Result<Aggregated> {
             experiment: cell.cell.experiment.clone(),
             values: cell.cell.values.clone(),
             run_dir: cell.run_dir.clone(),
-            outcome: cell_outcome(&cell.run_dir),
+            outcome: sweep.outcome(cell),
         })
         .collect();
     let summary = aggregate(&sweep.sweep.name, &records);
@@ -360,15 +379,25 @@ mod tests {
     fn a_cell_is_done_failed_incomplete_or_not_run_by_what_its_folder_holds() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
-        assert!(matches!(cell_outcome(&run), CellOutcome::NotRun));
+        assert!(matches!(cell_outcome(&run, None), CellOutcome::NotRun));
         fs::create_dir_all(&run).unwrap();
         fs::write(run.join(LOG_FILE), "started\n").unwrap();
-        assert!(matches!(cell_outcome(&run), CellOutcome::Incomplete { .. }));
+        assert!(matches!(cell_outcome(&run, None), CellOutcome::Incomplete { .. }));
         write_json_atomic(&run.join(FAILED_FILE), &Failure { exit_code: Some(1), error: "boom".into() }).unwrap();
-        match cell_outcome(&run) {
+        match cell_outcome(&run, None) {
             CellOutcome::Failed { log, error } => assert_eq!((log, error.as_str()), (run.join(LOG_FILE), "boom")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_cell_is_done_only_with_results_of_the_same_backend_and_precision() {
+        let dir = tempfile::tempdir().unwrap();
+        let results = w2s_core::testing::run("demo", &[(0.7, 0.8, 0.9)], 0.05).computed_on("flex f32");
+        write_json_atomic(&dir.path().join(RESULTS_FILE), &results).unwrap();
+        assert!(matches!(cell_outcome(dir.path(), Some("flex f32")), CellOutcome::Done(_)));
+        assert!(matches!(cell_outcome(dir.path(), Some("cuda bf16")), CellOutcome::NotRun));
+        assert!(matches!(cell_outcome(dir.path(), None), CellOutcome::Done(_)), "aggregate takes any");
     }
 
     #[test]

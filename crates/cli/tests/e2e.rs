@@ -24,6 +24,7 @@ fn env(root: &Path, force: bool) -> RunEnv {
         device: Device::flex(),
         replicas: Vec::new(),
         backend: None,
+        compute: "flex f32".into(),
         force,
         save_weights: true,
     }
@@ -60,6 +61,7 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
     let written: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(first.dir.join("results.json")).unwrap()).unwrap();
     assert_eq!(written["config_hash"], config.hash());
+    assert_eq!(written["compute"], "flex f32", "the results record what computed them");
     assert!(first.dir.ends_with(format!("tiny-{}", config.hash())));
     // Fine-tuned weights are saved in HF layout.
     let saved = std::fs::read_dir(root.path().join("out/cache")).unwrap().count();

@@ -125,6 +125,10 @@ pub struct RunResults {
     pub pgr_auroc: Summary,
     /// Creation time, seconds since the Unix epoch.
     pub created_unix: u64,
+    /// What computed it, the backend and precision (`libtorch-cpu f32`): they change the
+    /// results as much as a seed does. `None` in results written before w2s recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compute: Option<String>,
 }
 
 const CSV_HEADER: [&str; 12] = [
@@ -179,7 +183,13 @@ impl RunResults {
             pgr_accuracy,
             pgr_auroc,
             created_unix,
+            compute: None,
         }
+    }
+
+    /// These results, recording what computed them (see [`RunResults::compute`]).
+    pub fn computed_on(self, compute: impl Into<String>) -> Self {
+        Self { compute: Some(compute.into()), ..self }
     }
 
     /// CSV with a header line, one row per (seed, role), then one row per role with
@@ -258,8 +268,9 @@ impl RunResults {
 
     fn title(&self) -> String {
         let seeds: Vec<String> = self.seeds.iter().map(|s| s.seed.to_string()).collect();
+        let compute = self.compute.as_ref().map_or(String::new(), |c| format!(", {c}"));
         format!(
-            "{} on {}: config {}, profile {}, {} seed{} ({})",
+            "{} on {}: config {}, profile {}, {} seed{} ({}){compute}",
             self.experiment,
             self.config.dataset,
             self.config_hash,
@@ -626,6 +637,18 @@ mod tests {
         );
         assert!(md.contains("| teacher-0 | a\\|b | 100 |"), "{md}");
         assert!(md.contains("- **PGR (accuracy):** 0.500"), "{md}");
+    }
+
+    #[test]
+    fn the_compute_is_recorded_and_shown() {
+        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)]).computed_on("libtorch-cpu bf16");
+        assert!(run.to_table().lines().next().unwrap().ends_with(", libtorch-cpu bf16"), "{}", run.to_table());
+        let json = serde_json::to_string(&run).unwrap();
+        assert_eq!(serde_json::from_str::<RunResults>(&json).unwrap().compute.as_deref(), Some("libtorch-cpu bf16"));
+        // Results written before the field existed still load.
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("compute");
+        assert_eq!(serde_json::from_value::<RunResults>(old).unwrap().compute, None);
     }
 
     #[test]

@@ -126,7 +126,9 @@ pub const LIBTORCH_KERNELS: &str = "kernels-2";
 
 impl DeviceChoice {
     /// The backend a choice names, `None` for `auto` and `cpu` before they are made concrete.
-    fn backend(self) -> Option<&'static str> {
+    /// The backend's name (`flex`, `libtorch-cpu`, `cuda`); `None` for `auto` and `cpu`, which
+    /// [`DeviceChoice::concrete`] settles.
+    pub fn backend(self) -> Option<&'static str> {
         match self {
             Self::Auto | Self::Cpu => None,
             Self::Flex => Some("flex"),

@@ -7,6 +7,10 @@
 //! `torch.autocast`. No loss scaling is done: bf16 has f32's exponent range and needs none;
 //! f16 gradients of a fine-tuned encoder may underflow, so prefer bf16.
 //!
+//! bf16 also runs on libtorch's CPU backend, where oneDNN uses the CPU's bf16 instructions
+//! (AVX-512 BF16, AMX): on a CPU that has them it trains and labels several times faster than
+//! f32 (benchmarks/results/2026-11-24-cpu-bf16.md); on one that has not, it is emulated.
+//!
 //! The precision is a process-wide setting, as burn's own device dtype settings are: it says
 //! how to compute, not what, so like the device it is not part of the stage cache key.
 
@@ -36,11 +40,8 @@ pub enum Precision {
 pub enum PrecisionError {
     #[error("unknown precision `{0}`: use `f32`, `bf16` or `f16`")]
     Unknown(String),
-    #[error(
-        "--precision {precision} needs a GPU (`--device cuda:N`, libtorch backend); on device \
-         `{device}` w2s computes in f32 only. Use `--precision f32`"
-    )]
-    NeedsGpu { precision: Precision, device: DeviceChoice },
+    #[error("--precision {precision} does not run on device `{device}`: {runs_on}. Use `--precision f32`")]
+    Unsupported { precision: Precision, device: DeviceChoice, runs_on: &'static str },
     #[error("the precision was already set to {0} for this process")]
     AlreadySet(Precision),
 }
@@ -79,14 +80,39 @@ impl Precision {
     }
 
     /// Checks that `device` (a concrete choice, see [`DeviceChoice::concrete`]) runs this
-    /// precision: half precision is for CUDA, and everything runs f32.
+    /// precision. Every device runs f32; CUDA runs both half precisions; libtorch's CPU backend
+    /// runs bf16 (through oneDNN, on the CPU's bf16 instructions where it has them). flex has
+    /// no fast half-precision kernels.
     pub fn check(self, device: DeviceChoice) -> Result<(), PrecisionError> {
-        match self {
-            Self::F32 => Ok(()),
-            _ if device.is_gpu() => Ok(()),
-            precision => Err(PrecisionError::NeedsGpu { precision, device }),
-        }
+        let runs_on = match self {
+            Self::F32 => return Ok(()),
+            Self::Bf16 => "bf16 runs on CUDA (`--device cuda:N`) and on libtorch's CPU backend (`--device libtorch-cpu`)",
+            Self::F16 => "f16 runs on CUDA only (`--device cuda:N`, libtorch backend)",
+        };
+        let supported = device.is_gpu() || (self == Self::Bf16 && device == DeviceChoice::LibTorchCpu);
+        if supported { Ok(()) } else { Err(PrecisionError::Unsupported { precision: self, device, runs_on }) }
     }
+
+    /// A warning for a CPU run in half precision on a CPU without bf16 instructions, where
+    /// libtorch emulates bf16 and runs slower than in f32.
+    pub fn slow_on(self, device: DeviceChoice) -> Option<String> {
+        let emulated = self != Self::F32 && !device.is_gpu() && !cpu_has_bf16_instructions();
+        emulated.then(|| {
+            format!(
+                "warning: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo), \
+                 so --precision {self} is emulated and likely slower than f32"
+            )
+        })
+    }
+}
+
+/// Whether /proc/cpuinfo lists AVX-512 BF16 or AMX BF16 (x86 Linux; elsewhere `false`).
+fn cpu_has_bf16_instructions() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .filter(|line| line.starts_with("flags"))
+            .any(|line| line.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
+    })
 }
 
 static PRECISION: OnceLock<Precision> = OnceLock::new();
@@ -138,11 +164,15 @@ mod tests {
     }
 
     #[test]
-    fn half_precision_needs_a_gpu() {
+    fn half_precision_runs_where_it_has_kernels() {
         assert!(Precision::F32.check(DeviceChoice::Flex).is_ok());
         assert!(Precision::Bf16.check(DeviceChoice::Cuda(0)).is_ok());
+        assert!(Precision::F16.check(DeviceChoice::Cuda(0)).is_ok());
+        assert!(Precision::Bf16.check(DeviceChoice::LibTorchCpu).is_ok());
         let message = Precision::Bf16.check(DeviceChoice::Flex).unwrap_err().to_string();
-        assert!(message.contains("needs a GPU") && message.contains("flex"), "{message}");
+        assert!(message.contains("`flex`") && message.contains("libtorch-cpu") && message.contains("--precision f32"), "{message}");
+        let message = Precision::F16.check(DeviceChoice::LibTorchCpu).unwrap_err().to_string();
+        assert!(message.contains("`libtorch-cpu`") && message.contains("CUDA only"), "{message}");
     }
 
     #[test]
