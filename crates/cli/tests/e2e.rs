@@ -155,6 +155,11 @@ fn the_binary_rejects_bad_input_with_clear_errors() {
     assert!(!ok);
     assert!(stderr.contains("sentiment.csv"), "{stderr}");
 
+    // Half precision where the backend has no kernels for it says where it runs.
+    let (ok, stderr) = w2s(&[&["train", experiment, "--device", "flex", "--precision", "bf16"][..], &common].concat());
+    assert!(!ok);
+    assert!(stderr.contains("`flex`") && stderr.contains("libtorch-cpu") && stderr.contains("--precision f32"), "{stderr}");
+
     // An unknown experiment lists the available ones.
     let (ok, stderr) = w2s(&["train", "experiment=nope", "--experiments", fixtures().to_str().unwrap()]);
     assert!(!ok);
