@@ -108,11 +108,14 @@ impl Precision {
 
 /// Whether /proc/cpuinfo lists AVX-512 BF16 or AMX BF16 (x86 Linux; elsewhere `false`).
 fn cpu_has_bf16_instructions() -> bool {
-    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
-        info.lines()
-            .filter(|line| line.starts_with("flags"))
-            .any(|line| line.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
-    })
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| lists_bf16_flags(&info))
+}
+
+fn lists_bf16_flags(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .filter(|line| line.starts_with("flags"))
+        .any(|line| line.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
 }
 
 static PRECISION: OnceLock<Precision> = OnceLock::new();
@@ -173,6 +176,15 @@ mod tests {
         assert!(message.contains("`flex`") && message.contains("libtorch-cpu") && message.contains("--precision f32"), "{message}");
         let message = Precision::F16.check(DeviceChoice::LibTorchCpu).unwrap_err().to_string();
         assert!(message.contains("`libtorch-cpu`") && message.contains("CUDA only"), "{message}");
+    }
+
+    #[test]
+    fn bf16_instructions_are_read_from_the_cpu_flags() {
+        assert!(lists_bf16_flags("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n"));
+        assert!(lists_bf16_flags("flags\t\t: fpu amx_bf16\n"));
+        assert!(!lists_bf16_flags("flags\t\t: fpu avx512f avx512_vnni\nbugs\t\t: amx_bf16\n"));
+        assert!(Precision::F32.slow_on(DeviceChoice::LibTorchCpu).is_none());
+        assert!(Precision::Bf16.slow_on(DeviceChoice::Cuda(0)).is_none());
     }
 
     #[test]
