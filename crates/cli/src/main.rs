@@ -87,7 +87,8 @@ enum Command {
     },
 }
 
-/// How stages run; nothing here changes which stages are cached, except half precision.
+/// How stages run. The backend and half precision change the results, so stage keys and the
+/// results record them; the rest changes nothing that is cached.
 #[derive(Args)]
 struct RunFlags {
     /// auto, cpu, cuda:N, flex or libtorch-cpu. `auto` is cuda:0 when the libtorch backend

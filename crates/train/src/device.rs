@@ -125,7 +125,6 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
 pub const LIBTORCH_KERNELS: &str = "kernels-2";
 
 impl DeviceChoice {
-    /// The backend a choice names, `None` for `auto` and `cpu` before they are made concrete.
     /// The backend's name (`flex`, `libtorch-cpu`, `cuda`); `None` for `auto` and `cpu`, which
     /// [`DeviceChoice::concrete`] settles.
     pub fn backend(self) -> Option<&'static str> {

@@ -8,11 +8,12 @@
 //! f16 gradients of a fine-tuned encoder may underflow, so prefer bf16.
 //!
 //! bf16 also runs on libtorch's CPU backend, where oneDNN uses the CPU's bf16 instructions
-//! (AVX-512 BF16, AMX): on a CPU that has them it trains and labels several times faster than
-//! f32 (benchmarks/results/2026-11-24-cpu-bf16.md); on one that has not, it is emulated.
+//! (AVX-512 BF16, AMX): on a CPU that has them it trains about 1.5x and labels about 3.5x as
+//! fast as f32 (benchmarks/results/2026-11-24-cpu-bf16.md); on one that has not, it is emulated.
 //!
-//! The precision is a process-wide setting, as burn's own device dtype settings are: it says
-//! how to compute, not what, so like the device it is not part of the stage cache key.
+//! The precision is a process-wide setting, as burn's own device dtype settings are. Half
+//! precision changes the results, so it is part of the stage cache keys (f32 is left out of
+//! them, which keeps f32 keys as they were).
 
 use std::fmt;
 use std::str::FromStr;
@@ -99,14 +100,15 @@ impl Precision {
         let emulated = self != Self::F32 && !device.is_gpu() && !cpu_has_bf16_instructions();
         emulated.then(|| {
             format!(
-                "warning: this CPU has no bf16 instructions (avx512_bf16 or amx_bf16 in /proc/cpuinfo), \
+                "warning: /proc/cpuinfo lists no bf16 instructions (avx512_bf16, amx_bf16 or bf16), \
                  so --precision {self} is emulated and likely slower than f32"
             )
         })
     }
 }
 
-/// Whether /proc/cpuinfo lists AVX-512 BF16 or AMX BF16 (x86 Linux; elsewhere `false`).
+/// Whether /proc/cpuinfo lists bf16 instructions: AVX-512 BF16 or AMX BF16 in x86's `flags`,
+/// `bf16` in Arm's `Features`. `false` without /proc/cpuinfo.
 fn cpu_has_bf16_instructions() -> bool {
     std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| lists_bf16_flags(&info))
 }
@@ -114,8 +116,8 @@ fn cpu_has_bf16_instructions() -> bool {
 fn lists_bf16_flags(cpuinfo: &str) -> bool {
     cpuinfo
         .lines()
-        .filter(|line| line.starts_with("flags"))
-        .any(|line| line.split_whitespace().any(|flag| flag == "avx512_bf16" || flag == "amx_bf16"))
+        .filter(|line| line.starts_with("flags") || line.starts_with("Features"))
+        .any(|line| line.split_whitespace().any(|flag| matches!(flag, "avx512_bf16" | "amx_bf16" | "bf16")))
 }
 
 static PRECISION: OnceLock<Precision> = OnceLock::new();
@@ -182,6 +184,7 @@ mod tests {
     fn bf16_instructions_are_read_from_the_cpu_flags() {
         assert!(lists_bf16_flags("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n"));
         assert!(lists_bf16_flags("flags\t\t: fpu amx_bf16\n"));
+        assert!(lists_bf16_flags("Features\t: fp asimd bf16 i8mm\n"));
         assert!(!lists_bf16_flags("flags\t\t: fpu avx512f avx512_vnni\nbugs\t\t: amx_bf16\n"));
         assert!(Precision::F32.slow_on(DeviceChoice::LibTorchCpu).is_none());
         assert!(Precision::Bf16.slow_on(DeviceChoice::Cuda(0)).is_none());
