@@ -318,6 +318,7 @@ pub fn aggregate_sweep(sweep: &LoadedSweep, dir: &Path) -> Result<Aggregated> {
             outcome: sweep.outcome(cell),
         })
         .collect();
+    let mut warnings = mixed_compute_warning(&records).into_iter().collect::<Vec<_>>();
     let summary = aggregate(&sweep.sweep.name, &records);
     let mut files = Vec::new();
     for (name, text) in [
@@ -331,7 +332,27 @@ pub fn aggregate_sweep(sweep: &LoadedSweep, dir: &Path) -> Result<Aggregated> {
     }
     let plots = w2s_plot::write_plots(&summary, dir).context("plotting the sweep")?;
     files.extend(plots.files);
-    Ok(Aggregated { summary, dir: dir.to_path_buf(), files, warnings: plots.warnings })
+    warnings.extend(plots.warnings);
+    Ok(Aggregated { summary, dir: dir.to_path_buf(), files, warnings })
+}
+
+/// A warning when finished cells were computed with different backends or precisions, whose
+/// results differ by more than the effect a sweep looks for.
+fn mixed_compute_warning(records: &[CellRecord]) -> Option<String> {
+    let mut computes = BTreeSet::new();
+    for record in records {
+        if let CellOutcome::Done(results) = &record.outcome {
+            computes.insert(results.compute.as_deref().unwrap_or("unrecorded"));
+        }
+    }
+    (computes.len() > 1).then(|| {
+        let list: Vec<&str> = computes.into_iter().collect();
+        format!(
+            "the cells were computed with different backends or precisions ({}); run the sweep again with one \
+             `--device` and `--precision` to make them comparable",
+            list.join(", ")
+        )
+    })
 }
 
 /// Prints a line above the bar, or to stderr when the bar is hidden (not a terminal).
@@ -398,6 +419,20 @@ mod tests {
         assert!(matches!(cell_outcome(dir.path(), Some("flex f32")), CellOutcome::Done(_)));
         assert!(matches!(cell_outcome(dir.path(), Some("cuda bf16")), CellOutcome::NotRun));
         assert!(matches!(cell_outcome(dir.path(), None), CellOutcome::Done(_)), "aggregate takes any");
+    }
+
+    #[test]
+    fn cells_of_different_backends_are_flagged() {
+        let record = |index: usize, compute: &str| CellRecord {
+            index,
+            experiment: "demo".into(),
+            values: Default::default(),
+            run_dir: PathBuf::from(format!("runs/{index}")),
+            outcome: CellOutcome::Done(Box::new(w2s_core::testing::run("demo", &[(0.7, 0.8, 0.9)], 0.05).computed_on(compute))),
+        };
+        assert_eq!(mixed_compute_warning(&[record(0, "cuda bf16"), record(1, "cuda bf16")]), None);
+        let warning = mixed_compute_warning(&[record(0, "cuda bf16"), record(1, "libtorch-cpu f32")]).unwrap();
+        assert!(warning.contains("cuda bf16, libtorch-cpu f32"), "{warning}");
     }
 
     #[test]
