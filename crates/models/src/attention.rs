@@ -37,9 +37,10 @@ impl AttentionBias {
 /// `softmax(q kᵀ / √head_dim + bias) v` over `[batch, heads, seq, head_dim]` tensors; `bias`
 /// broadcasts to `[batch, heads, seq, seq]`.
 ///
-/// Off autodiff (inference) this is the backend's attention op, fused on libtorch for masks. On
-/// an autodiff device the op would fall back to the same unfused ops anyway, and spelling them
-/// out lets `dropout` act on the probabilities, where HF applies it.
+/// On libtorch this is torch's fused attention kernel (for a mask, or off autodiff, through
+/// burn's attention op; for a float bias through [`ops::fused_attention`]) unless dropout acts
+/// on the probabilities, where HF applies it: then the ops are spelled out. Elsewhere,
+/// inference runs burn's attention op and training spells the ops out.
 pub(crate) fn scaled_dot_attention(
     q: Tensor<4>,
     k: Tensor<4>,
@@ -61,6 +62,11 @@ pub(crate) fn scaled_dot_attention(
     // dtypes is promoted differently by each backend. (f32::MIN becomes -inf in f16, which the
     // softmax handles as long as a row has one real key, as every row here does.)
     let additive = bias.additive.clone().cast(q.dtype()).expand([batch, bias_heads, seq, seq]);
+    if !ops::dropout_acts(dropout, &q.device())
+        && let Some(output) = ops::fused_attention(&q, &k, &v, &additive)
+    {
+        return output;
+    }
     if inference {
         return attention(q, k, v, None, Some(additive), AttentionModuleOptions::default());
     }

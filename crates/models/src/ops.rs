@@ -1,10 +1,11 @@
-//! Linear layers, LayerNorm, softmax and dropout for every model family: burn's ops, except on
+//! Linear layers, LayerNorm, softmax, dropout and attention with a float bias for every model
+//! family: burn's ops, except on
 //! libtorch, where each runs as torch's fused kernel, and when training its backward kernel too
 //! (see [`torch_ops`](crate::torch_ops)).
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, Linear};
-use burn::tensor::{DType, FloatDType, Tensor};
+use burn::tensor::{DType, Device, FloatDType, Tensor};
 
 #[cfg(feature = "tch")]
 use crate::torch_ops;
@@ -99,14 +100,33 @@ pub(crate) fn softmax<const D: usize>(input: Tensor<D>, dim: usize) -> Tensor<D>
     burn::tensor::activation::softmax(input, dim)
 }
 
+/// `softmax(q kᵀ / √head_dim + bias) v` as torch's fused kernel, when q, k, v and the float
+/// `bias` are on libtorch; otherwise `None`.
+pub(crate) fn fused_attention(q: &Tensor<4>, k: &Tensor<4>, v: &Tensor<4>, bias: &Tensor<4>) -> Option<Tensor<4>> {
+    #[cfg(feature = "tch")]
+    {
+        let inputs = [q, k, v, bias].map(|t| t.clone().into_dispatch());
+        torch_ops::apply(torch_ops::Attention, inputs).ok()
+    }
+    #[cfg(not(feature = "tch"))]
+    {
+        let _ = (q, k, v, bias);
+        None
+    }
+}
+
+/// Whether `dropout` acts on a tensor on `device`: only while training, on an autodiff device.
+pub(crate) fn dropout_acts(dropout: &Dropout, device: &Device) -> bool {
+    dropout.training.is_enabled() && device.is_autodiff() && dropout.prob > 0.0
+}
+
 /// `dropout` applied to `input`: only while training, and only on an autodiff device.
 pub(crate) fn dropout<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Tensor<D> {
-    let prob = dropout.prob;
-    if !dropout.training.is_enabled() || !input.device().is_autodiff() || prob == 0.0 {
+    if !dropout_acts(dropout, &input.device()) {
         return input;
     }
     #[cfg(feature = "tch")]
-    let input = match torch_ops::apply(torch_ops::Dropout { prob }, [input.into_dispatch()]) {
+    let input = match torch_ops::apply(torch_ops::Dropout { prob: dropout.prob }, [input.into_dispatch()]) {
         Ok(output) => return output,
         Err([input]) => Tensor::<D>::from_dispatch(input),
     };

@@ -5,9 +5,9 @@
 //! broadcast weight (a small GEMM per sequence where one would do) and adds the bias in a second
 //! pass; its autodiff builds softmax, LayerNorm and dropout out of elementwise ops and
 //! reductions, each a pass over memory forward and again backward. PyTorch runs each as one
-//! kernel forward and one backward. On libtorch, [`apply`] runs a [`TorchKernel`]'s forward on
-//! the inputs' torch tensors and, under autodiff, records it as one burn node whose backward is
-//! the kernel's.
+//! kernel forward and one backward. burn-tch also sends attention with a float bias to unfused
+//! ops. On libtorch, [`apply`] runs a [`TorchKernel`]'s forward on the inputs' torch tensors
+//! and, under autodiff, records it as one burn node whose backward is the kernel's.
 //! The measurements are in `benchmarks/results/2026-11-24-cpu-torch-kernels.md`.
 
 // burn-tch is marked deprecated upstream; it is the libtorch backend w2s runs on (docs/GPU.md).
@@ -39,8 +39,9 @@ pub(crate) trait TorchKernel<const N: usize>: Debug + Send + 'static {
     /// What the backward needs from the forward.
     type Saved: Clone + Debug + Send + 'static;
 
-    /// The output, and what the backward needs.
-    fn forward(&self, inputs: [&TchTensor; N]) -> (TchTensor, Self::Saved);
+    /// The output, and what the backward needs; `tracked` says which inputs will want a
+    /// gradient (none, off autodiff).
+    fn forward(&self, inputs: [&TchTensor; N], tracked: [bool; N]) -> (TchTensor, Self::Saved);
 
     /// The inputs' gradients from the output's gradient `grad`, where `wanted` says they are
     /// needed.
@@ -60,7 +61,7 @@ pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
                 _ => unreachable!("checked by on_torch"),
             }
         });
-        let (output, _) = tch::no_grad(|| kernel.forward(inputs.each_ref()));
+        let (output, _) = tch::no_grad(|| kernel.forward(inputs.each_ref(), [false; N]));
         return Ok(Tensor::from_primitive::<LibTorch>(output));
     }
     if !inputs.iter().all(on_torch_autodiff) {
@@ -73,10 +74,11 @@ pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
         }
     });
     let primitives = inputs.each_ref().map(|t| t.primitive());
-    let (output, saved) = if inputs.iter().any(|t| t.is_tracked()) {
-        kernel.forward(primitives)
+    let tracked = inputs.each_ref().map(|t| t.is_tracked());
+    let (output, saved) = if tracked.contains(&true) {
+        kernel.forward(primitives, tracked)
     } else {
-        tch::no_grad(|| kernel.forward(primitives))
+        tch::no_grad(|| kernel.forward(primitives, tracked))
     };
     let output = match Node(kernel)
         .prepare::<NoCheckpointing>(inputs.each_ref().map(|t| t.node()))
@@ -133,7 +135,7 @@ pub(crate) struct Linear;
 impl TorchKernel<3> for Linear {
     type Saved = (TchTensor, TchTensor);
 
-    fn forward(&self, [input, weight, bias]: [&TchTensor; 3]) -> (TchTensor, Self::Saved) {
+    fn forward(&self, [input, weight, bias]: [&TchTensor; 3], _: [bool; 3]) -> (TchTensor, Self::Saved) {
         let output = bias.tensor.addmm(&rows(input), &weight.tensor);
         let output = output.reshape(with_last(input, output.size()[1]));
         (TchTensor::new(output), (input.clone(), weight.clone()))
@@ -179,7 +181,7 @@ pub(crate) struct Softmax {
 impl TorchKernel<1> for Softmax {
     type Saved = (TchTensor, i64);
 
-    fn forward(&self, [input]: [&TchTensor; 1]) -> (TchTensor, Self::Saved) {
+    fn forward(&self, [input]: [&TchTensor; 1], _: [bool; 1]) -> (TchTensor, Self::Saved) {
         let dim = self.dim as i64;
         let output = TchTensor::new(input.tensor.softmax(dim, None));
         (output.clone(), (output, dim))
@@ -207,7 +209,7 @@ pub(crate) struct Dropout {
 impl TorchKernel<1> for Dropout {
     type Saved = (TchTensor, f64);
 
-    fn forward(&self, [input]: [&TchTensor; 1]) -> (TchTensor, Self::Saved) {
+    fn forward(&self, [input]: [&TchTensor; 1], _: [bool; 1]) -> (TchTensor, Self::Saved) {
         let (output, keep) = input.tensor.native_dropout(self.prob, true);
         (
             TchTensor::new(output),
@@ -240,26 +242,38 @@ pub(crate) struct LayerNorm {
 impl TorchKernel<3> for LayerNorm {
     type Saved = TorchGraph<3>;
 
-    fn forward(&self, inputs: [&TchTensor; 3]) -> (TchTensor, Self::Saved) {
-        let leaves = inputs.map(|t| t.tensor.detach().set_requires_grad(true));
-        let width = leaves[1].size()[0];
-        let output = leaves[0].layer_norm(
-            [width],
-            Some(&leaves[1]),
-            Some(&leaves[2]),
-            self.epsilon,
-            true,
-        );
-        let detached = TchTensor::new(output.detach());
-        let graph = TorchGraph {
-            output: Shallow(output),
-            leaves: leaves.map(Shallow),
-            _inputs: inputs.map(TchTensor::clone),
-        };
-        (detached, graph)
+    fn forward(&self, inputs: [&TchTensor; 3], tracked: [bool; 3]) -> (TchTensor, Self::Saved) {
+        TorchGraph::record(inputs, tracked, |[x, gamma, beta]| {
+            let width = gamma.size()[0];
+            x.layer_norm([width], Some(gamma), Some(beta), self.epsilon, true)
+        })
     }
 
     fn backward(graph: Self::Saved, grad: TchTensor, wanted: [bool; 3]) -> [Option<TchTensor>; 3] {
+        graph.backward(&grad.tensor, wanted)
+    }
+}
+
+/// `softmax(q kᵀ / √head_dim + bias) v`, inputs `[q, k, v, bias]`: q, k and v
+/// `[batch, heads, seq, head_dim]`, the float `bias` broadcasting to `[batch, heads, seq, seq]`.
+///
+/// Torch's fused `scaled_dot_product_attention` with the bias as its float mask; burn-tch sends
+/// attention with a float bias to unfused ops, several passes over the `[seq, seq]` scores. The
+/// backward, as LayerNorm's, is torch's autograd. No dropout: with dropout on the probabilities
+/// the models spell attention out.
+#[derive(Debug)]
+pub(crate) struct Attention;
+
+impl TorchKernel<4> for Attention {
+    type Saved = TorchGraph<4>;
+
+    fn forward(&self, inputs: [&TchTensor; 4], tracked: [bool; 4]) -> (TchTensor, Self::Saved) {
+        TorchGraph::record(inputs, tracked, |[q, k, v, bias]| {
+            tch::Tensor::scaled_dot_product_attention(q, k, v, Some(bias), 0.0, false, None, false)
+        })
+    }
+
+    fn backward(graph: Self::Saved, grad: TchTensor, wanted: [bool; 4]) -> [Option<TchTensor>; 4] {
         graph.backward(&grad.tensor, wanted)
     }
 }
@@ -274,6 +288,23 @@ pub(crate) struct TorchGraph<const N: usize> {
 }
 
 impl<const N: usize> TorchGraph<N> {
+    /// `op` run on leaves that share the inputs' memory, the `tracked` ones requiring a gradient,
+    /// under torch's autograd: the output, detached, and the graph for the backward. (Only the
+    /// tracked leaves require one: torch picks its kernel by that, and its fused attention
+    /// cannot give a mask a gradient.)
+    fn record(
+        inputs: [&TchTensor; N],
+        tracked: [bool; N],
+        op: impl FnOnce([&tch::Tensor; N]) -> tch::Tensor,
+    ) -> (TchTensor, Self) {
+        let leaves: [tch::Tensor; N] =
+            std::array::from_fn(|i| inputs[i].tensor.detach().set_requires_grad(tracked[i]));
+        let output = op(leaves.each_ref());
+        let detached = TchTensor::new(output.detach());
+        let graph = Self { output: Shallow(output), leaves: leaves.map(Shallow), _inputs: inputs.map(TchTensor::clone) };
+        (detached, graph)
+    }
+
     /// The gradients of the `wanted` leaves, given the output's gradient `grad`.
     fn backward(self, grad: &tch::Tensor, wanted: [bool; N]) -> [Option<TchTensor>; N] {
         let targets: Vec<&tch::Tensor> = (0..N)
@@ -345,7 +376,7 @@ mod tests {
         let x = random([2, 3, 5, 7], &device);
         let weights = random([2, 3, 5, 7], &device);
         let (torch_out, [torch_grad]) =
-            value_and_grads(&[x.clone()], &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
+            value_and_grads(std::array::from_ref(&x), &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
         let (burn_out, [burn_grad]) = value_and_grads(&[x], &weights, |[x]| {
             burn::tensor::activation::softmax(x, 3)
         });
@@ -359,7 +390,7 @@ mod tests {
         let x = random([4, 6, 8], &device);
         let (gamma, beta) = (random([8], &device), random([8], &device));
         let weights = random([4, 6, 8], &device);
-        let (torch_out, [torch_x]) = value_and_grads(&[x.clone()], &weights, |[x]| {
+        let (torch_out, [torch_x]) = value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
             let inputs = [
                 x.into_dispatch(),
                 gamma.clone().require_grad().into_dispatch(),
@@ -368,7 +399,7 @@ mod tests {
             apply(LayerNorm { epsilon: 1e-5 }, inputs)
                 .unwrap_or_else(|_| panic!("not run by torch"))
         });
-        let (burn_out, [burn_x]) = value_and_grads(&[x.clone()], &weights, |[x]| {
+        let (burn_out, [burn_x]) = value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
             burn::tensor::module::layer_norm(
                 x,
                 gamma.clone().require_grad(),
@@ -399,6 +430,57 @@ mod tests {
             value_and_grads(&[gamma, beta], &weights, |p| norm(p, false));
         assert!(max_abs_diff(torch_gamma, burn_gamma) < 1e-4);
         assert!(max_abs_diff(torch_beta, burn_beta) < 1e-4);
+    }
+
+    /// Attention spelled out with burn's ops.
+    fn burn_attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, bias: Tensor<4>) -> Tensor<4> {
+        let head_dim = q.dims()[3] as f64;
+        let scores = q.matmul(k.swap_dims(2, 3)) / head_dim.sqrt() + bias;
+        burn::tensor::activation::softmax(scores, 3).matmul(v)
+    }
+
+    /// A float bias `[2, 3, 5, 5]` that also masks the last key of the second example, as the
+    /// models' padding bias does.
+    fn masking_bias(device: &Device) -> Tensor<4> {
+        let hidden: Vec<f32> = (0..2 * 5 * 5).map(|i| if i >= 25 && i % 5 == 4 { f32::MIN } else { 0.0 }).collect();
+        let mask = Tensor::<4>::from_data(burn::tensor::TensorData::new(hidden, [2, 1, 5, 5]), device);
+        random([2, 3, 5, 5], device) + mask
+    }
+
+    #[test]
+    fn attention_and_its_gradients_match_burns() {
+        let device = Device::libtorch().autodiff();
+        let inputs = [random([2, 3, 5, 4], &device), random([2, 3, 5, 4], &device), random([2, 3, 5, 4], &device), masking_bias(&device)];
+        let weights = random([2, 3, 5, 4], &device);
+        let (torch_out, torch_grads) = value_and_grads(&inputs, &weights, |inputs| torch(Attention, inputs));
+        let (burn_out, burn_grads) = value_and_grads(&inputs, &weights, |[q, k, v, bias]| burn_attention(q, k, v, bias));
+        assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
+        for (name, torch_grad, burn_grad) in ["q", "k", "v", "bias"].into_iter().zip(torch_grads).zip(burn_grads).map(|((n, t), b)| (n, t, b)) {
+            let diff = max_abs_diff(torch_grad, burn_grad);
+            assert!(diff < 1e-5, "the gradient of {name} differs by {diff}");
+        }
+
+        // A constant mask, as BERT's: torch may then take its fused kernel forward and backward.
+        let [q, k, v, bias] = inputs;
+        let torch_path = |[q, k, v]: [Tensor<4>; 3]| torch(Attention, [q, k, v, bias.clone()]);
+        let (torch_out, torch_grads) = value_and_grads(&[q.clone(), k.clone(), v.clone()], &weights, torch_path);
+        let (burn_out, burn_grads) = value_and_grads(&[q, k, v], &weights, |[q, k, v]| burn_attention(q, k, v, bias.clone()));
+        assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
+        for (torch_grad, burn_grad) in torch_grads.into_iter().zip(burn_grads) {
+            assert!(max_abs_diff(torch_grad, burn_grad) < 1e-5);
+        }
+    }
+
+    #[test]
+    fn attention_runs_on_torch_without_autodiff_with_a_broadcast_bias() {
+        let device = Device::libtorch();
+        let [q, k, v] = [0, 1, 2].map(|_| random([2, 3, 5, 4], &device));
+        // One bias for every example, as MPNet's relative positions.
+        let bias = random([1, 3, 5, 5], &device).expand([2, 3, 5, 5]);
+        let torch_out: Tensor<4> = apply(Attention, [&q, &k, &v, &bias].map(|t| t.clone().into_dispatch()))
+            .unwrap_or_else(|_| panic!("not run by torch"));
+        let diff = (torch_out - burn_attention(q, k, v, bias)).abs().max().into_scalar::<f32>();
+        assert!(diff < 1e-5, "differs by {diff}");
     }
 
     #[test]
@@ -498,7 +580,7 @@ mod tests {
         let x = random([64, 64], &device);
         let weights = random([64, 64], &device);
         let (output, [grad]) =
-            value_and_grads(&[x.clone()], &weights, |[x]| torch(Dropout { prob }, [x]));
+            value_and_grads(std::array::from_ref(&x), &weights, |[x]| torch(Dropout { prob }, [x]));
         let kept = output.clone().inner().not_equal_elem(0.0);
         let kept_share = kept.clone().float().mean().into_scalar::<f32>();
         assert!(

@@ -121,8 +121,9 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
 /// Revision of how w2s trains on libtorch, in the stage cache keys of libtorch stages: a new
 /// revision may round differently or draw different dropout masks, so its stages are trained
 /// anew. Revision 2: linear layers, LayerNorm, softmax and dropout run as torch's kernels
-/// (`w2s_models`' `torch_ops`).
-pub const LIBTORCH_KERNELS: &str = "kernels-2";
+/// (`w2s_models`' `torch_ops`). Revision 3: attention with a float bias (MPNet's relative
+/// positions; any model's when no dropout acts) runs as torch's fused kernel.
+pub const LIBTORCH_KERNELS: &str = "kernels-3";
 
 impl DeviceChoice {
     /// The backend's name (`flex`, `libtorch-cpu`, `cuda`); `None` for `auto` and `cpu`, which
