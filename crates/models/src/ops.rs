@@ -1,7 +1,6 @@
 //! Linear layers, LayerNorm, softmax, dropout and attention with a float bias for every model
-//! family: burn's ops, except on
-//! libtorch, where each runs as torch's fused kernel, and when training its backward kernel too
-//! (see [`torch_ops`](crate::torch_ops)).
+//! family: burn's ops, except on libtorch, where each runs as torch's fused kernel, and when
+//! training its backward kernel too (see [`torch_ops`](crate::torch_ops)).
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, Linear};
@@ -102,7 +101,12 @@ pub(crate) fn softmax<const D: usize>(input: Tensor<D>, dim: usize) -> Tensor<D>
 
 /// `softmax(q kᵀ / √head_dim + bias) v` as torch's fused kernel, when q, k, v and the float
 /// `bias` are on libtorch; otherwise `None`.
-pub(crate) fn fused_attention(q: &Tensor<4>, k: &Tensor<4>, v: &Tensor<4>, bias: &Tensor<4>) -> Option<Tensor<4>> {
+pub(crate) fn fused_attention(
+    q: &Tensor<4>,
+    k: &Tensor<4>,
+    v: &Tensor<4>,
+    bias: &Tensor<4>,
+) -> Option<Tensor<4>> {
     #[cfg(feature = "tch")]
     {
         let inputs = [q, k, v, bias].map(|t| t.clone().into_dispatch());
@@ -126,7 +130,10 @@ pub(crate) fn dropout<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Te
         return input;
     }
     #[cfg(feature = "tch")]
-    let input = match torch_ops::apply(torch_ops::Dropout { prob: dropout.prob }, [input.into_dispatch()]) {
+    let input = match torch_ops::apply(
+        torch_ops::Dropout { prob: dropout.prob },
+        [input.into_dispatch()],
+    ) {
         Ok(output) => return output,
         Err([input]) => Tensor::<D>::from_dispatch(input),
     };

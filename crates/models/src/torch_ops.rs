@@ -135,7 +135,11 @@ pub(crate) struct Linear;
 impl TorchKernel<3> for Linear {
     type Saved = (TchTensor, TchTensor);
 
-    fn forward(&self, [input, weight, bias]: [&TchTensor; 3], _: [bool; 3]) -> (TchTensor, Self::Saved) {
+    fn forward(
+        &self,
+        [input, weight, bias]: [&TchTensor; 3],
+        _: [bool; 3],
+    ) -> (TchTensor, Self::Saved) {
         let output = bias.tensor.addmm(&rows(input), &weight.tensor);
         let output = output.reshape(with_last(input, output.size()[1]));
         (TchTensor::new(output), (input.clone(), weight.clone()))
@@ -301,7 +305,11 @@ impl<const N: usize> TorchGraph<N> {
             std::array::from_fn(|i| inputs[i].tensor.detach().set_requires_grad(tracked[i]));
         let output = op(leaves.each_ref());
         let detached = TchTensor::new(output.detach());
-        let graph = Self { output: Shallow(output), leaves: leaves.map(Shallow), _inputs: inputs.map(TchTensor::clone) };
+        let graph = Self {
+            output: Shallow(output),
+            leaves: leaves.map(Shallow),
+            _inputs: inputs.map(TchTensor::clone),
+        };
         (detached, graph)
     }
 
@@ -376,7 +384,9 @@ mod tests {
         let x = random([2, 3, 5, 7], &device);
         let weights = random([2, 3, 5, 7], &device);
         let (torch_out, [torch_grad]) =
-            value_and_grads(std::array::from_ref(&x), &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
+            value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
+                torch(Softmax { dim: 3 }, [x])
+            });
         let (burn_out, [burn_grad]) = value_and_grads(&[x], &weights, |[x]| {
             burn::tensor::activation::softmax(x, 3)
         });
@@ -442,20 +452,36 @@ mod tests {
     /// A float bias `[2, 3, 5, 5]` that also masks the last key of the second example, as the
     /// models' padding bias does.
     fn masking_bias(device: &Device) -> Tensor<4> {
-        let hidden: Vec<f32> = (0..2 * 5 * 5).map(|i| if i >= 25 && i % 5 == 4 { f32::MIN } else { 0.0 }).collect();
-        let mask = Tensor::<4>::from_data(burn::tensor::TensorData::new(hidden, [2, 1, 5, 5]), device);
+        let hidden: Vec<f32> = (0..2 * 5 * 5)
+            .map(|i| if i >= 25 && i % 5 == 4 { f32::MIN } else { 0.0 })
+            .collect();
+        let mask =
+            Tensor::<4>::from_data(burn::tensor::TensorData::new(hidden, [2, 1, 5, 5]), device);
         random([2, 3, 5, 5], device) + mask
     }
 
     #[test]
     fn attention_and_its_gradients_match_burns() {
         let device = Device::libtorch().autodiff();
-        let inputs = [random([2, 3, 5, 4], &device), random([2, 3, 5, 4], &device), random([2, 3, 5, 4], &device), masking_bias(&device)];
+        let inputs = [
+            random([2, 3, 5, 4], &device),
+            random([2, 3, 5, 4], &device),
+            random([2, 3, 5, 4], &device),
+            masking_bias(&device),
+        ];
         let weights = random([2, 3, 5, 4], &device);
-        let (torch_out, torch_grads) = value_and_grads(&inputs, &weights, |inputs| torch(Attention, inputs));
-        let (burn_out, burn_grads) = value_and_grads(&inputs, &weights, |[q, k, v, bias]| burn_attention(q, k, v, bias));
+        let (torch_out, torch_grads) =
+            value_and_grads(&inputs, &weights, |inputs| torch(Attention, inputs));
+        let (burn_out, burn_grads) = value_and_grads(&inputs, &weights, |[q, k, v, bias]| {
+            burn_attention(q, k, v, bias)
+        });
         assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
-        for (name, torch_grad, burn_grad) in ["q", "k", "v", "bias"].into_iter().zip(torch_grads).zip(burn_grads).map(|((n, t), b)| (n, t, b)) {
+        for (name, torch_grad, burn_grad) in ["q", "k", "v", "bias"]
+            .into_iter()
+            .zip(torch_grads)
+            .zip(burn_grads)
+            .map(|((n, t), b)| (n, t, b))
+        {
             let diff = max_abs_diff(torch_grad, burn_grad);
             assert!(diff < 1e-5, "the gradient of {name} differs by {diff}");
         }
@@ -463,8 +489,11 @@ mod tests {
         // A constant mask, as BERT's: torch may then take its fused kernel forward and backward.
         let [q, k, v, bias] = inputs;
         let torch_path = |[q, k, v]: [Tensor<4>; 3]| torch(Attention, [q, k, v, bias.clone()]);
-        let (torch_out, torch_grads) = value_and_grads(&[q.clone(), k.clone(), v.clone()], &weights, torch_path);
-        let (burn_out, burn_grads) = value_and_grads(&[q, k, v], &weights, |[q, k, v]| burn_attention(q, k, v, bias.clone()));
+        let (torch_out, torch_grads) =
+            value_and_grads(&[q.clone(), k.clone(), v.clone()], &weights, torch_path);
+        let (burn_out, burn_grads) = value_and_grads(&[q, k, v], &weights, |[q, k, v]| {
+            burn_attention(q, k, v, bias.clone())
+        });
         assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
         for (torch_grad, burn_grad) in torch_grads.into_iter().zip(burn_grads) {
             assert!(max_abs_diff(torch_grad, burn_grad) < 1e-5);
@@ -477,9 +506,15 @@ mod tests {
         let [q, k, v] = [0, 1, 2].map(|_| random([2, 3, 5, 4], &device));
         // One bias for every example, as MPNet's relative positions.
         let bias = random([1, 3, 5, 5], &device).expand([2, 3, 5, 5]);
-        let torch_out: Tensor<4> = apply(Attention, [&q, &k, &v, &bias].map(|t| t.clone().into_dispatch()))
-            .unwrap_or_else(|_| panic!("not run by torch"));
-        let diff = (torch_out - burn_attention(q, k, v, bias)).abs().max().into_scalar::<f32>();
+        let torch_out: Tensor<4> = apply(
+            Attention,
+            [&q, &k, &v, &bias].map(|t| t.clone().into_dispatch()),
+        )
+        .unwrap_or_else(|_| panic!("not run by torch"));
+        let diff = (torch_out - burn_attention(q, k, v, bias))
+            .abs()
+            .max()
+            .into_scalar::<f32>();
         assert!(diff < 1e-5, "differs by {diff}");
     }
 
@@ -579,8 +614,9 @@ mod tests {
         let prob = 0.25;
         let x = random([64, 64], &device);
         let weights = random([64, 64], &device);
-        let (output, [grad]) =
-            value_and_grads(std::array::from_ref(&x), &weights, |[x]| torch(Dropout { prob }, [x]));
+        let (output, [grad]) = value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
+            torch(Dropout { prob }, [x])
+        });
         let kept = output.clone().inner().not_equal_elem(0.0);
         let kept_share = kept.clone().float().mean().into_scalar::<f32>();
         assert!(
