@@ -110,7 +110,8 @@ pub struct TrainConfig {
     pub warmup_frac: f64,
     /// Learning-rate shape after warmup.
     pub schedule: Schedule,
-    /// Maximum global gradient norm; 0 turns clipping off.
+    /// Maximum gradient norm of each parameter tensor (burn clips per tensor); 0 turns clipping
+    /// off.
     pub grad_clip: f64,
     /// Dropout probability.
     pub dropout: f64,

@@ -48,11 +48,11 @@ pub use config::BertConfig;
 pub use error::ModelError;
 pub use gpt2::{GPT2_EOS_ID, Gpt2Attention, Gpt2Block, Gpt2Config, Gpt2Model};
 pub use model_config::ModelConfig;
-pub use ops::LayerNorm;
 pub use mpnet::{
     MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder,
     relative_position_bucket,
 };
+pub use ops::{AdamWStep, LayerNorm, adamw_on_torch};
 pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, registry, resolve_model_dir,
 };

@@ -1,6 +1,7 @@
 //! Linear layers, LayerNorm, softmax, dropout and attention with a float bias for every model
 //! family: burn's ops, except on libtorch, where each runs as torch's fused kernel, and when
-//! training its backward kernel too (see [`torch_ops`](crate::torch_ops)).
+//! training its backward kernel too (see [`torch_ops`](crate::torch_ops)). Also AdamW's update
+//! of one tensor as torch's in-place ops, for the optimizer to use on libtorch.
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, Linear};
@@ -138,4 +139,40 @@ pub(crate) fn dropout<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Te
         Err([input]) => Tensor::<D>::from_dispatch(input),
     };
     dropout.forward(input)
+}
+
+/// The settings of one AdamW step of one tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamWStep {
+    /// The learning rate.
+    pub lr: f64,
+    /// Decay of the first moment.
+    pub beta_1: f64,
+    /// Decay of the second moment.
+    pub beta_2: f64,
+    /// Added to the square root of the second moment.
+    pub epsilon: f64,
+    /// Decoupled weight decay, scaled by the learning rate.
+    pub weight_decay: f64,
+    /// The steps taken on this tensor, this one included: 1 on the first.
+    pub time: i32,
+}
+
+/// One AdamW step of `[param, grad, moment_1, moment_2]` (moments zero before the first step)
+/// as torch's in-place ops, when all four are float tensors on libtorch without autodiff:
+/// `[param, moment_1, moment_2]` after it. Otherwise the four back, untouched (boxed: four
+/// tensors make a large error value).
+pub fn adamw_on_torch<const D: usize>(
+    step: &AdamWStep,
+    tensors: [Tensor<D>; 4],
+) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
+    #[cfg(feature = "tch")]
+    {
+        torch_ops::adamw(step, tensors)
+    }
+    #[cfg(not(feature = "tch"))]
+    {
+        let _ = step;
+        Err(Box::new(tensors))
+    }
 }

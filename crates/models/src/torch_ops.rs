@@ -7,7 +7,8 @@
 //! reductions, each a pass over memory forward and again backward. PyTorch runs each as one
 //! kernel forward and one backward. burn-tch also sends attention with a float bias to unfused
 //! ops. On libtorch, [`apply`] runs a [`TorchKernel`]'s forward on the inputs' torch tensors
-//! and, under autodiff, records it as one burn node whose backward is the kernel's.
+//! and, under autodiff, records it as one burn node whose backward is the kernel's. [`adamw`]
+//! is the optimizer's update of one tensor, off autodiff, as torch's in-place ops.
 //! The measurements are in `benchmarks/results/2026-11-24-cpu-torch-kernels.md`.
 
 // burn-tch is marked deprecated upstream; it is the libtorch backend w2s runs on (docs/GPU.md).
@@ -26,6 +27,8 @@ use burn_dispatch::{
     GradientCheckpointingStrategy,
 };
 use burn_tch::{LibTorch, TchTensor};
+
+use crate::ops::AdamWStep;
 
 /// burn's autodiff over libtorch, as a device made with `.autodiff()` has it.
 type TorchAutodiff = Autodiff<LibTorch, NoCheckpointing>;
@@ -280,6 +283,75 @@ impl TorchKernel<4> for Attention {
     fn backward(graph: Self::Saved, grad: TchTensor, wanted: [bool; 4]) -> [Option<TchTensor>; 4] {
         graph.backward(&grad.tensor, wanted)
     }
+}
+
+/// One AdamW step as PyTorch's AdamW takes it: torch's ops writing into the parameter and the
+/// moments in place, nine passes over memory where burn's AdamW makes about fifteen, most into
+/// new allocations. A tensor another burn tensor shares (a best-so-far snapshot of the model,
+/// say) is copied first, so that it keeps its values.
+pub(crate) fn adamw<const D: usize>(
+    step: &AdamWStep,
+    tensors: [Tensor<D>; 4],
+) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
+    let inputs = tensors.map(Tensor::into_dispatch);
+    if !inputs.iter().all(on_torch) {
+        return Err(Box::new(inputs.map(Tensor::from_dispatch)));
+    }
+    let inputs = inputs.map(|input| {
+        match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
+            Ok(BackendTensor::Float(tensor)) => tensor,
+            _ => unreachable!("checked by on_torch"),
+        }
+    });
+    let outputs = tch::no_grad(|| adamw_in_place(step, inputs));
+    Ok(outputs.map(Tensor::from_primitive::<LibTorch>))
+}
+
+fn adamw_in_place(
+    step: &AdamWStep,
+    [param, grad, moment_1, moment_2]: [TchTensor; 4],
+) -> [TchTensor; 3] {
+    let AdamWStep {
+        lr,
+        beta_1,
+        beta_2,
+        epsilon,
+        weight_decay,
+        time,
+    } = *step;
+    let bias_correction_1 = 1.0 - beta_1.powi(time);
+    let bias_correction_2 = 1.0 - beta_2.powi(time);
+    let step_size = lr / bias_correction_1;
+
+    let mut param = scaled(param, 1.0 - lr * weight_decay);
+    let mut moment_1 = scaled(moment_1, 1.0);
+    let _ = moment_1.tensor.lerp_(&grad.tensor, 1.0 - beta_1);
+    let grad = scaled(grad, (1.0 - beta_2).sqrt());
+    let mut moment_2 = scaled(moment_2, beta_2);
+    let _ = moment_2.tensor.addcmul_(&grad.tensor, &grad.tensor);
+
+    // param -= step_size * m / (sqrt(v / bias_correction_2) + epsilon), written as param += m / d
+    // because tch's `addcdiv_` takes no scale. A zero learning rate (the first warmup step)
+    // leaves the parameter as it is rather than dividing by zero.
+    let scale = -1.0 / (step_size * bias_correction_2.sqrt());
+    if scale.is_finite() {
+        let mut d = moment_2.tensor.sqrt();
+        let _ = d.g_mul_scalar_(scale);
+        let _ = d.g_add_scalar_(-epsilon / step_size);
+        let _ = param.tensor.addcdiv_(&moment_1.tensor, &d);
+    }
+    [param, moment_1, moment_2]
+}
+
+/// `tensor * factor`, in place when no other burn tensor shares its memory; a copy otherwise.
+fn scaled(mut tensor: TchTensor, factor: f64) -> TchTensor {
+    if !tensor.can_mut() {
+        return TchTensor::new(&tensor.tensor * factor);
+    }
+    if factor != 1.0 {
+        let _ = tensor.tensor.g_mul_scalar_(factor);
+    }
+    tensor
 }
 
 /// An op recorded by torch's autograd: its output, the leaves it started from (one per input),
@@ -633,6 +705,159 @@ mod tests {
                 .max()
                 .into_scalar::<f32>()
                 < 1e-6
+        );
+    }
+
+    /// Three AdamW steps through torch's in-place ops and through burn's AdamW, from the same
+    /// parameter and gradients: the parameters and moments after each.
+    fn adamw_both_ways(device: &Device) -> Vec<([Tensor<2>; 3], [Tensor<2>; 3])> {
+        use burn::optim::{AdamWConfig, Optimizer};
+        // Betas that f32 holds exactly, as burn keeps them in f32.
+        let burn_adamw = AdamWConfig::new()
+            .with_beta_1(0.875)
+            .with_beta_2(0.984375)
+            .with_epsilon(1e-6)
+            .with_weight_decay(0.1)
+            .build();
+        let (mut torch_param, mut moments) = (random([16, 8], device), None);
+        let (mut burn_param, mut burn_state) = (torch_param.clone(), None);
+        (1..=3)
+            .map(|time| {
+                let grad = random([16, 8], device);
+                let step = AdamWStep {
+                    lr: 1e-2,
+                    beta_1: 0.875,
+                    beta_2: 0.984375,
+                    epsilon: 1e-6,
+                    weight_decay: 0.1,
+                    time,
+                };
+                let [m, v] = moments
+                    .take()
+                    .unwrap_or_else(|| [grad.zeros_like(), grad.zeros_like()]);
+                let [param, m, v] = adamw(&step, [torch_param.clone(), grad.clone(), m, v])
+                    .unwrap_or_else(|_| panic!("not run by torch"));
+                (torch_param, moments) = (param.clone(), Some([m.clone(), v.clone()]));
+                let (param, state) =
+                    burn_adamw.step(1e-2, burn_param.clone(), grad, burn_state.take());
+                let state = state.expect("AdamW keeps a state");
+                assert_eq!(state.momentum.time, time as usize);
+                let burn_out = [
+                    param.clone(),
+                    state.momentum.moment_1.clone(),
+                    state.momentum.moment_2.clone(),
+                ];
+                (burn_param, burn_state) = (param, Some(state));
+                ([torch_param.clone(), m, v], burn_out)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn adamw_in_place_matches_burns_adamw() {
+        for (torch_out, burn_out) in adamw_both_ways(&Device::libtorch()) {
+            for (name, (torch, burn)) in ["param", "moment_1", "moment_2"]
+                .iter()
+                .zip(torch_out.into_iter().zip(burn_out))
+            {
+                let diff = max_abs_diff(torch, burn);
+                assert!(diff < 1e-6, "{name} differs from burn's by {diff}");
+            }
+        }
+    }
+
+    /// A zero learning rate (the first step of a linear warmup) with some zero gradients: the
+    /// parameter stays as it was, and the moments move as burn's do.
+    #[test]
+    fn adamw_at_a_zero_learning_rate_leaves_the_parameter_as_it_was() {
+        use burn::optim::{AdamWConfig, Optimizer};
+        let device = Device::libtorch();
+        let param = random([16, 8], &device);
+        let grad = random([16, 8], &device).slice_fill([0..8, 0..8], 0.0);
+        // Betas that f32 holds exactly, as burn keeps them in f32.
+        let (beta_1, beta_2) = (0.875, 1.0 - 1.0 / 1024.0);
+        let step = AdamWStep {
+            lr: 0.0,
+            beta_1,
+            beta_2,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+            time: 1,
+        };
+        let [updated, m, v] = adamw(
+            &step,
+            [
+                param.clone(),
+                grad.clone(),
+                grad.zeros_like(),
+                grad.zeros_like(),
+            ],
+        )
+        .unwrap_or_else(|_| panic!("not run by torch"));
+        assert_eq!(updated.to_data(), param.to_data());
+        let burn = AdamWConfig::new()
+            .with_beta_1(beta_1 as f32)
+            .with_beta_2(beta_2 as f32)
+            .with_epsilon(1e-8)
+            .with_weight_decay(0.01)
+            .build();
+        let (_, state) = burn.step(0.0, param, grad, None);
+        let momentum = state.expect("AdamW keeps a state").momentum;
+        assert!(max_abs_diff(m, momentum.moment_1) < 1e-7);
+        assert!(max_abs_diff(v, momentum.moment_2) < 1e-7);
+    }
+
+    #[test]
+    fn adamw_leaves_a_shared_parameter_as_it_was() {
+        let device = Device::libtorch();
+        let param = random([16, 8], &device);
+        let snapshot = param.clone();
+        let before = snapshot.to_data();
+        let grad = random([16, 8], &device);
+        let step = AdamWStep {
+            lr: 0.1,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+            time: 1,
+        };
+        let [updated, ..] = adamw(
+            &step,
+            [param, grad.clone(), grad.zeros_like(), grad.zeros_like()],
+        )
+        .unwrap_or_else(|_| panic!("not run by torch"));
+        assert_eq!(
+            snapshot.to_data(),
+            before,
+            "the shared copy was written into"
+        );
+        assert!(
+            max_abs_diff(updated, snapshot) > 0.05,
+            "the parameter did not move"
+        );
+    }
+
+    #[test]
+    fn adamw_gives_back_tensors_off_libtorch() {
+        let device = Device::flex();
+        let tensors = [0, 1, 2, 3].map(|_| random([4], &device));
+        let step = AdamWStep {
+            lr: 0.1,
+            beta_1: 0.9,
+            beta_2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.0,
+            time: 1,
+        };
+        let back = adamw(&step, tensors.clone()).expect_err("flex tensors are not torch's");
+        for (back, sent) in back.into_iter().zip(tensors) {
+            assert_eq!(back.to_data(), sent.to_data());
+        }
+        let on_autodiff = [0, 1, 2, 3].map(|_| random([4], &Device::libtorch().autodiff()));
+        assert!(
+            adamw(&step, on_autodiff).is_err(),
+            "autodiff tensors are not for in-place writes"
         );
     }
 }

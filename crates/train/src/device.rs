@@ -122,8 +122,9 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
 /// revision may round differently or draw different dropout masks, so its stages are trained
 /// anew. Revision 2: linear layers, LayerNorm, softmax and dropout run as torch's kernels
 /// (`w2s_models`' `torch_ops`). Revision 3: attention with a float bias (MPNet's relative
-/// positions; any model's when no dropout acts) runs as torch's fused kernel.
-pub const LIBTORCH_KERNELS: &str = "kernels-3";
+/// positions; any model's when no dropout acts) runs as torch's fused kernel. Revision 4:
+/// AdamW updates each tensor with torch's in-place ops (`w2s_train::optim`).
+pub const LIBTORCH_KERNELS: &str = "kernels-4";
 
 impl DeviceChoice {
     /// The backend's name (`flex`, `libtorch-cpu`, `cuda`); `None` for `auto` and `cpu`, which

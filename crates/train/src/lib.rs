@@ -4,6 +4,7 @@
 //!   (logits, soft labels, step fraction).
 //! - [`trainer`]: AdamW with warmup and decay, gradient clipping, per-epoch evaluation and
 //!   best-checkpoint selection, resuming a killed run, and batched prediction.
+//! - [`optim`]: AdamW, as torch's in-place ops on libtorch.
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
@@ -12,12 +13,17 @@ pub mod checkpoint;
 pub mod device;
 pub mod job;
 pub mod loss;
+pub mod optim;
 pub mod precision;
 pub mod progress;
 pub mod trainer;
 
+pub use checkpoint::CHECKPOINT_INTERVAL;
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
+pub use optim::adamw;
 pub use precision::{Precision, PrecisionError, set_precision};
-pub use checkpoint::CHECKPOINT_INTERVAL;
-pub use trainer::{EpochLog, FitOutcome, FitReport, FitSpec, adamw, fit, fit_with_budget, predict_proba, train_step, train_step_parallel};
+pub use trainer::{
+    EpochLog, FitOutcome, FitReport, FitSpec, fit, fit_with_budget, predict_proba, train_step,
+    train_step_parallel,
+};

@@ -17,15 +17,48 @@ pub fn loss(
     step_frac: f64,
     logconf: &LogconfConfig,
 ) -> Tensor<1> {
-    let targets = match kind {
-        LossKind::Xent => labels.to_vec(),
-        LossKind::Hard => hard_targets(labels),
-        LossKind::Logconf => {
-            let predictions = probabilities(&logits);
-            logconf_targets(labels, &predictions, step_frac, logconf)
+    targets(kind, labels, step_frac, logconf).loss(logits)
+}
+
+/// What the loss `kind` fits a batch to, given its soft labels (see [`loss`]).
+pub fn targets<'a>(
+    kind: LossKind,
+    labels: &'a [Vec<f64>],
+    step_frac: f64,
+    logconf: &'a LogconfConfig,
+) -> Targets<'a> {
+    match kind {
+        LossKind::Xent => Targets::Fixed(labels.to_vec()),
+        LossKind::Hard => Targets::Fixed(hard_targets(labels)),
+        LossKind::Logconf => Targets::FromPredictions(Box::new(move |predictions| {
+            logconf_targets(labels, predictions, step_frac, logconf)
+        })),
+    }
+}
+
+/// A batch's targets, one row per example, for one soft-label cross-entropy.
+pub enum Targets<'a> {
+    /// Known before the forward pass.
+    Fixed(Vec<Vec<f64>>),
+    /// Made from the student's own class probabilities over the whole batch (`logconf`), so a
+    /// batch split over devices needs every shard's predictions first.
+    FromPredictions(MakeTargets<'a>),
+}
+
+/// Targets, one row per example, from the student's class probabilities, one row per example.
+pub type MakeTargets<'a> = Box<dyn Fn(&[Vec<f64>]) -> Vec<Vec<f64>> + Sync + 'a>;
+
+impl Targets<'_> {
+    /// The loss of the whole batch's `logits`.
+    pub fn loss(&self, logits: Tensor<2>) -> Tensor<1> {
+        match self {
+            Self::Fixed(rows) => soft_cross_entropy(logits, rows),
+            Self::FromPredictions(make) => {
+                let rows = make(&probabilities(&logits));
+                soft_cross_entropy(logits, &rows)
+            }
         }
-    };
-    soft_cross_entropy(logits, &targets)
+    }
 }
 
 /// Mean over the batch of `-sum_c target_c * log_softmax(logits)_c`, computed in f32.

@@ -2,13 +2,15 @@
 //! evaluation at each epoch, keeping the best checkpoint, and resuming a killed run from its
 //! last [checkpoint](crate::checkpoint).
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, FloatDType, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -19,7 +21,8 @@ use w2s_core::schedule::learning_rate;
 use w2s_models::{SequenceClassifier, TokenBatch, make_batch};
 
 use crate::checkpoint::{Best, Checkpoints, Fingerprint, Resumed, TrainState};
-use crate::loss::loss;
+use crate::loss::{Targets, probabilities, soft_cross_entropy, targets};
+use crate::optim::adamw;
 use crate::precision::{Precision, cast_params, forward_logits, precision};
 use crate::progress::StageProgress;
 
@@ -172,10 +175,8 @@ pub fn fit_with_budget(
             let step_frac = step as f64 / total_steps.max(1) as f64;
             let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
             let loss_value;
-            (model, loss_value) =
-                train_step_parallel(model, &mut optimizer, &ids, spec.pad_id, &devices, lr, |logits, shard| {
-                    loss(spec.loss, logits, &labels[shard], step_frac, spec.logconf)
-                });
+            let batch_targets = targets(spec.loss, &labels, step_frac, spec.logconf);
+            (model, loss_value) = train_step_parallel(model, &mut optimizer, &ids, spec.pad_id, &devices, lr, &batch_targets);
 
             state.step += 1;
             state.batches_done += 1;
@@ -290,15 +291,6 @@ fn save_checkpoint(
     }
 }
 
-/// AdamW with the config's weight decay and gradient clipping (HF's defaults otherwise).
-pub fn adamw(config: &TrainConfig) -> ModuleOptimizer {
-    AdamWConfig::new()
-        .with_weight_decay(config.weight_decay as f32)
-        .with_epsilon(1e-8)
-        .with_grad_clipping((config.grad_clip > 0.0).then_some(GradientClippingConfig::Norm(config.grad_clip as f32)))
-        .init()
-}
-
 /// One optimisation step on `batch` (on an autodiff device): forward in the process's
 /// [precision](crate::precision), `loss` of the f32 logits, backward and an optimizer step at
 /// learning rate `lr`. `loss` maps the logits `[batch, classes]` to the scalar loss. Returns
@@ -317,23 +309,23 @@ pub fn train_step(
 }
 
 /// One synchronous data-parallel optimisation step on the batch `ids` over `devices` (autodiff
-/// devices; the first is `model`'s, the main device).
+/// devices; the first is `model`'s, the main device), fitting the batch to `targets`.
 ///
 /// The batch is split into one contiguous shard per device, as equal in size as possible
 /// ([`shard_ranges`]; a device whose shard would be empty is skipped). Each shard runs on a
 /// replica of the current weights: on the main device the model itself, on the others
-/// `model.clone().fork(device)`. A replica computes `loss(logits, shard)` (the loss of the
-/// shard's examples, `shard` being their positions in the batch) scaled by
-/// `shard_len / batch_len`, runs backward, and sends its gradients to the main device; there
-/// the gradients are summed (in shard order) and ONE optimizer step is taken at learning rate
-/// `lr`. Returns the updated model and the batch loss, the sum of the scaled shard losses.
+/// `model.clone().fork(device)`. A replica computes the soft-label cross-entropy of its shard's
+/// logits against the shard's rows of the targets, scaled by `shard_len / batch_len`, runs
+/// backward, and sends its gradients to the main device; there the gradients are summed (in
+/// shard order) and ONE optimizer step is taken at learning rate `lr`. Returns the updated model
+/// and the batch loss, the sum of the scaled shard losses.
 ///
-/// For a loss that is a mean over examples (`xent`, `hard`), the scaled shard losses sum to the
-/// full-batch loss, so the summed gradients are the full-batch gradients up to rounding (the
-/// order of the sums differs, and each shard is padded to its own longest example). `logconf` is
-/// not of that kind: it hardens the student's predictions to the weak labels' class balance
-/// *within the batch*, and on several devices each shard computes that balance and threshold
-/// over its own examples, so a sharded step is close to, not equal to, a full-batch one.
+/// The scaled shard losses sum to the full-batch loss, so the summed gradients are the
+/// full-batch gradients up to rounding (the order of the sums differs, and each shard is padded
+/// to its own longest example). That holds for targets made from the student's predictions too
+/// (`logconf`, which hardens them to the weak labels' class balance within the batch): every
+/// replica first runs its forward and sends its shard's class probabilities, the targets are
+/// made once from the whole batch's, and only then does each replica compute its loss.
 ///
 /// Replicas on different devices run concurrently, one thread per distinct device
 /// (`std::thread::scope`; burn's modules, tensors and gradients are `Send`); shards that share a
@@ -348,13 +340,13 @@ pub fn train_step_parallel(
     pad_id: u32,
     devices: &[Device],
     lr: f64,
-    loss: impl Fn(Tensor<2>, Range<usize>) -> Tensor<1> + Sync,
+    targets: &Targets,
 ) -> (SequenceClassifier, f64) {
     assert!(!devices.is_empty(), "train_step_parallel needs at least one device");
     let shards = shard_ranges(ids.len(), devices.len());
     if shards.len() <= 1 {
         let batch = make_batch(ids, pad_id, &devices[0]);
-        return train_step(model, optimizer, &batch, lr, |logits| loss(logits, 0..ids.len()));
+        return train_step(model, optimizer, &batch, lr, |logits| targets.loss(logits));
     }
 
     // One group of shards per distinct device, in order of first use: the main device's group,
@@ -366,12 +358,16 @@ pub fn train_step_parallel(
             None => groups.push(vec![index]),
         }
     }
-    sharded_step(model, optimizer, ids, pad_id, devices, &shards, &groups, lr, &loss)
+    sharded_step(model, optimizer, ids, pad_id, devices, &shards, &groups, lr, targets)
 }
 
+/// A shard's gradients (on the main device) and its scaled loss.
+type ShardResult = (usize, (GradientsParams, f64));
+
 /// The multi-shard part of [`train_step_parallel`]: `groups` are lists of shard indices, the
-/// first holding shard 0; each group runs on a thread of its own (the first on this one), its
-/// shards one after another.
+/// first holding shard 0; each group runs on a thread of its own, its shards one after another.
+/// With targets made from predictions, the calling thread gathers every shard's predictions,
+/// makes the targets and hands them to the groups.
 #[allow(clippy::too_many_arguments)]
 fn sharded_step(
     model: SequenceClassifier,
@@ -382,53 +378,122 @@ fn sharded_step(
     shards: &[Range<usize>],
     groups: &[Vec<usize>],
     lr: f64,
-    loss: &(impl Fn(Tensor<2>, Range<usize>) -> Tensor<1> + Sync),
+    targets: &Targets,
 ) -> (SequenceClassifier, f64) {
     let main_device = &devices[0];
     let batch_len = ids.len() as f64;
-    // The scaled loss of one shard, its backward, and its gradients on the main device.
-    let run_shard = |replica: &SequenceClassifier, index: usize| -> (GradientsParams, f64) {
+    // Shard 0 runs on `source` itself (the model, on the main device), the others on a fork of
+    // `source` to their device.
+    fn replica<'a>(source: &'a SequenceClassifier, index: usize, devices: &[Device]) -> Cow<'a, SequenceClassifier> {
+        match index {
+            0 => Cow::Borrowed(source),
+            _ => Cow::Owned(source.clone().fork(&devices[index])),
+        }
+    }
+    let forward = |replica: &SequenceClassifier, index: usize| {
+        let batch = make_batch(&ids[shards[index].clone()], pad_id, &devices[index]);
+        forward_logits(replica, &batch, precision())
+    };
+    // The scaled loss of one shard against the batch's target rows `rows`, its backward, and its
+    // gradients on the main device.
+    let backward = |replica: &SequenceClassifier, index: usize, logits, rows: &[Vec<f64>]| {
         let shard = shards[index].clone();
-        let device = &devices[index];
         let scale = shard.len() as f64 / batch_len;
-        let batch = make_batch(&ids[shard.clone()], pad_id, device);
-        let shard_loss = loss(forward_logits(replica, &batch, precision()), shard).mul_scalar(scale);
+        let shard_loss = soft_cross_entropy(logits, &rows[shard]).mul_scalar(scale);
         let value = shard_loss.clone().into_scalar::<f32>() as f64;
         let grads = GradientsParams::from_grads(shard_loss.backward(), replica);
+        let device = &devices[index];
         let grads = if device == main_device { grads } else { grads.to_device(main_device, replica) };
-        (grads, value)
+        (index, (grads, value))
     };
-    // The shards of one device, one after another: shard 0 on `source` itself (the model on the
-    // main device), the others on a fork of `source` to their device.
-    let run_group = |group: &[usize], source: &SequenceClassifier| -> Vec<(usize, (GradientsParams, f64))> {
+    // A group of shards against fixed targets: each shard forward and backward in turn.
+    let run_fixed = |group: &[usize], source: &SequenceClassifier, rows: &[Vec<f64>]| -> Vec<ShardResult> {
         group
             .iter()
-            .map(|&index| match index {
-                0 => (0, run_shard(source, 0)),
-                _ => (index, run_shard(&source.clone().fork(&devices[index]), index)),
+            .map(|&index| {
+                let replica = replica(source, index, devices);
+                let logits = forward(&replica, index);
+                backward(&replica, index, logits, rows)
             })
             .collect()
     };
-    let mut results: Vec<Option<(GradientsParams, f64)>> = (0..shards.len()).map(|_| None).collect();
-    std::thread::scope(|scope| {
-        let run_group = &run_group;
-        let handles: Vec<_> = groups[1..]
+    // A group of shards against targets made from predictions: every shard's forward, its
+    // predictions sent, then the targets awaited (none when another group failed) for the
+    // backwards.
+    let run_predicted = |group: &[usize],
+                         source: &SequenceClassifier,
+                         predictions: Sender<(usize, Vec<Vec<f64>>)>,
+                         targets: Receiver<Arc<Vec<Vec<f64>>>>|
+     -> Vec<ShardResult> {
+        let forwards: Vec<_> = group
             .iter()
-            .map(|group| {
-                let source = model.clone();
-                scope.spawn(move || run_group(group, &source))
+            .map(|&index| {
+                let replica = replica(source, index, devices);
+                let logits = forward(&replica, index);
+                let _ = predictions.send((index, probabilities(&logits)));
+                (index, replica, logits)
             })
             .collect();
-        let mut done = run_group(&groups[0], &model);
+        drop(predictions);
+        let Ok(rows) = targets.recv() else { return Vec::new() };
+        forwards.into_iter().map(|(index, replica, logits)| backward(&replica, index, logits, &rows)).collect()
+    };
+
+    let (run_fixed, run_predicted) = (&run_fixed, &run_predicted);
+    let mut results: Vec<Option<(GradientsParams, f64)>> = (0..shards.len()).map(|_| None).collect();
+    let mut failure = None;
+    std::thread::scope(|scope| {
+        let sources: Vec<Cow<SequenceClassifier>> =
+            (0..groups.len()).map(|g| if g == 0 { Cow::Borrowed(&model) } else { Cow::Owned(model.clone()) }).collect();
+        let handles: Vec<_> = match targets {
+            Targets::Fixed(rows) => groups
+                .iter()
+                .zip(sources)
+                .map(|(group, source)| scope.spawn(move || run_fixed(group, &source, rows)))
+                .collect(),
+            Targets::FromPredictions(make) => {
+                let (predictions_sender, predictions) = mpsc::channel();
+                let mut target_senders = Vec::new();
+                let handles = groups
+                    .iter()
+                    .zip(sources)
+                    .map(|(group, source)| {
+                        let (sender, receiver) = mpsc::channel();
+                        target_senders.push(sender);
+                        let predictions_sender = predictions_sender.clone();
+                        scope.spawn(move || run_predicted(group, &source, predictions_sender, receiver))
+                    })
+                    .collect();
+                drop(predictions_sender);
+                // Every shard's predictions, in batch order; fewer when a group failed, which
+                // then ends the others by dropping the target senders unused.
+                let mut by_shard: Vec<Option<Vec<Vec<f64>>>> = vec![None; shards.len()];
+                for (index, rows) in predictions.iter() {
+                    by_shard[index] = Some(rows);
+                }
+                if let Some(by_shard) = by_shard.into_iter().collect::<Option<Vec<_>>>() {
+                    let rows = Arc::new(make(&by_shard.concat()));
+                    for sender in &target_senders {
+                        let _ = sender.send(Arc::clone(&rows));
+                    }
+                }
+                handles
+            }
+        };
+        // Every thread joined before a replica's panic is re-raised with its own payload, so
+        // that an out-of-memory message reaches `catch_out_of_memory`.
         for handle in handles {
-            // Re-raise a replica's panic with its own payload, so that an out-of-memory message
-            // reaches `catch_out_of_memory`.
-            done.extend(handle.join().unwrap_or_else(|payload| std::panic::resume_unwind(payload)));
-        }
-        for (index, result) in done {
-            results[index] = Some(result);
+            match handle.join() {
+                Ok(done) => done.into_iter().for_each(|(index, result)| results[index] = Some(result)),
+                Err(payload) => {
+                    failure.get_or_insert(payload);
+                }
+            }
         }
     });
+    if let Some(payload) = failure {
+        std::panic::resume_unwind(payload);
+    }
 
     // Sum the gradients and the scaled losses in shard order, whatever order the threads ended in.
     let mut accumulator = GradientsAccumulator::<SequenceClassifier>::new();
@@ -523,6 +588,7 @@ mod tests {
     use w2s_models::{BertConfig, ClassifierOptions, random_classifier};
 
     use super::*;
+    use crate::loss::loss;
 
     #[test]
     fn shuffled_batches_cover_every_example_once() {
@@ -545,6 +611,7 @@ mod tests {
         val_ids: Vec<Vec<u32>>,
         val_labels: Vec<usize>,
         config: TrainConfig,
+        loss: LossKind,
         logconf: LogconfConfig,
     }
 
@@ -567,7 +634,7 @@ mod tests {
         let train_labels =
             train_classes.iter().map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] }).collect();
         let config = TrainConfig { epochs: 3, batch_size: 8, eval_batch_size: 16, lr: 1e-3, ..Default::default() };
-        Task { train_ids, train_labels, val_ids, val_labels, config, logconf: LogconfConfig::default() }
+        Task { train_ids, train_labels, val_ids, val_labels, config, loss: LossKind::Xent, logconf: LogconfConfig::default() }
     }
 
     impl Task {
@@ -579,7 +646,7 @@ mod tests {
                 val_ids: &self.val_ids,
                 val_labels: &self.val_labels,
                 config: &self.config,
-                loss: LossKind::Xent,
+                loss: self.loss,
                 logconf: &self.logconf,
                 seed,
                 pad_id: 0,
@@ -680,26 +747,28 @@ mod tests {
 
     /// Data parallelism over several replicas (here all on the flex device) splits each batch,
     /// sums the replicas' gradients and takes one step: the same training as on one device, up
-    /// to rounding (the sums run in another order, and each shard is padded on its own).
+    /// to rounding (the sums run in another order, and each shard is padded on its own). With
+    /// `logconf` too, whose targets depend on the predictions of the whole batch.
     #[test]
     fn data_parallel_training_matches_one_device() {
         let mut task = task();
         let initial = weights(&tiny_model(0.0).valid());
-        for (batch_size, replicas) in [(8, 1), (7, 2)] {
+        for (loss, batch_size, replicas) in [(LossKind::Xent, 8, 1), (LossKind::Xent, 7, 2), (LossKind::Logconf, 8, 1), (LossKind::Logconf, 7, 2)] {
             // Batches of 8 on 2 devices: shards of 4 + 4 (the last batch, 4: 2 + 2). Batches of 7
             // on 3 devices: 3 + 2 + 2, and the last batch of 36 = 5 * 7 + 1 has a single example,
             // so two of the devices are skipped.
             task.config.batch_size = batch_size;
+            task.loss = loss;
             let (single, single_report) = fit_on(&task, &[]);
             let (parallel, parallel_report) = fit_on(&task, &vec![device(); replicas]);
             let difference = relative_difference(&parallel, &single);
             eprintln!(
-                "{} devices, batch {batch_size}: max weight difference {:e} ({:e} relative)",
+                "{loss:?}, {} devices, batch {batch_size}: max weight difference {:e} ({:e} relative)",
                 replicas + 1,
                 max_difference(&parallel, &single),
                 difference
             );
-            assert!(difference < 1e-5, "{} devices: relative weight difference {difference:e}", replicas + 1);
+            assert!(difference < 1e-5, "{loss:?}, {} devices: relative weight difference {difference:e}", replicas + 1);
             for (a, b) in parallel_report.epochs.iter().zip(&single_report.epochs) {
                 assert!((a.train_loss - b.train_loss).abs() < 1e-5 * b.train_loss, "{a:?} vs {b:?}");
             }
@@ -717,21 +786,45 @@ mod tests {
         let labels = &task.train_labels[..8];
         let devices = vec![device(); 3];
         let shards = shard_ranges(ids.len(), 3);
-        let xent = |logits, shard: Range<usize>| loss(LossKind::Xent, logits, &labels[shard], 0.5, &task.logconf);
-        let mut outcomes = Vec::new();
-        for groups in [vec![vec![0, 1, 2]], vec![vec![0], vec![1], vec![2]]] {
-            let mut optimizer = adamw(&task.config);
-            let mut model = tiny_model(0.0);
-            let mut losses = Vec::new();
-            for _ in 0..3 {
-                let loss_value;
-                (model, loss_value) = sharded_step(model, &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &xent);
-                losses.push(loss_value.to_bits());
+        for kind in [LossKind::Xent, LossKind::Logconf] {
+            let targets = targets(kind, labels, 0.5, &task.logconf);
+            let mut outcomes = Vec::new();
+            for groups in [vec![vec![0, 1, 2]], vec![vec![0], vec![1], vec![2]]] {
+                let mut optimizer = adamw(&task.config);
+                let mut model = tiny_model(0.0);
+                let mut losses = Vec::new();
+                for _ in 0..3 {
+                    let loss_value;
+                    (model, loss_value) = sharded_step(model, &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &targets);
+                    losses.push(loss_value.to_bits());
+                }
+                let bits: Vec<u32> = weights(&model).iter().map(|w| w.to_bits()).collect();
+                outcomes.push((losses, bits));
             }
-            let bits: Vec<u32> = weights(&model).iter().map(|w| w.to_bits()).collect();
-            outcomes.push((losses, bits));
+            assert!(outcomes[0] == outcomes[1], "{kind:?}: threads changed the results");
         }
-        assert!(outcomes[0] == outcomes[1], "threads changed the results");
+    }
+
+    /// A replica that fails (here on a token id outside the vocabulary, in its forward) fails the
+    /// step with its own panic, and the replicas waiting for the targets are not left hanging.
+    #[test]
+    fn a_failing_replica_fails_the_step_with_its_own_panic() {
+        let task = task();
+        let outside_vocabulary = [5, 1000, 7];
+        let mut ids: Vec<&[u32]> = task.train_ids[..8].iter().map(Vec::as_slice).collect();
+        ids[7] = &outside_vocabulary;
+        let devices = vec![device(); 3];
+        let (shards, groups) = (shard_ranges(8, 3), vec![vec![0], vec![1], vec![2]]);
+        for kind in [LossKind::Xent, LossKind::Logconf] {
+            let targets = targets(kind, &task.train_labels[..8], 0.5, &task.logconf);
+            let mut optimizer = adamw(&task.config);
+            let step = std::panic::AssertUnwindSafe(|| {
+                sharded_step(tiny_model(0.0), &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &targets)
+            });
+            let payload = std::panic::catch_unwind(step).expect_err("the step fails");
+            let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(message.contains("out of bounds"), "{kind:?}: not the replica's panic: {message}");
+        }
     }
 
     /// On one device, [`train_step_parallel`] is [`train_step`] on the whole batch, bit for bit.
@@ -744,11 +837,11 @@ mod tests {
         for (step, batch) in batches.iter().enumerate() {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| task.train_ids[i].as_slice()).collect();
             let labels: Vec<Vec<f64>> = batch.iter().map(|&i| task.train_labels[i].clone()).collect();
-            let xent = |logits, labels: &[Vec<f64>]| loss(LossKind::Xent, logits, labels, 0.5, &task.logconf);
+            let xent = |logits| loss(LossKind::Xent, logits, &labels, 0.5, &task.logconf);
             let (old_loss, new_loss);
-            (old, old_loss) = train_step(old, &mut old_optimizer, &make_batch(&ids, 0, &device()), 1e-3, |logits| xent(logits, &labels));
-            (new, new_loss) =
-                train_step_parallel(new, &mut new_optimizer, &ids, 0, &[device()], 1e-3, |logits, shard| xent(logits, &labels[shard]));
+            (old, old_loss) = train_step(old, &mut old_optimizer, &make_batch(&ids, 0, &device()), 1e-3, xent);
+            let targets = targets(LossKind::Xent, &labels, 0.5, &task.logconf);
+            (new, new_loss) = train_step_parallel(new, &mut new_optimizer, &ids, 0, &[device()], 1e-3, &targets);
             assert_eq!(old_loss.to_bits(), new_loss.to_bits(), "step {step}");
         }
         let bits = |model: &SequenceClassifier| weights(model).iter().map(|w| w.to_bits()).collect::<Vec<_>>();
