@@ -110,8 +110,8 @@ pub struct TrainConfig {
     pub warmup_frac: f64,
     /// Learning-rate shape after warmup.
     pub schedule: Schedule,
-    /// Maximum gradient norm of each parameter tensor (burn clips per tensor); 0 turns clipping
-    /// off.
+    /// Maximum L2 norm of all gradients together (as PyTorch's `clip_grad_norm_`); 0 turns
+    /// clipping off.
     pub grad_clip: f64,
     /// Dropout probability.
     pub dropout: f64,

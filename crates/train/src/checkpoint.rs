@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use burn::module::Module;
-use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,7 @@ use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
 use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_models::SequenceClassifier;
 
+use crate::optim::ModelOptimizer;
 use crate::trainer::EpochLog;
 
 /// Wall-clock time between two mid-epoch checkpoints (one is also saved at the end of every
@@ -150,7 +151,7 @@ pub struct Resumed {
     pub state: TrainState,
     /// The weights, on the device of the model given to [`Checkpoints::load`].
     pub model: SequenceClassifier,
-    /// Apply with [`ModuleOptimizer::load_record`]; keyed by the ids of `model`'s parameters.
+    /// Apply with [`ModelOptimizer::load_record`]; keyed by the ids of `model`'s parameters.
     pub optimizer: OptimizerRecord,
     pub best: Option<Best>,
 }
@@ -239,7 +240,7 @@ impl<'a> Checkpoints<'a> {
         &mut self,
         state: &TrainState,
         model: &SequenceClassifier,
-        optimizer: &ModuleOptimizer,
+        optimizer: &ModelOptimizer,
         best: Option<&Best>,
     ) -> Result<(), CheckpointError> {
         fs::create_dir_all(self.dir)?;

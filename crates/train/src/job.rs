@@ -53,9 +53,16 @@ pub struct JobOutput {
     pub weights: Option<PathBuf>,
 }
 
+/// Revision of how w2s trains on every backend, in every stage's cache key: a change to the
+/// algorithm bumps it, so that stages trained before are trained anew. Revision 2: gradients
+/// are clipped to a global norm, as PyTorch and HF clip them (revision 1 clipped each parameter
+/// tensor on its own, as burn does).
+pub const TRAINING_REVISION: u32 = 2;
+
 /// The inputs that determine a job's output. Large inputs enter through their hashes.
 #[derive(Debug, Serialize)]
 pub struct JobKey<'a> {
+    training: u32,
     model: String,
     config: &'a TrainConfig,
     loss: LossKind,
@@ -78,6 +85,7 @@ impl TrainJob {
     /// The cache key: a change to anything that affects the output changes the key.
     pub fn key(&self) -> JobKey<'_> {
         JobKey {
+            training: TRAINING_REVISION,
             model: model_fingerprint(&self.model_dir),
             config: &self.config,
             loss: self.loss,

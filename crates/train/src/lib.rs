@@ -4,7 +4,8 @@
 //!   (logits, soft labels, step fraction).
 //! - [`trainer`]: AdamW with warmup and decay, gradient clipping, per-epoch evaluation and
 //!   best-checkpoint selection, resuming a killed run, and batched prediction.
-//! - [`optim`]: AdamW, as torch's in-place ops on libtorch.
+//! - [`optim`]: gradient clipping to a global norm, and AdamW (torch's in-place ops on
+//!   libtorch).
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).

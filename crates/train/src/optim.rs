@@ -1,12 +1,16 @@
-//! AdamW: burn's, except that on libtorch each tensor's update is torch's in-place ops, as
+//! The optimizer of a fine-tuning run: the gradients clipped to a global norm, as PyTorch's
+//! `clip_grad_norm_` and HF's Trainer clip them, then AdamW.
+//!
+//! AdamW is burn's, except that on libtorch each tensor's update is torch's in-place ops, as
 //! PyTorch's AdamW makes it ([`w2s_models::adamw_on_torch`]). burn's update is about fifteen
 //! elementwise passes, most into new tensors; on the CPU that was 17 % of MPNet's training step
 //! against 10 % for PyTorch's (`benchmarks/results/2026-11-24-cpu-mpnet.md`). The state is
 //! burn's, so optimizer checkpoints are the same either way.
 
-use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{
-    AdamWConfig, AdamWState, AdaptiveMomentumState, LearningRate, ModuleOptimizer, Optimizer,
+    AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, LearningRate, ModuleOptimizer,
+    Optimizer, OptimizerRecord,
 };
 use burn::tensor::{Device, Tensor};
 use w2s_core::config::TrainConfig;
@@ -17,14 +21,100 @@ const BETA_1: f64 = 0.9;
 const BETA_2: f64 = 0.999;
 const EPSILON: f64 = 1e-8;
 
-/// AdamW with the config's weight decay and gradient clipping (per parameter tensor, as burn
-/// clips).
-pub fn adamw(config: &TrainConfig) -> ModuleOptimizer {
-    let optimizer = ModuleOptimizer::from(AdamW::new(config.weight_decay));
-    if config.grad_clip > 0.0 {
-        optimizer.with_grad_clipping(GradientClippingConfig::Norm(config.grad_clip as f32).init())
-    } else {
-        optimizer
+/// AdamW with the config's weight decay, after clipping the gradients to a global norm of the
+/// config's `grad_clip` (none at 0).
+pub fn adamw(config: &TrainConfig) -> ModelOptimizer {
+    ModelOptimizer {
+        adamw: ModuleOptimizer::from(AdamW::new(config.weight_decay)),
+        max_grad_norm: (config.grad_clip > 0.0).then_some(config.grad_clip),
+    }
+}
+
+/// AdamW over a model's parameters with global gradient-norm clipping; see [`adamw`].
+pub struct ModelOptimizer {
+    adamw: ModuleOptimizer,
+    max_grad_norm: Option<f64>,
+}
+
+impl ModelOptimizer {
+    /// `model` after one step at learning rate `lr` with its gradients `grads`.
+    pub fn step<M: Module>(&mut self, lr: LearningRate, model: M, grads: GradientsParams) -> M {
+        let grads = match self.max_grad_norm {
+            Some(max_norm) => clip_grad_norm(&model, grads, max_norm),
+            None => grads,
+        };
+        self.adamw.step(lr, model, grads)
+    }
+
+    /// The AdamW state, for a checkpoint.
+    pub fn to_record(&self) -> OptimizerRecord {
+        self.adamw.to_record()
+    }
+
+    /// This optimizer with the AdamW state of a checkpoint.
+    pub fn load_record(self, record: OptimizerRecord) -> Self {
+        Self {
+            adamw: self.adamw.load_record(record),
+            ..self
+        }
+    }
+}
+
+/// `grads` scaled by `max_norm / (norm + 1e-6)` when `norm`, the L2 norm of all of `model`'s
+/// gradients together, is above `max_norm`; as they were otherwise. As PyTorch's
+/// `clip_grad_norm_`, except that it leaves the gradients untouched rather than scaling them by 1.
+pub fn clip_grad_norm<M: Module>(
+    model: &M,
+    mut grads: GradientsParams,
+    max_norm: f64,
+) -> GradientsParams {
+    let norm = grad_norm(model, &grads);
+    let factor = max_norm / (norm + 1e-6);
+    if factor < 1.0 {
+        model.visit(&mut ScaleGrads {
+            grads: &mut grads,
+            factor,
+        });
+    }
+    grads
+}
+
+/// The L2 norm of all of `model`'s gradients in `grads` together.
+pub fn grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    let mut squares = SumOfSquares { grads, sum: None };
+    model.visit(&mut squares);
+    squares
+        .sum
+        .map_or(0.0, |sum| (sum.into_scalar::<f32>() as f64).sqrt())
+}
+
+struct SumOfSquares<'a> {
+    grads: &'a GradientsParams,
+    sum: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SumOfSquares<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.get::<D>(param.id) {
+            let squares = grad.square().sum();
+            self.sum = Some(match self.sum.take() {
+                Some(sum) => sum + squares,
+                None => squares,
+            });
+        }
+    }
+}
+
+struct ScaleGrads<'a> {
+    grads: &'a mut GradientsParams,
+    factor: f64,
+}
+
+impl ModuleVisitor for ScaleGrads<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(grad) = self.grads.remove::<D>(param.id) {
+            self.grads.register(param.id, grad.mul_scalar(self.factor));
+        }
     }
 }
 
@@ -96,9 +186,83 @@ impl Optimizer for AdamW {
 
 #[cfg(test)]
 mod tests {
+    use burn::nn::{Linear, LinearConfig};
     use burn::tensor::{Device, Distribution};
 
     use super::*;
+
+    /// Two layers and the gradients of a loss through them.
+    fn layers_and_grads() -> ([Linear; 2], GradientsParams) {
+        let device = Device::flex().autodiff();
+        let layers = [
+            LinearConfig::new(6, 4).init(&device),
+            LinearConfig::new(4, 3).init(&device),
+        ];
+        let x = Tensor::<2>::random([5, 6], Distribution::Normal(0.0, 1.0), &device);
+        let loss = layers[1]
+            .forward(layers[0].forward(x))
+            .powf_scalar(2.0)
+            .sum();
+        let grads = GradientsParams::from_grads(loss.backward(), &layers);
+        (layers, grads)
+    }
+
+    fn grad_values(layers: &[Linear; 2], grads: &GradientsParams) -> Vec<f32> {
+        let mut values = Vec::new();
+        for layer in layers {
+            values.extend(
+                grads
+                    .get::<2>(layer.weight.id)
+                    .unwrap()
+                    .to_data()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            );
+            let bias = layer.bias.as_ref().unwrap();
+            values.extend(
+                grads
+                    .get::<1>(bias.id)
+                    .unwrap()
+                    .to_data()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            );
+        }
+        values
+    }
+
+    #[test]
+    fn clipping_scales_every_gradient_by_one_factor_to_the_global_norm() {
+        let (layers, grads) = layers_and_grads();
+        let before = grad_values(&layers, &grads);
+        let norm = before
+            .iter()
+            .map(|g| (*g as f64).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        assert!((grad_norm(&layers, &grads) - norm).abs() < 1e-5 * norm);
+        let clipped = clip_grad_norm(&layers, grads, norm / 4.0);
+        let after = grad_values(&layers, &clipped);
+        assert!(
+            (grad_norm(&layers, &clipped) - norm / 4.0).abs() < 1e-5 * norm,
+            "not at the maximum norm"
+        );
+        for (a, b) in after.iter().zip(&before) {
+            assert!(
+                (a * 4.0 - b).abs() < 1e-5 * b.abs().max(1e-3),
+                "{a} is not {b} / 4"
+            );
+        }
+    }
+
+    #[test]
+    fn gradients_within_the_norm_are_left_as_they_were() {
+        let (layers, grads) = layers_and_grads();
+        let before = grad_values(&layers, &grads);
+        let norm = grad_norm(&layers, &grads);
+        let kept = clip_grad_norm(&layers, grads, 2.0 * norm);
+        assert_eq!(grad_values(&layers, &kept), before);
+    }
 
     /// Three steps of this AdamW and of burn's from the same parameter and gradients.
     fn both_ways(device: &Device) -> Vec<(Tensor<2>, Tensor<2>)> {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::{Duration, Instant};
 
 use burn::module::Module;
-use burn::optim::{GradientsAccumulator, GradientsParams, ModuleOptimizer};
+use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, FloatDType, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -22,7 +22,7 @@ use w2s_models::{SequenceClassifier, TokenBatch, make_batch};
 
 use crate::checkpoint::{Best, Checkpoints, Fingerprint, Resumed, TrainState};
 use crate::loss::{Targets, probabilities, soft_cross_entropy, targets};
-use crate::optim::adamw;
+use crate::optim::{ModelOptimizer, adamw};
 use crate::precision::{Precision, cast_params, forward_logits, precision};
 use crate::progress::StageProgress;
 
@@ -280,7 +280,7 @@ fn save_checkpoint(
     checkpoints: Option<&mut Checkpoints>,
     state: &TrainState,
     model: &SequenceClassifier,
-    optimizer: &ModuleOptimizer,
+    optimizer: &ModelOptimizer,
     best: Option<&Best>,
     progress: &StageProgress,
 ) {
@@ -297,7 +297,7 @@ fn save_checkpoint(
 /// the updated model and the batch loss (reading it waits for the step to finish).
 pub fn train_step(
     model: SequenceClassifier,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut ModelOptimizer,
     batch: &TokenBatch,
     lr: f64,
     loss: impl FnOnce(Tensor<2>) -> Tensor<1>,
@@ -335,7 +335,7 @@ pub fn train_step(
 /// its own message.
 pub fn train_step_parallel(
     model: SequenceClassifier,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut ModelOptimizer,
     ids: &[&[u32]],
     pad_id: u32,
     devices: &[Device],
@@ -371,7 +371,7 @@ type ShardResult = (usize, (GradientsParams, f64));
 #[allow(clippy::too_many_arguments)]
 fn sharded_step(
     model: SequenceClassifier,
-    optimizer: &mut ModuleOptimizer,
+    optimizer: &mut ModelOptimizer,
     ids: &[&[u32]],
     pad_id: u32,
     devices: &[Device],
