@@ -142,7 +142,8 @@ fn note_replaced_results(dir: &Path, compute: &str) {
     if let Some(old_compute) = old.compute.filter(|old| old != compute) {
         eprintln!(
             "note: {} held results computed with {old_compute}; these ({compute}) replace them. The {old_compute} \
-             stages stay cached: running again with that device and precision brings them back without training",
+             stages that this version of w2s trained stay cached: running again with that device and precision \
+             brings them back without training",
             dir.display()
         );
     }
