@@ -57,16 +57,13 @@ pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
     kernel: K,
     inputs: [DispatchTensor; N],
 ) -> Result<Tensor<D>, [DispatchTensor; N]> {
-    if inputs.iter().all(on_torch) {
-        let inputs = inputs.map(|input| {
-            match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
-                Ok(BackendTensor::Float(tensor)) => tensor,
-                _ => unreachable!("checked by on_torch"),
-            }
-        });
-        let (output, _) = tch::no_grad(|| kernel.forward(inputs.each_ref(), [false; N]));
-        return Ok(Tensor::from_primitive::<LibTorch>(output));
-    }
+    let inputs = match torch_tensors(inputs) {
+        Ok(inputs) => {
+            let (output, _) = tch::no_grad(|| kernel.forward(inputs.each_ref(), [false; N]));
+            return Ok(Tensor::from_primitive::<LibTorch>(output));
+        }
+        Err(inputs) => inputs,
+    };
     if !inputs.iter().all(on_torch_autodiff) {
         return Err(inputs);
     }
@@ -92,6 +89,22 @@ pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
         OpsKind::UnTracked(prep) => prep.finish(output),
     };
     Ok(Tensor::from_primitive::<TorchAutodiff>(output))
+}
+
+/// The torch tensors of `inputs` when every one is a float tensor on a libtorch device without
+/// autodiff; otherwise `inputs` back, untouched.
+fn torch_tensors<const N: usize>(
+    inputs: [DispatchTensor; N],
+) -> Result<[TchTensor; N], [DispatchTensor; N]> {
+    if !inputs.iter().all(on_torch) {
+        return Err(inputs);
+    }
+    Ok(inputs.map(|input| {
+        match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
+            Ok(BackendTensor::Float(tensor)) => tensor,
+            _ => unreachable!("checked by on_torch"),
+        }
+    }))
 }
 
 /// Whether `tensor` is a float tensor on a libtorch device without autodiff.
@@ -293,16 +306,8 @@ pub(crate) fn adamw<const D: usize>(
     step: &AdamWStep,
     tensors: [Tensor<D>; 4],
 ) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
-    let inputs = tensors.map(Tensor::into_dispatch);
-    if !inputs.iter().all(on_torch) {
-        return Err(Box::new(inputs.map(Tensor::from_dispatch)));
-    }
-    let inputs = inputs.map(|input| {
-        match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
-            Ok(BackendTensor::Float(tensor)) => tensor,
-            _ => unreachable!("checked by on_torch"),
-        }
-    });
+    let inputs = torch_tensors(tensors.map(Tensor::into_dispatch))
+        .map_err(|inputs| Box::new(inputs.map(Tensor::from_dispatch)))?;
     let outputs = tch::no_grad(|| adamw_in_place(step, inputs));
     Ok(outputs.map(Tensor::from_primitive::<LibTorch>))
 }
