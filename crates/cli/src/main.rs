@@ -200,6 +200,7 @@ impl Paths {
 }
 
 fn main() -> ExitCode {
+    w2s_train::host_memory::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -320,6 +320,8 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
 }
 
 fn main() -> std::process::ExitCode {
+    // As `w2s` itself does; the reference gets PyPI torch's defaults (benchmarks/README.md).
+    w2s_train::host_memory::keep_freed_memory();
     let result = parse_args().and_then(|args| {
         let report = run(&args)?;
         let text = serde_json::to_string_pretty(&report).expect("json");

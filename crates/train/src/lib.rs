@@ -9,9 +9,11 @@
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
+//! - [`host_memory`]: keeping freed host memory for the next batch (glibc malloc tuning).
 
 pub mod checkpoint;
 pub mod device;
+pub mod host_memory;
 pub mod job;
 pub mod loss;
 pub mod optim;
