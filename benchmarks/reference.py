@@ -143,6 +143,14 @@ def phase(rates, seq, memory):
     return out
 
 
+def malloc_settings():
+    """glibc malloc's thresholds as this process's environment sets them (w2s sets its own at
+    start-up: crates/train/src/host_memory.rs)."""
+    names = ["MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_"]
+    settings = [f"{name}={os.environ[name]}" for name in names if name in os.environ]
+    return "malloc " + (" ".join(settings) if settings else "defaults")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", required=True)
@@ -216,7 +224,7 @@ def main():
     report = {
         "impl": "reference",
         "backend": f"pytorch {torch.__version__} eager, transformers {transformers.__version__}, "
-                   f"attention {getattr(config, '_attn_implementation', '?')}",
+                   f"attention {getattr(config, '_attn_implementation', '?')}, {malloc_settings()}",
         "device_name": device_name,
         "gpu": device.type == "cuda",
         "precision": args.precision,
