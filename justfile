@@ -204,7 +204,11 @@ gpu-dist:
     cp target/gpu/dist/w2s target/gpu/dist/examples/bench benchmarks/reference.py benchmarks/report.py benchmarks/gpu_run.sh dist/w2s-gpu/
     echo "$spec" > dist/w2s-gpu/TORCH_VERSION
     ls -la dist/w2s-gpu
-    echo "carry dist/w2s-gpu (and checkpoints/pretrained/<model>/config.json at least) to the GPU machine; see docs/GPU.md" >&2
+    echo "carry dist/w2s-gpu (and checkpoints/pretrained/<model>/config.json at least) to the GPU machine, or just gpu-pack; see docs/GPU.md" >&2
+
+# dist/w2s-gpu, the gpu profile's models and the experiments' data in parts of 60 MiB, for a GPU machine reached through small transfers (DEVELOPERS.md).
+gpu-pack: gpu-dist (models "minilm-l3" "mpnet-base")
+    bash benchmarks/gpu_pack.sh pack
 
 # Start a single-node Slurm cluster on this machine (installs slurm-wlm and munge; needs root): the test suite's Slurm tests submit to it.
 slurm *action="start":
