@@ -252,6 +252,7 @@ impl SeedRunner<'_> {
             test: evaluate(&weak_test, &test_labels),
             label_accuracy: Some(label_accuracy(&weak_labels, &transfer_labels)),
             val_accuracy: None,
+            timing: None,
         });
         models.push(self.result("student", &student, &test_labels));
         models.push(self.result("ceiling", &ceiling, &test_labels));
@@ -363,6 +364,7 @@ impl SeedRunner<'_> {
             test: evaluate(&trained.output.predictions["test"], test_labels),
             label_accuracy: None,
             val_accuracy: trained.output.fit.val_accuracy,
+            timing: trained.output.timing(),
         }
     }
 

@@ -9,6 +9,7 @@ mod common;
 use burn::tensor::Device;
 use common::{fixture_flags, fixtures, write_experiment, write_model_from};
 use w2s_cli::pipeline::{RunEnv, run_experiment};
+use w2s_core::SeedResult;
 use w2s_core::config::ExperimentConfig;
 
 /// burn's random number generator is global to the process: tests that train in this process
@@ -50,6 +51,14 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
             assert!(model.test.auroc.is_some());
         }
         assert!(seed.models[..3].iter().all(|m| m.label_accuracy.is_some()));
+        for model in &seed.models {
+            let Some(timing) = model.timing else {
+                assert_eq!(model.role, "ensemble", "a fine-tuned model without stage times");
+                continue;
+            };
+            assert!(timing.train_seconds > 0.0 && timing.train_examples_per_s > 0.0, "{model:?}");
+            assert!(timing.label_seconds.is_some_and(|s| s > 0.0), "{model:?}");
+        }
         // The cue words make the task easy: the ground-truth ceiling must learn it.
         let ceiling = seed.model("ceiling").unwrap();
         assert!(ceiling.test.accuracy > 0.7, "ceiling did not learn: {ceiling:?}");
@@ -75,7 +84,14 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
     // --force retrains every stage, and training is reproducible from the seed.
     let forced = run_experiment(&config, &env(root.path(), true)).unwrap();
     assert_eq!(forced.stages_computed, 8);
-    assert_eq!(forced.results.seeds, first.results.seeds);
+    assert_eq!(without_timing(&forced.results.seeds), without_timing(&first.results.seeds));
+}
+
+/// `seeds` without their stage times, which differ between two runs that train.
+fn without_timing(seeds: &[SeedResult]) -> Vec<SeedResult> {
+    let mut seeds = seeds.to_vec();
+    seeds.iter_mut().flat_map(|s| &mut s.models).for_each(|m| m.timing = None);
+    seeds
 }
 
 #[test]
@@ -171,11 +187,19 @@ fn the_binary_rejects_bad_input_with_clear_errors() {
     assert!(stderr.contains("n_test") || stderr.contains("100000"), "{stderr}");
 }
 
-/// The per-seed `models` arrays (every metric of every model) of the one run under `root`.
+/// The per-seed `models` arrays (every metric of every model, without the stage times) of the one
+/// run under `root`.
 fn run_models(root: &Path) -> Vec<serde_json::Value> {
     let runs: Vec<_> = std::fs::read_dir(root.join("out/runs")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
-    let results: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(runs[0].join("results.json")).unwrap()).unwrap();
+    let mut results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(runs[0].join("results.json")).unwrap()).unwrap();
+    // Stage times differ between two runs that train.
+    for seed in results["seeds"].as_array_mut().unwrap() {
+        for model in seed["models"].as_array_mut().unwrap() {
+            model.as_object_mut().unwrap().remove("timing");
+        }
+    }
     results["seeds"].as_array().unwrap().iter().map(|seed| seed["models"].clone()).collect()
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::{
     ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, RunResults, aligned, csv_line, markdown_escape,
-    markdown_row, mean_std, optional,
+    markdown_table, mean_std, optional,
 };
 use crate::stats::{Summary, median, summarize};
 
@@ -380,8 +380,7 @@ impl SweepSummary {
             ]
             .map(String::from),
         );
-        out.push_str(&markdown_row(&header));
-        out.push_str(&markdown_row(&vec!["---".to_string(); header.len()]));
+        let mut rows = vec![header];
         for (cell, m) in self.done() {
             let mut row = vec![cell.index.to_string(), cell.experiment.clone()];
             row.extend(
@@ -391,17 +390,16 @@ impl SweepSummary {
             row.push(cell.seeds.to_string());
             row.extend(m.summaries().iter().map(mean_std_ci));
             row.extend([m.pgr_accuracy_median, m.pgr_auroc_mean].map(fixed));
-            out.push_str(&markdown_row(&row));
+            rows.push(row);
         }
+        out.push_str(&markdown_table(&rows));
         if !self.axis_medians.is_empty() {
             out.push_str("\n## Median PGR (accuracy) per axis value\n\n");
             out.push_str("Median over the done cells with each value of their mean PGR.\n\n");
-            let header = ["experiment", "axis", "value", "median PGR", "cells"].map(String::from);
-            out.push_str(&markdown_row(&header));
-            out.push_str(&markdown_row(&header.map(|_| "---".to_string())));
-            for row in self.median_rows() {
-                out.push_str(&markdown_row(&row));
-            }
+            let mut rows =
+                vec![["experiment", "axis", "value", "median PGR", "cells"].map(String::from)];
+            rows.extend(self.median_rows());
+            out.push_str(&markdown_table(&rows));
         }
         let unfinished: Vec<&CellSummary> = self.unfinished().collect();
         if !unfinished.is_empty() {

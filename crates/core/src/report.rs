@@ -34,6 +34,25 @@ pub struct ModelResult {
     pub label_accuracy: Option<f64>,
     /// Held-out accuracy used for ensemble weighting or checkpoint selection.
     pub val_accuracy: Option<f64>,
+    /// How long the model's stage took, for the fine-tuned models. A stage reused from the cache
+    /// keeps the times of the run that computed it; `None` in results written before w2s
+    /// recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timing: Option<StageTiming>,
+}
+
+/// Wall time and throughput of one fine-tuning stage.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct StageTiming {
+    /// Fine-tuning, summed over the runs of a resumed stage.
+    pub train_seconds: f64,
+    /// Training examples per second, the mean over epochs.
+    pub train_examples_per_s: f64,
+    /// Labelling every prediction set (a teacher's transfer and test sets, a strong model's test
+    /// set); `None` for stages cached before w2s timed it.
+    pub label_seconds: Option<f64>,
+    /// Labelled examples per second.
+    pub label_examples_per_s: Option<f64>,
 }
 
 /// Everything one seed produced.
@@ -131,7 +150,7 @@ pub struct RunResults {
     pub compute: Option<String>,
 }
 
-const CSV_HEADER: [&str; 12] = [
+const CSV_HEADER: [&str; 16] = [
     "seed",
     "role",
     "model",
@@ -144,6 +163,21 @@ const CSV_HEADER: [&str; 12] = [
     "val_accuracy",
     "pgr_accuracy",
     "pgr_auroc",
+    "train_seconds",
+    "train_examples_per_s",
+    "label_seconds",
+    "label_examples_per_s",
+];
+
+const TIMING_TITLE: &str = "Time per stage (mean over seeds; wall seconds, examples/s)";
+
+const TIMING_HEADER: [&str; 6] = [
+    "role",
+    "model",
+    "train s",
+    "train ex/s",
+    "label s",
+    "label ex/s",
 ];
 
 const TABLE_HEADER: [&str; 8] = [
@@ -189,7 +223,10 @@ impl RunResults {
 
     /// These results, recording what computed them (see [`RunResults::compute`]).
     pub fn computed_on(self, compute: impl Into<String>) -> Self {
-        Self { compute: Some(compute.into()), ..self }
+        Self {
+            compute: Some(compute.into()),
+            ..self
+        }
     }
 
     /// CSV with a header line, one row per (seed, role), then one row per role with
@@ -199,37 +236,45 @@ impl RunResults {
         let mut lines = vec![csv_line(CSV_HEADER.map(String::from))];
         for seed in &self.seeds {
             for m in &seed.models {
-                lines.push(csv_line([
-                    seed.seed.to_string(),
-                    m.role.clone(),
-                    m.model.clone(),
-                    m.test.n.to_string(),
-                    m.test.accuracy.to_string(),
-                    m.test.balanced_accuracy.to_string(),
-                    m.test.f1_weighted.to_string(),
-                    optional(m.test.auroc),
-                    optional(m.label_accuracy),
-                    optional(m.val_accuracy),
-                    optional(seed.pgr_accuracy.value),
-                    optional(seed.pgr_auroc.value),
-                ]));
+                lines.push(csv_line(
+                    [
+                        seed.seed.to_string(),
+                        m.role.clone(),
+                        m.model.clone(),
+                        m.test.n.to_string(),
+                        m.test.accuracy.to_string(),
+                        m.test.balanced_accuracy.to_string(),
+                        m.test.f1_weighted.to_string(),
+                        optional(m.test.auroc),
+                        optional(m.label_accuracy),
+                        optional(m.val_accuracy),
+                        optional(seed.pgr_accuracy.value),
+                        optional(seed.pgr_auroc.value),
+                    ]
+                    .into_iter()
+                    .chain(timing_fields(m.timing.as_ref())),
+                ));
             }
         }
         for row in &self.summary {
-            lines.push(csv_line([
-                "mean".to_string(),
-                row.role.clone(),
-                row.model.clone(),
-                String::new(),
-                optional(row.accuracy.mean),
-                optional(row.balanced_accuracy.mean),
-                optional(row.f1_weighted.mean),
-                optional(row.auroc.mean),
-                optional(row.label_accuracy.mean),
-                String::new(),
-                optional(self.pgr_accuracy.mean),
-                optional(self.pgr_auroc.mean),
-            ]));
+            lines.push(csv_line(
+                [
+                    "mean".to_string(),
+                    row.role.clone(),
+                    row.model.clone(),
+                    String::new(),
+                    optional(row.accuracy.mean),
+                    optional(row.balanced_accuracy.mean),
+                    optional(row.f1_weighted.mean),
+                    optional(row.auroc.mean),
+                    optional(row.label_accuracy.mean),
+                    String::new(),
+                    optional(self.pgr_accuracy.mean),
+                    optional(self.pgr_auroc.mean),
+                ]
+                .into_iter()
+                .chain(timing_fields(mean_timing(&self.seeds, &row.role).as_ref())),
+            ));
         }
         lines.concat()
     }
@@ -244,6 +289,10 @@ impl RunResults {
         for (label, line) in self.pgr_lines() {
             out.push_str(&format!("{label}: {line}\n"));
         }
+        let timing = self.timing_rows();
+        if timing.len() > 1 {
+            out.push_str(&format!("\n{TIMING_TITLE}:\n{}", aligned(&timing)));
+        }
         out
     }
 
@@ -254,21 +303,47 @@ impl RunResults {
             out.push_str(&format!("{}\n\n", self.config.description));
         }
         out.push_str(&format!("{}\n\n", self.title()));
-        out.push_str(&markdown_row(&TABLE_HEADER.map(String::from)));
-        out.push_str(&markdown_row(&TABLE_HEADER.map(|_| "---".to_string())));
-        for row in &self.summary {
-            out.push_str(&markdown_row(&self.cells(row)));
-        }
+        let mut rows = vec![TABLE_HEADER.map(String::from)];
+        rows.extend(self.summary.iter().map(|row| self.cells(row)));
+        out.push_str(&markdown_table(&rows));
         out.push('\n');
         for (label, line) in self.pgr_lines() {
             out.push_str(&format!("- **{label}:** {}\n", markdown_escape(&line)));
         }
+        let timing = self.timing_rows();
+        if timing.len() > 1 {
+            out.push_str(&format!("\n{TIMING_TITLE}:\n\n{}", markdown_table(&timing)));
+        }
         out
+    }
+
+    /// A header, then per fine-tuned role the mean over seeds of its stage's times and rates;
+    /// only the header when no stage was timed.
+    fn timing_rows(&self) -> Vec<[String; 6]> {
+        let mut rows = vec![TIMING_HEADER.map(String::from)];
+        for row in &self.summary {
+            if let Some(t) = mean_timing(&self.seeds, &row.role) {
+                let number =
+                    |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+                rows.push([
+                    row.role.clone(),
+                    row.model.clone(),
+                    number(Some(t.train_seconds)),
+                    number(Some(t.train_examples_per_s)),
+                    number(t.label_seconds),
+                    number(t.label_examples_per_s),
+                ]);
+            }
+        }
+        rows
     }
 
     fn title(&self) -> String {
         let seeds: Vec<String> = self.seeds.iter().map(|s| s.seed.to_string()).collect();
-        let compute = self.compute.as_ref().map_or(String::new(), |c| format!(", {c}"));
+        let compute = self
+            .compute
+            .as_ref()
+            .map_or(String::new(), |c| format!(", {c}"));
         format!(
             "{} on {}: config {}, profile {}, {} seed{} ({}){compute}",
             self.experiment,
@@ -321,6 +396,31 @@ impl RunResults {
             ),
         ]
     }
+}
+
+/// The mean over `seeds` of the stage times of `role`, over the seeds that recorded them.
+fn mean_timing(seeds: &[SeedResult], role: &str) -> Option<StageTiming> {
+    let timings: Vec<StageTiming> = seeds.iter().filter_map(|s| s.model(role)?.timing).collect();
+    let mean = |field: fn(&StageTiming) -> Option<f64>| -> Option<f64> {
+        let values: Vec<f64> = timings.iter().filter_map(field).collect();
+        (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+    };
+    Some(StageTiming {
+        train_seconds: mean(|t| Some(t.train_seconds))?,
+        train_examples_per_s: mean(|t| Some(t.train_examples_per_s))?,
+        label_seconds: mean(|t| t.label_seconds),
+        label_examples_per_s: mean(|t| t.label_examples_per_s),
+    })
+}
+
+/// The CSV fields of `timing`, empty when there is none.
+fn timing_fields(timing: Option<&StageTiming>) -> [String; 4] {
+    [
+        optional(timing.map(|t| t.train_seconds)),
+        optional(timing.map(|t| t.train_examples_per_s)),
+        optional(timing.and_then(|t| t.label_seconds)),
+        optional(timing.and_then(|t| t.label_examples_per_s)),
+    ]
 }
 
 /// Rows as left-aligned columns two spaces apart, each line ending in a newline.
@@ -433,7 +533,21 @@ fn csv_field(field: &str) -> String {
     }
 }
 
-pub(crate) fn markdown_row(cells: &[String]) -> String {
+/// `rows` as a Markdown table, the first row its header.
+pub(crate) fn markdown_table<R: AsRef<[String]>>(rows: &[R]) -> String {
+    let Some((header, body)) = rows.split_first() else {
+        return String::new();
+    };
+    let rule: Vec<String> = header.as_ref().iter().map(|_| "---".to_string()).collect();
+    let mut out = markdown_row(header.as_ref());
+    out.push_str(&markdown_row(&rule));
+    for row in body {
+        out.push_str(&markdown_row(row.as_ref()));
+    }
+    out
+}
+
+fn markdown_row(cells: &[String]) -> String {
     let escaped: Vec<String> = cells.iter().map(|c| markdown_escape(c)).collect();
     format!("| {} |\n", escaped.join(" | "))
 }
@@ -542,14 +656,14 @@ mod tests {
         assert_eq!(lines.len(), 1 + 8 + 4);
         assert_eq!(
             lines[3],
-            "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,"
+            "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,"
         );
         assert!(
             lines[11].starts_with("mean,student,big,,0.725,"),
             "{}",
             lines[11]
         );
-        assert!(lines.iter().all(|l| l.split(',').count() == 12), "{csv}");
+        assert!(lines.iter().all(|l| l.split(',').count() == 16), "{csv}");
     }
 
     #[test]
@@ -641,14 +755,134 @@ mod tests {
 
     #[test]
     fn the_compute_is_recorded_and_shown() {
-        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)]).computed_on("libtorch-cpu bf16");
-        assert!(run.to_table().lines().next().unwrap().ends_with(", libtorch-cpu bf16"), "{}", run.to_table());
+        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)])
+            .computed_on("libtorch-cpu bf16");
+        assert!(
+            run.to_table()
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(", libtorch-cpu bf16"),
+            "{}",
+            run.to_table()
+        );
         let json = serde_json::to_string(&run).unwrap();
-        assert_eq!(serde_json::from_str::<RunResults>(&json).unwrap().compute.as_deref(), Some("libtorch-cpu bf16"));
+        assert_eq!(
+            serde_json::from_str::<RunResults>(&json)
+                .unwrap()
+                .compute
+                .as_deref(),
+            Some("libtorch-cpu bf16")
+        );
         // Results written before the field existed still load.
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
         old.as_object_mut().unwrap().remove("compute");
-        assert_eq!(serde_json::from_value::<RunResults>(old).unwrap().compute, None);
+        assert_eq!(
+            serde_json::from_value::<RunResults>(old).unwrap().compute,
+            None
+        );
+    }
+
+    fn timed(
+        mut seed: SeedResult,
+        role: &str,
+        train_seconds: f64,
+        label_seconds: Option<f64>,
+    ) -> SeedResult {
+        let model = seed.models.iter_mut().find(|m| m.role == role).unwrap();
+        model.timing = Some(StageTiming {
+            train_seconds,
+            train_examples_per_s: 100.0 / train_seconds,
+            label_seconds,
+            label_examples_per_s: label_seconds.map(|s| 50.0 / s),
+        });
+        seed
+    }
+
+    #[test]
+    fn stage_times_are_averaged_over_the_seeds_that_have_them() {
+        let seeds = vec![
+            timed(
+                timed(seed(0, 0.6, 0.7, 0.8), "student", 10.0, Some(2.0)),
+                "ceiling",
+                4.0,
+                None,
+            ),
+            timed(seed(1, 0.6, 0.7, 0.8), "student", 50.0, None),
+        ];
+        let run = RunResults::new(config(&[0, 1]), seeds);
+        let student = mean_timing(&run.seeds, "student").unwrap();
+        assert_eq!(
+            (student.train_seconds, student.train_examples_per_s),
+            (30.0, 6.0)
+        );
+        assert_eq!(
+            (student.label_seconds, student.label_examples_per_s),
+            (Some(2.0), Some(25.0))
+        );
+        assert_eq!(mean_timing(&run.seeds, "ensemble"), None);
+
+        let table = run.to_table();
+        let timing = table
+            .split_once("Time per stage")
+            .expect("a timing section")
+            .1;
+        let rows: Vec<&str> = timing.lines().skip(2).collect();
+        assert_eq!(rows.len(), 2, "{table}");
+        assert!(
+            rows[0].starts_with("student") && rows[0].contains("30.0") && rows[0].contains("25.0"),
+            "{table}"
+        );
+        assert!(
+            rows[1].starts_with("ceiling") && rows[1].trim_end().ends_with('-'),
+            "{table}"
+        );
+        assert!(
+            run.to_markdown()
+                .contains("| student | big | 30.0 | 6.0 | 2.0 | 25.0 |"),
+            "{}",
+            run.to_markdown()
+        );
+
+        let csv = run.to_csv();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        assert_eq!(
+            header[12..],
+            [
+                "train_seconds",
+                "train_examples_per_s",
+                "label_seconds",
+                "label_examples_per_s"
+            ]
+        );
+        let field = |line: &str, name: &str| {
+            let i = header.iter().position(|h| *h == name).unwrap();
+            line.split(',').nth(i).unwrap().to_string()
+        };
+        let seed1_student = csv.lines().find(|l| l.starts_with("1,student,")).unwrap();
+        assert_eq!(
+            (
+                field(seed1_student, "train_seconds"),
+                field(seed1_student, "label_seconds")
+            ),
+            ("50".into(), "".into())
+        );
+        let mean_student = csv
+            .lines()
+            .find(|l| l.starts_with("mean,student,"))
+            .unwrap();
+        assert_eq!(field(mean_student, "train_seconds"), "30");
+        let ensemble = csv.lines().find(|l| l.starts_with("0,ensemble,")).unwrap();
+        assert_eq!(field(ensemble, "train_seconds"), "");
+    }
+
+    #[test]
+    fn runs_without_stage_times_show_no_timing_section() {
+        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)]);
+        assert!(!run.to_table().contains("Time per stage"));
+        assert!(!run.to_markdown().contains("Time per stage"));
+        let json = serde_json::to_string(&run).unwrap();
+        assert!(!json.contains("timing"), "{json}");
     }
 
     #[test]

@@ -52,6 +52,7 @@ pub fn model(
         },
         label_accuracy,
         val_accuracy: None,
+        timing: None,
     }
 }
 

@@ -6,10 +6,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
+use w2s_core::report::StageTiming;
 use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier, save_classifier};
 
 use crate::checkpoint::CHECKPOINT_INTERVAL;
@@ -51,6 +53,26 @@ pub struct JobOutput {
     pub predictions: BTreeMap<String, Vec<Vec<f64>>>,
     /// The fine-tuned weights in HF layout, when saved.
     pub weights: Option<PathBuf>,
+    /// Wall time of labelling every prediction set; `None` in outputs cached before w2s timed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_seconds: Option<f64>,
+}
+
+impl JobOutput {
+    /// The stage's times and rates for the report; `None` when no epoch was logged.
+    pub fn timing(&self) -> Option<StageTiming> {
+        let epochs = &self.fit.epochs;
+        if epochs.is_empty() {
+            return None;
+        }
+        let labelled: usize = self.predictions.values().map(Vec::len).sum();
+        Some(StageTiming {
+            train_seconds: self.fit.seconds,
+            train_examples_per_s: epochs.iter().map(|e| e.examples_per_sec).sum::<f64>() / epochs.len() as f64,
+            label_seconds: self.label_seconds,
+            label_examples_per_s: self.label_seconds.map(|s| labelled as f64 / s),
+        })
+    }
 }
 
 /// Revision of how w2s trains on every backend, in every stage's cache key: a change to the
@@ -176,6 +198,7 @@ pub fn run(
     let (model, fit_report) =
         catch_out_of_memory(&format!("training {}", job.stage), job.config.batch_size, || fit(model, &spec, &train_device))?;
 
+    let labelling = Instant::now();
     let mut predictions = BTreeMap::new();
     for (name, texts) in &job.predict {
         let ids = encode(texts)?;
@@ -187,11 +210,27 @@ pub fn run(
         progress.finish();
         predictions.insert(name.clone(), probs);
     }
+    let output = JobOutput {
+        fit: fit_report,
+        predictions,
+        weights: weights_dir.map(Path::to_path_buf),
+        label_seconds: Some(labelling.elapsed().as_secs_f64()),
+    };
+    if let Some(timing) = output.timing() {
+        eprintln!(
+            "{}: trained in {:.1} s ({:.1} examples/s), labelled in {:.1} s ({:.1} examples/s)",
+            job.stage,
+            timing.train_seconds,
+            timing.train_examples_per_s,
+            timing.label_seconds.unwrap_or_default(),
+            timing.label_examples_per_s.unwrap_or_default()
+        );
+    }
 
     if let Some(dir) = weights_dir {
         save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
     }
-    Ok(JobOutput { fit: fit_report, predictions, weights: weights_dir.map(Path::to_path_buf) })
+    Ok(output)
 }
 
 /// Identifies pretrained weights by folder name and file size, so that replacing the weights
@@ -235,5 +274,39 @@ mod tests {
         let mut other_seed = job(None);
         other_seed.seed = 2;
         assert_ne!(stable_hash(&other_seed.key()), keys[0]);
+    }
+
+    #[test]
+    fn the_timing_averages_the_epochs_and_counts_every_labelled_text() {
+        let epoch = |epoch, examples_per_sec| crate::trainer::EpochLog {
+            epoch,
+            train_loss: 0.5,
+            val_accuracy: None,
+            examples_per_sec,
+        };
+        let fit = FitReport {
+            epochs: vec![epoch(1, 10.0), epoch(2, 30.0)],
+            best_epoch: 2,
+            val_accuracy: None,
+            seconds: 12.5,
+            resumed_from_step: None,
+        };
+        let probs = |n| vec![vec![0.5, 0.5]; n];
+        let predictions = BTreeMap::from([("transfer".to_string(), probs(30)), ("test".to_string(), probs(10))]);
+        let mut output = JobOutput { fit, predictions, weights: None, label_seconds: Some(2.0) };
+        assert_eq!(
+            output.timing(),
+            Some(StageTiming {
+                train_seconds: 12.5,
+                train_examples_per_s: 20.0,
+                label_seconds: Some(2.0),
+                label_examples_per_s: Some(20.0),
+            })
+        );
+        // An output cached before labelling was timed still loads, without its rate.
+        let mut old = serde_json::to_value(&output).unwrap();
+        old.as_object_mut().unwrap().remove("label_seconds");
+        output = serde_json::from_value(old).unwrap();
+        assert_eq!(output.timing().unwrap().label_examples_per_s, None);
     }
 }
