@@ -57,13 +57,24 @@ _bench_python := if bench_python != "" { bench_python } else { _bench_venv / "bi
 default:
     @just --list
 
-# Run every stage of an experiment, e.g. `just train experiment=legal seeds=[0,1,2]`.
-train *args: models build
+# Run every stage of an experiment, e.g. `just train experiment=legal seeds=[0,1,2]`; fetches the models it needs first.
+train *args: build
+    just _fetch-missing {{bin}} train {{args}}
     {{bin}} train {{args}}
 
 # Run the cells of a sweep in experiments/ablations, skipping finished ones: `just ablate name=loss [backend=slurm] [profile=gpu] [--dry-run]`.
-ablate *args: models build
+ablate *args: build
+    just _fetch-missing {{bin}} ablate {{args}}
     {{bin}} ablate {{args}}
+
+# Fetch the registry models that a `w2s train` or `w2s ablate` command line needs and lacks
+# (the binary resolves the config, profile and overrides included, and names them).
+_fetch-missing w2s command *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    case " {{args}} " in *" --help "*|*" -h "*) exit 0 ;; esac
+    missing=$({{w2s}} {{command}} --missing-models {{args}})
+    if [ -n "$missing" ]; then just models $missing; fi
 
 # Collect a sweep's cells into tables and plots in checkpoints/sweeps/<name>: `just aggregate name=loss`.
 aggregate *args: build

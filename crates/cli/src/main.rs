@@ -1,5 +1,6 @@
 //! `w2s`: weak-to-strong generalization studies.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -14,6 +15,7 @@ use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
+use w2s_models::needs_fetch;
 use w2s_train::{DeviceChoice, DeviceError, Precision, concrete_devices, parse_devices, set_precision};
 
 #[derive(Parser)]
@@ -38,6 +40,8 @@ enum Command {
         /// Recompute stages that finished before.
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        fetch: FetchFlag,
     },
     /// Run every cell of a sweep: `w2s ablate name=<sweep> [backend=slurm] [key=value ...]`.
     ///
@@ -64,6 +68,8 @@ enum Command {
         shared: bool,
         #[command(flatten)]
         cluster: ClusterFlags,
+        #[command(flatten)]
+        fetch: FetchFlag,
     },
     /// Collect the cells of a sweep into tables (CSV, JSON, Markdown) and plots (PNG, SVG).
     Aggregate {
@@ -122,6 +128,14 @@ impl RunFlags {
         }
         args
     }
+}
+
+#[derive(Args)]
+struct FetchFlag {
+    /// Print the registry models that the run needs and that are not in --pretrained yet, one
+    /// per line, and exit (`just train` and `just ablate` fetch them first).
+    #[arg(long)]
+    missing_models: bool,
 }
 
 /// Slurm settings for `backend=slurm`: a cluster profile file, overridden by the flags.
@@ -212,8 +226,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { args, paths, run, force } => {
+        Command::Train { args, paths, run, force, fetch } => {
             let config = load_config(&args, &paths)?;
+            if fetch.missing_models {
+                print_missing_models([&config], &paths.pretrained);
+                return Ok(());
+            }
             let env = run_env(&paths, &run, force)?;
             eprintln!("experiment {} (profile {}, config {})", config.name, config.profile, config.hash());
             let output = run_experiment(&config, &env)?;
@@ -221,8 +239,13 @@ fn run(cli: Cli) -> Result<()> {
             println!("results: {}", output.dir.display());
             Ok(())
         }
-        Command::Ablate { args, paths, run, dry_run, cell, shared, cluster } => {
+        Command::Ablate { args, paths, run, dry_run, cell, shared, cluster, fetch } => {
             let words = parse_ablate_args(&args)?;
+            if fetch.missing_models {
+                let sweep = load_sweep(&words, &paths.experiments, &paths.out)?;
+                print_missing_models(sweep.cells.iter().map(|c| &c.config), &paths.pretrained);
+                return Ok(());
+            }
             let env = run_env(&paths, &run, false)?;
             let sweep = load_sweep(&words, &paths.experiments, &paths.out)?.computed_on(&env.compute);
             let command = CellCommand {
@@ -388,6 +411,15 @@ fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: 
     );
     println!("scripts and Slurm output in {}; each cell logs to its run folder; then `{}`", dir.display(), aggregate_command(words));
     Ok(())
+}
+
+/// Prints the registry models that `configs` fine-tune and that are not in `pretrained` yet,
+/// each once, one per line: the names for `just models`.
+fn print_missing_models<'a>(configs: impl IntoIterator<Item = &'a ExperimentConfig>, pretrained: &Path) {
+    let models: BTreeSet<&str> = configs.into_iter().flat_map(ExperimentConfig::models).collect();
+    for model in models.into_iter().filter(|model| needs_fetch(model, pretrained)) {
+        println!("{model}");
+    }
 }
 
 fn load_config(args: &[String], paths: &Paths) -> Result<ExperimentConfig> {

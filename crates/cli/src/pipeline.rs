@@ -129,7 +129,7 @@ fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode, plan: &mut Vec
 
 /// Fails before any training when a model the experiment names has not been fetched.
 fn check_models_present(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
-    for model in config.weak.models.iter().chain([&config.strong.model]) {
+    for model in config.models() {
         resolve_model_dir(model, &env.pretrained_root)?;
     }
     Ok(())

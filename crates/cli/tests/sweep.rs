@@ -109,6 +109,33 @@ fn a_bad_sweep_is_rejected_before_anything_runs() {
 }
 
 #[test]
+fn train_and_ablate_name_the_registry_models_left_to_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let sweep = LOSS_SWEEP.replace("[axes]", "[axes]\n\"strong.model\" = [\"mpnet-base\", \"minilm-l6\"]");
+    write_sweep(root, "models", &sweep);
+    let missing = |args: &[&str]| {
+        let (ok, stdout, stderr) = run(root, &[args, &["--missing-models"]].concat());
+        assert!(ok, "{stderr}");
+        stdout
+    };
+
+    // The tiny experiment's own models are paths: nothing to fetch.
+    assert_eq!(missing(&["train", "experiment=tiny"]), "");
+    // A registry model is named once, however many times the run uses it.
+    assert_eq!(missing(&["train", "experiment=tiny", "weak.models=[minilm-l3,minilm-l3]", "strong.model=mpnet-base"]), "minilm-l3\nmpnet-base\n");
+    // A sweep names what its cells use, and a fetched model is no longer named.
+    assert_eq!(missing(&["ablate", "name=models"]), "minilm-l6\nmpnet-base\n");
+    fs::create_dir_all(root.join("pretrained/mpnet-base")).unwrap();
+    fs::write(root.join("pretrained/mpnet-base/config.json"), "{}").unwrap();
+    assert_eq!(missing(&["ablate", "name=models"]), "minilm-l6\n");
+    // A bad config is the same error as for the run itself.
+    let (ok, _, stderr) = run(root, &["train", "experiment=tiny", "data.n_wek=5", "--missing-models"]);
+    assert!(!ok && stderr.contains("data.n_weak"), "{stderr}");
+    assert!(!root.join("out").exists(), "nothing ran");
+}
+
+#[test]
 fn a_sweep_killed_mid_stage_resumes_from_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

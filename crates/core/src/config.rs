@@ -421,6 +421,17 @@ impl ExperimentConfig {
         Ok(config)
     }
 
+    /// The models the run fine-tunes, teachers first, each named once: registry names or paths.
+    pub fn models(&self) -> Vec<&str> {
+        let mut models: Vec<&str> = Vec::new();
+        for model in self.weak.models.iter().chain([&self.strong.model]) {
+            if !models.contains(&model.as_str()) {
+                models.push(model);
+            }
+        }
+        models
+    }
+
     /// Check every constraint serde cannot express.
     ///
     /// # Errors
@@ -755,14 +766,34 @@ fn parse_overrides(overrides: &[String]) -> Result<Vec<Override>, ConfigError> {
 
 /// The override's value as TOML (`3`, `1e-4`, `true`, `[0, 1]`, `"x"`), or the raw text as a
 /// string when it is not TOML. A key whose schema type is a string always gets the raw text
-/// (unquoted when quoted), so `strong.model=123` names a model "123".
+/// (unquoted when quoted), so `strong.model=123` names a model "123"; one whose type is an array
+/// takes a list of bare words, so `weak.models=[minilm-l3,minilm-l6]` names two models.
 fn parse_override_value(key: &str, raw: &str) -> toml::Value {
     let parsed = parse_toml_value(raw);
     match (schema_leaf(key), parsed) {
         (Some(toml::Value::String(_)), Some(toml::Value::String(s))) => toml::Value::String(s),
-        (Some(toml::Value::String(_)), _) | (_, None) => toml::Value::String(raw.to_string()),
+        (Some(toml::Value::String(_)), _) => toml::Value::String(raw.to_string()),
+        (Some(toml::Value::Array(_)), None) => {
+            bare_word_list(raw).unwrap_or_else(|| toml::Value::String(raw.to_string()))
+        }
+        (_, None) => toml::Value::String(raw.to_string()),
         (_, Some(value)) => value,
     }
+}
+
+/// `[a, b, "c"]` with bare words among its items, each item TOML or else a string; `None` when
+/// `raw` is not bracketed or has an empty item.
+fn bare_word_list(raw: &str) -> Option<toml::Value> {
+    let inner = raw.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let items = inner
+        .split(',')
+        .map(str::trim)
+        .map(|item| match item {
+            "" => None,
+            item => Some(parse_toml_value(item).unwrap_or_else(|| toml::Value::String(item.to_string()))),
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(toml::Value::Array(items))
 }
 
 fn parse_toml_value(raw: &str) -> Option<toml::Value> {
@@ -1002,6 +1033,25 @@ lr = 1e-4
             }
         );
         assert_eq!(config.strong.train.schedule, Schedule::Linear);
+    }
+
+    #[test]
+    fn models_lists_each_model_once_teachers_first() {
+        assert_eq!(load(&[]).unwrap().models(), ["minilm-l6", "mpnet-base"]);
+        let config = load(&["weak.models=[b,a,b]", "strong.model=a"]).unwrap();
+        assert_eq!(config.models(), ["b", "a"]);
+    }
+
+    #[test]
+    fn an_array_override_takes_bare_words() {
+        let models = |raw: &str| load(&[&format!("weak.models={raw}")]).unwrap().weak.models;
+        assert_eq!(models("[minilm-l3,minilm-l6]"), ["minilm-l3", "minilm-l6"]);
+        assert_eq!(models("[ minilm-l3 , \"x y\" ]"), ["minilm-l3", "x y"]);
+        assert_eq!(models("[\"a\", \"b\"]"), ["a", "b"], "plain TOML");
+        assert_eq!(models("minilm-l3"), ["minilm-l3"]);
+        assert_eq!(load(&["seeds=[3, 4]"]).unwrap().seeds, [3, 4]);
+        // An item that is not of the array's type is the usual type error.
+        assert!(error(&["seeds=[1,x]"]).contains("seeds"));
     }
 
     #[test]

@@ -54,6 +54,7 @@ pub use mpnet::{
 };
 pub use ops::{AdamWStep, LayerNorm, adamw_on_torch};
 pub use registry::{
-    ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, registry, resolve_model_dir,
+    ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
+    resolve_model_dir,
 };
 pub use tokenizer::{TextTokenizer, check_compatible, make_batch};

@@ -161,6 +161,15 @@ pub fn find_model(name: &str) -> Option<ModelEntry> {
     registry().into_iter().find(|e| e.name == name)
 }
 
+/// Whether `name` is a registry model that is not in `pretrained_root` yet, so that
+/// `just models <name>` is what it needs; a path, an unknown name or a fetched model is not.
+pub fn needs_fetch(name: &str, pretrained_root: &Path) -> bool {
+    matches!(
+        resolve_model_dir(name, pretrained_root),
+        Err(ModelError::ModelNotFetched { .. } | ModelError::ModelNotLocal { .. })
+    )
+}
+
 /// The model directory for a registry name or a path.
 ///
 /// A registry name maps to `<pretrained_root>/<name>/`; anything containing `/`, or naming
@@ -215,6 +224,18 @@ pub fn resolve_model_dir(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_unfetched_registry_models_need_fetching() {
+        let root = tempfile::tempdir().unwrap();
+        assert!(needs_fetch("mpnet-base", root.path()));
+        assert!(needs_fetch("gpt2", root.path()), "a hub model without a local copy");
+        assert!(!needs_fetch("no-such-model", root.path()), "unknown: the run says so");
+        assert!(!needs_fetch("some/local/dir", root.path()), "a path is never fetched");
+        std::fs::create_dir_all(root.path().join("mpnet-base")).unwrap();
+        std::fs::write(root.path().join("mpnet-base").join(CONFIG_FILE), "{}").unwrap();
+        assert!(!needs_fetch("mpnet-base", root.path()));
+    }
 
     #[test]
     fn embedded_registry_has_the_experiment_models() {
