@@ -214,6 +214,7 @@ impl Paths {
 }
 
 fn main() -> ExitCode {
+    end_quietly_on_closed_stdout();
     w2s_train::host_memory::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -223,6 +224,24 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// Rust starts programs with SIGPIPE ignored, so printing into a pipe whose reader has gone
+/// (`w2s config experiment=legal | head`) panics. Restores the default action, under which the
+/// process ends quietly, as other Unix tools do. w2s writes into no other pipe.
+#[cfg(unix)]
+fn end_quietly_on_closed_stdout() {
+    const SIGPIPE: std::ffi::c_int = 13;
+    const SIG_DFL: usize = 0;
+    unsafe extern "C" {
+        fn signal(signum: std::ffi::c_int, handler: usize) -> usize;
+    }
+    // SAFETY: called first thing in `main`, before any other thread exists; setting a signal's
+    // action to its default involves no handler code.
+    unsafe { signal(SIGPIPE, SIG_DFL) };
+}
+
+#[cfg(not(unix))]
+fn end_quietly_on_closed_stdout() {}
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {

@@ -187,6 +187,26 @@ fn the_binary_rejects_bad_input_with_clear_errors() {
     assert!(stderr.contains("n_test") || stderr.contains("100000"), "{stderr}");
 }
 
+/// Printing into a pipe whose reader has gone ends the process by SIGPIPE, as for other Unix
+/// tools, not with a panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_ends_the_binary_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let root = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(root.path());
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_w2s"))
+        .args(["config", experiment.to_str().unwrap()])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.signal(), Some(13), "{:?}: {stderr}", output.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// The per-seed `models` arrays (every metric of every model, without the stage times) of the one
 /// run under `root`.
 fn run_models(root: &Path) -> Vec<serde_json::Value> {
