@@ -123,8 +123,9 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
 /// anew. Revision 2: linear layers, LayerNorm, softmax and dropout run as torch's kernels
 /// (`w2s_models`' `torch_ops`). Revision 3: attention with a float bias (MPNet's relative
 /// positions; any model's when no dropout acts) runs as torch's fused kernel. Revision 4:
-/// AdamW updates each tensor with torch's in-place ops (`w2s_train::optim`).
-pub const LIBTORCH_KERNELS: &str = "kernels-4";
+/// AdamW updates each tensor with torch's in-place ops (`w2s_train::optim`). Revision 5: dropout
+/// on the CPU draws its masks from a counter-based stream keyed by torch's generator.
+pub const LIBTORCH_KERNELS: &str = "kernels-5";
 
 impl DeviceChoice {
     /// The backend's name (`flex`, `libtorch-cpu`, `cuda`); `None` for `auto` and `cpu`, which
