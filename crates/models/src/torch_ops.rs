@@ -267,7 +267,7 @@ fn cpu_keep_mask(input: &tch::Tensor, keep: f64) -> tch::Tensor {
 
 /// `len` flags, each `true` with probability `keep` (to 2⁻³²): flag `i` compares one 32-bit
 /// half of the `i / 2`-th output of SplitMix64 seeded with `key` against `keep`.
-pub(crate) fn keep_flags(len: usize, keep: f64, key: u64) -> Vec<bool> {
+fn keep_flags(len: usize, keep: f64, key: u64) -> Vec<bool> {
     const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
     let threshold = (keep.clamp(0.0, 1.0) * 4_294_967_296.0) as u64;
     let mut flags = Vec::with_capacity(len + 1);
