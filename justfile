@@ -122,6 +122,15 @@ libtorch:
         *) echo "just libtorch: set backend=tch (CUDA) or backend=tch-cpu (CPU only)" >&2; exit 1 ;;
     esac
     venv={{torch_venv}}
+    wanted=$(echo "$spec" | sed 's/^torch==\([^ ]*\).*/\1/')
+    site=$([ -x $venv/bin/python ] && $venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' || true)
+    installed=$(ls -d "$site"/torch-*.dist-info 2>/dev/null | sed 's/.*torch-\(.*\)\.dist-info/\1/' || true)
+    if [ -n "$installed" ] && [ "$installed" != "$wanted" ]; then
+        # The binaries are linked against $wanted and load the venv's torch through their rpath:
+        # another version fails to load them, so the pinned one goes back in.
+        echo "$venv has torch $installed, but the {{_backend}} build links against torch $wanted; reinstalling torch $wanted" >&2
+        rm -f $venv/.w2s-spec
+    fi
     if [ "$(cat $venv/.w2s-spec 2>/dev/null)" != "$spec" ]; then
         [ -x $venv/bin/python ] || python3 -m venv $venv
         echo "installing $spec into $venv" >&2

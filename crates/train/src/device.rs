@@ -9,6 +9,7 @@
 //! same command line is the fast one on every build.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use burn::tensor::Device;
@@ -56,6 +57,14 @@ pub enum DeviceError {
         half = (batch_size / 2).max(1)
     )]
     OutOfMemory { stage: String, batch_size: usize, detail: String },
+    #[error(
+        "this binary was built against torch {built}, but it loaded torch {loaded} from {}. A \
+         libtorch binary runs only with the torch it was linked against: put torch {built} back \
+         (`just build` does this for the project's torch venv) or point LD_LIBRARY_PATH at the \
+         lib folder of a torch {built} (dist/w2s-gpu/gpu_run.sh does this on a GPU machine)",
+        lib_dir.display()
+    )]
+    TorchVersion { built: String, loaded: String, lib_dir: PathBuf },
 }
 
 impl FromStr for DeviceChoice {
@@ -162,6 +171,9 @@ impl DeviceChoice {
 
     /// The choice with `auto` and `cpu` settled for this build and machine.
     pub fn concrete(self) -> Result<Self, DeviceError> {
+        if self != Self::Flex {
+            check_loaded_torch()?;
+        }
         match self {
             Self::Auto if cuda_device_count() > 0 => Ok(Self::Cuda(0)),
             Self::Auto | Self::Cpu => Ok(preferred_cpu()),
@@ -197,6 +209,22 @@ impl DeviceChoice {
 /// 32 x 128 on 2 cores (benchmarks/results): libtorch trains and labels faster than flex.
 fn preferred_cpu() -> DeviceChoice {
     if cfg!(feature = "tch") { DeviceChoice::LibTorchCpu } else { DeviceChoice::Flex }
+}
+
+/// Refuses libtorch when this process loaded another torch than the build was linked against
+/// ([`crate::libtorch_version`]).
+fn check_loaded_torch() -> Result<(), DeviceError> {
+    check_torch(option_env!("W2S_TORCH_VERSION"), crate::libtorch_version::loaded_lib_dir())
+}
+
+/// An error when the torch whose `lib` folder is `lib_dir` is not version `built`; `Ok` when
+/// either is unknown (a build without `tch`, a torch folder that does not say its version).
+fn check_torch(built: Option<&str>, lib_dir: Option<PathBuf>) -> Result<(), DeviceError> {
+    let (Some(built), Some(lib_dir)) = (built, lib_dir) else { return Ok(()) };
+    match crate::libtorch_version::version_of_lib_dir(&lib_dir) {
+        Some(loaded) if loaded != built => Err(DeviceError::TorchVersion { built: built.to_string(), loaded, lib_dir }),
+        _ => Ok(()),
+    }
 }
 
 /// How many CUDA devices libtorch sees (0 without the `tch` feature, and on a CPU-only torch).
@@ -320,6 +348,31 @@ mod tests {
             assert!(message.contains("--features tch"), "{message}");
         }
         assert_eq!(DeviceChoice::Cpu.concrete().unwrap(), DeviceChoice::Flex);
+    }
+
+    #[cfg(feature = "tch")]
+    #[test]
+    fn the_torch_loaded_is_the_one_the_build_linked_against() {
+        // A compile error, not a skip, when build.rs failed to record the version.
+        let built = env!("W2S_TORCH_VERSION");
+        let lib_dir = crate::libtorch_version::loaded_lib_dir().expect("libtorch_cpu.so is mapped");
+        assert_eq!(crate::libtorch_version::version_of_lib_dir(&lib_dir).as_deref(), Some(built), "{}", lib_dir.display());
+        assert!(check_loaded_torch().is_ok());
+    }
+
+    #[test]
+    fn another_torch_than_the_build_linked_against_is_refused_with_the_fix() {
+        let torch = tempfile::tempdir().unwrap();
+        std::fs::write(torch.path().join("version.py"), "__version__ = '2.8.0+cu128'\n").unwrap();
+        let lib_dir = torch.path().join("lib");
+        let message = check_torch(Some("2.9.0"), Some(lib_dir.clone())).unwrap_err().to_string();
+        let loaded_from = format!("loaded torch 2.8.0 from {}", lib_dir.display());
+        for part in ["built against torch 2.9.0", &loaded_from, "`just build`", "LD_LIBRARY_PATH"] {
+            assert!(message.contains(part), "{message}");
+        }
+        assert!(check_torch(Some("2.8.0"), Some(lib_dir.clone())).is_ok());
+        assert!(check_torch(None, Some(lib_dir)).is_ok());
+        assert!(check_torch(Some("2.9.0"), None).is_ok());
     }
 
     #[cfg(feature = "tch")]

@@ -8,6 +8,7 @@
 //!   libtorch).
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
+//! - [`libtorch_version`]: the torch a `tch` build was linked against, and the one it loaded.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
 //! - [`host_memory`]: keeping freed host memory for the next batch (glibc malloc tuning).
 
@@ -15,6 +16,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod host_memory;
 pub mod job;
+pub mod libtorch_version;
 pub mod loss;
 pub mod optim;
 pub mod precision;
