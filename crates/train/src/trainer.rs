@@ -663,6 +663,10 @@ mod tests {
 
     /// A tiny random BERT classifier; the same every time.
     fn tiny_model(dropout: f64) -> SequenceClassifier {
+        tiny_model_on(dropout, &device())
+    }
+
+    fn tiny_model_on(dropout: f64, device: &Device) -> SequenceClassifier {
         let config = BertConfig {
             vocab_size: 100,
             hidden_size: 16,
@@ -673,7 +677,7 @@ mod tests {
             attention_probs_dropout_prob: dropout,
             ..Default::default()
         };
-        random_classifier(&config, &ClassifierOptions { dropout, ..Default::default() }, &device())
+        random_classifier(&config, &ClassifierOptions { dropout, ..Default::default() }, device)
     }
 
     fn finished(outcome: FitOutcome) -> (SequenceClassifier, FitReport) {
@@ -737,11 +741,11 @@ mod tests {
         assert_eq!(shard_ranges(1, 4), [0..1]);
     }
 
-    /// [`fit`] without dropout on `device()` and `replicas`, from the same initial weights.
-    fn fit_on(task: &Task, replicas: &[Device]) -> (Vec<f32>, FitReport) {
+    /// [`fit`] without dropout on `device` and `replicas`, from the same initial weights.
+    fn fit_on(task: &Task, device: &Device, replicas: &[Device]) -> (Vec<f32>, FitReport) {
         let mut spec = task.spec(4, None, Duration::MAX);
         spec.replicas = replicas;
-        let (model, report) = fit(tiny_model(0.0), &spec, &device());
+        let (model, report) = fit(tiny_model_on(0.0, device), &spec, device);
         (weights(&model), report)
     }
 
@@ -751,16 +755,30 @@ mod tests {
     /// `logconf` too, whose targets depend on the predictions of the whole batch.
     #[test]
     fn data_parallel_training_matches_one_device() {
+        assert_data_parallel_matches_one_device(device());
+    }
+
+    /// The same on libtorch's CPU device: w2s's torch kernels, and the gradients gathered and
+    /// summed through burn-tch, as on several CUDA devices (the replicas are forks of the model
+    /// on the same device here).
+    #[cfg(feature = "tch")]
+    #[test]
+    #[allow(deprecated)] // burn-tch, see `DeviceChoice::device`
+    fn data_parallel_training_matches_one_device_on_libtorch() {
+        assert_data_parallel_matches_one_device(Device::libtorch().autodiff());
+    }
+
+    fn assert_data_parallel_matches_one_device(device: Device) {
         let mut task = task();
-        let initial = weights(&tiny_model(0.0).valid());
+        let initial = weights(&tiny_model_on(0.0, &device).valid());
         for (loss, batch_size, replicas) in [(LossKind::Xent, 8, 1), (LossKind::Xent, 7, 2), (LossKind::Logconf, 8, 1), (LossKind::Logconf, 7, 2)] {
             // Batches of 8 on 2 devices: shards of 4 + 4 (the last batch, 4: 2 + 2). Batches of 7
             // on 3 devices: 3 + 2 + 2, and the last batch of 36 = 5 * 7 + 1 has a single example,
             // so two of the devices are skipped.
             task.config.batch_size = batch_size;
             task.loss = loss;
-            let (single, single_report) = fit_on(&task, &[]);
-            let (parallel, parallel_report) = fit_on(&task, &vec![device(); replicas]);
+            let (single, single_report) = fit_on(&task, &device, &[]);
+            let (parallel, parallel_report) = fit_on(&task, &device, &vec![device.clone(); replicas]);
             let difference = relative_difference(&parallel, &single);
             eprintln!(
                 "{loss:?}, {} devices, batch {batch_size}: max weight difference {:e} ({:e} relative)",
