@@ -343,7 +343,7 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         }
     }
     let backend = devices[0].cache_backend();
-    let compute = format!("{} {precision}", devices[0].backend().unwrap_or("cpu"));
+    let compute = devices[0].compute(precision);
     let mut resolved = devices.into_iter().map(DeviceChoice::resolve).collect::<Result<Vec<_>, _>>()?;
     let device = resolved.remove(0);
     Ok(RunEnv {

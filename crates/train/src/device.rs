@@ -136,6 +136,10 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
 /// on the CPU draws its masks from a counter-based stream keyed by torch's generator.
 pub const LIBTORCH_KERNELS: &str = "kernels-5";
 
+/// The torch version that this build was linked against (`crates/train/build.rs`); `None`
+/// without `tch`.
+pub const LINKED_TORCH: Option<&str> = option_env!("W2S_TORCH_VERSION");
+
 impl DeviceChoice {
     /// The backend's name (`flex`, `libtorch-cpu`, `cuda`); `None` for `auto` and `cpu`, which
     /// [`DeviceChoice::concrete`] settles.
@@ -158,15 +162,30 @@ impl DeviceChoice {
 
     /// The backend as it enters stage cache keys: `None` for flex (so that flex keys stay as
     /// they were), else `libtorch-cpu` or `cuda` with the revision of w2s's torch kernels
-    /// ([`LIBTORCH_KERNELS`]). Training amplifies the backends' rounding differences to the size
-    /// of seed noise, so stages of different backends are kept apart. Call it on a
-    /// [`concrete`](Self::concrete) choice.
+    /// ([`LIBTORCH_KERNELS`]) and the torch version of the build ([`LINKED_TORCH`]: the `tch`
+    /// build links torch 2.11.0, `tch-cpu` 2.9.0, and each release has its own kernels).
+    /// Training amplifies rounding differences to the size of seed noise, so stages of
+    /// different backends are kept apart. Call it on a [`concrete`](Self::concrete) choice.
     pub fn cache_backend(self) -> Option<String> {
-        match self {
-            Self::Auto | Self::Cpu | Self::Flex => None,
-            Self::LibTorchCpu => Some(format!("libtorch-cpu/{LIBTORCH_KERNELS}")),
-            Self::Cuda(_) => Some(format!("cuda/{LIBTORCH_KERNELS}")),
+        let backend = self.libtorch_backend()?;
+        Some(match LINKED_TORCH {
+            Some(torch) => format!("{backend}/{LIBTORCH_KERNELS}/torch-{torch}"),
+            None => format!("{backend}/{LIBTORCH_KERNELS}"),
+        })
+    }
+
+    /// The backend and precision as results record them: `flex f32`, or on libtorch with the
+    /// torch version, `libtorch-cpu f32 (torch 2.9.0)`. Call it on a concrete choice.
+    pub fn compute(self, precision: impl fmt::Display) -> String {
+        let backend = self.backend().unwrap_or("cpu");
+        match (self.libtorch_backend(), LINKED_TORCH) {
+            (Some(_), Some(torch)) => format!("{backend} {precision} (torch {torch})"),
+            _ => format!("{backend} {precision}"),
         }
+    }
+
+    fn libtorch_backend(self) -> Option<&'static str> {
+        self.backend().filter(|&backend| backend != "flex")
     }
 
     /// The choice with `auto` and `cpu` settled for this build and machine.
@@ -214,7 +233,7 @@ fn preferred_cpu() -> DeviceChoice {
 /// Refuses libtorch when this process loaded another torch than the build was linked against
 /// ([`crate::libtorch_version`]).
 fn check_loaded_torch() -> Result<(), DeviceError> {
-    check_torch(option_env!("W2S_TORCH_VERSION"), crate::libtorch_version::loaded_lib_dir())
+    check_torch(LINKED_TORCH, crate::libtorch_version::loaded_lib_dir())
 }
 
 /// An error when the torch whose `lib` folder is `lib_dir` is not version `built`; `Ok` when
@@ -348,6 +367,19 @@ mod tests {
             assert!(message.contains("--features tch"), "{message}");
         }
         assert_eq!(DeviceChoice::Cpu.concrete().unwrap(), DeviceChoice::Flex);
+    }
+
+    #[test]
+    fn libtorch_stages_and_results_name_the_torch_version() {
+        assert_eq!(DeviceChoice::Flex.cache_backend(), None);
+        assert_eq!(DeviceChoice::Flex.compute("f32"), "flex f32");
+        assert_eq!(LINKED_TORCH.is_some(), cfg!(feature = "tch"), "a tch build records its torch version");
+        if let Some(torch) = LINKED_TORCH {
+            let key = format!("libtorch-cpu/{LIBTORCH_KERNELS}/torch-{torch}");
+            assert_eq!(DeviceChoice::LibTorchCpu.cache_backend(), Some(key));
+            assert_eq!(DeviceChoice::Cuda(1).cache_backend(), Some(format!("cuda/{LIBTORCH_KERNELS}/torch-{torch}")));
+            assert_eq!(DeviceChoice::Cuda(0).compute("bf16"), format!("cuda bf16 (torch {torch})"));
+        }
     }
 
     #[cfg(feature = "tch")]
