@@ -184,8 +184,12 @@ impl DeviceChoice {
         }
     }
 
+    /// The backend's name when it is libtorch's (`libtorch-cpu`, `cuda`).
     fn libtorch_backend(self) -> Option<&'static str> {
-        self.backend().filter(|&backend| backend != "flex")
+        match self {
+            Self::LibTorchCpu | Self::Cuda(_) => self.backend(),
+            Self::Auto | Self::Cpu | Self::Flex => None,
+        }
     }
 
     /// The choice with `auto` and `cpu` settled for this build and machine.
