@@ -1,14 +1,10 @@
-//! The w2s pipeline, its stage cache and the sweep runners; `main.rs` is the command line over
-//! them.
-
-pub mod pipeline;
-pub mod slurm;
-pub mod stages;
-pub mod sweep;
+//! The words of the `w2s` command line; `main.rs` parses the flags and calls the pipeline
+//! (crate `w2s-pipeline`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
+use w2s_pipeline::{available_names, experiment_path};
 
 /// Splits command-line words into the experiment file and `key=value` overrides.
 /// The experiment is given as `experiment=<name>` (a file in `experiments_dir`) or as a path
@@ -87,27 +83,6 @@ pub fn parse_ablate_args(words: &[String]) -> Result<AblateArgs> {
         bail!("no sweep given: pass `name=<sweep>`, a file of experiments/ablations without `.toml`");
     };
     Ok(AblateArgs { sweep, backend, experiments, overrides })
-}
-
-/// The file of experiment `name`: `<dir>/<name>.toml`, or `name` itself when it is a `.toml` path.
-pub(crate) fn experiment_path(name: &str, experiments_dir: &Path) -> PathBuf {
-    if name.ends_with(".toml") { PathBuf::from(name) } else { experiments_dir.join(format!("{name}.toml")) }
-}
-
-/// The `.toml` files of `dir`, for messages.
-pub(crate) fn available_names(dir: &Path) -> String {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.strip_suffix(".toml").map(str::to_string))
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        format!("no experiments found in {}", dir.display())
-    } else {
-        format!("available in {}: {}", dir.display(), names.join(", "))
-    }
 }
 
 #[cfg(test)]

@@ -8,15 +8,18 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use w2s_cli::pipeline::{RunEnv, run_experiment};
-use w2s_cli::slurm::{ClusterOptions, SweepJobs};
-use w2s_cli::sweep::{CellCommand, LOG_FILE, LoadedSweep, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local, train_shared_stages};
 use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
 use w2s_models::needs_fetch;
-use w2s_train::{DeviceChoice, DeviceError, Precision, concrete_devices, parse_devices, set_precision};
+use w2s_pipeline::slurm::{ClusterOptions, SweepJobs};
+use w2s_pipeline::study::{RunEnv, run_experiment};
+use w2s_pipeline::sweep::{
+    CellCommand, LOG_FILE, LoadedSweep, SweepDirs, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local,
+    sweep_file, train_shared_stages,
+};
+use w2s_train::Compute;
 
 #[derive(Parser)]
 #[command(name = "w2s", version, about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them.")]
@@ -261,12 +264,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Ablate { args, paths, run, dry_run, cell, shared, cluster, fetch } => {
             let words = parse_ablate_args(&args)?;
             if fetch.missing_models {
-                let sweep = load_sweep(&words, &paths.experiments, &paths.out)?;
+                let sweep = load_sweep_of(&words, &paths)?;
                 print_missing_models(sweep.cells.iter().map(|c| &c.config), &paths.pretrained);
                 return Ok(());
             }
             let env = run_env(&paths, &run, false)?;
-            let sweep = load_sweep(&words, &paths.experiments, &paths.out)?.computed_on(&env.compute);
+            let sweep = load_sweep_of(&words, &paths)?.computed_on(&env.compute.label());
             let command = CellCommand {
                 program: std::env::current_exe().context("locating the w2s binary")?,
                 flags: [paths.to_args(), run.to_args()].concat(),
@@ -285,7 +288,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Aggregate { args, paths } => {
             let words = parse_ablate_args(&args)?;
-            let sweep = load_sweep(&words, &paths.experiments, &paths.out)?;
+            let sweep = load_sweep_of(&words, &paths)?;
             let output = aggregate_sweep(&sweep, &sweep_dir(&paths, &sweep))?;
             println!("{}", output.summary.to_table());
             for warning in &output.warnings {
@@ -315,49 +318,25 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Resolves the devices and precision (precision is global to the process) and where things are.
-/// A `--devices` list of several devices trains data-parallel over them: each must be there
-/// ([`DeviceChoice::concrete`]) and all on one backend; the first is the main device.
+/// Resolves the devices and precision ([`Compute`]) and where things are.
 fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
-    let choices = match &run.devices {
-        Some(list) => parse_devices(list)?,
-        None => vec![run.device.parse::<DeviceChoice>()?],
-    };
-    if choices.is_empty() {
-        return Err(DeviceError::Unknown(run.devices.clone().unwrap_or_default()).into());
-    }
-    let devices = concrete_devices(&choices)?;
-    let precision: Precision = run.precision.parse()?;
-    for &device in &devices {
-        precision.check(device)?;
-    }
-    if let Some(warning) = precision.slow_on(devices[0]) {
-        eprintln!("{warning}");
-    }
-    set_precision(precision)?;
-    match devices.as_slice() {
-        [device] => eprintln!("device {device}, precision {precision}"),
-        many => {
-            let names: Vec<String> = many.iter().map(ToString::to_string).collect();
-            eprintln!("devices {} (data-parallel, main {}), precision {precision}", names.join(","), names[0]);
-        }
-    }
-    let backend = devices[0].cache_backend();
-    let compute = devices[0].compute(precision);
-    let mut resolved = devices.into_iter().map(DeviceChoice::resolve).collect::<Result<Vec<_>, _>>()?;
-    let device = resolved.remove(0);
+    let compute = Compute::from_flags(run.devices.as_deref().unwrap_or(&run.device), &run.precision)?;
+    eprintln!("{}", compute.describe());
     Ok(RunEnv {
         datasets_dir: paths.datasets.clone(),
         data_root: resolve_data_root(paths.data_root.as_deref()),
         pretrained_root: paths.pretrained.clone(),
         out_dir: paths.out.clone(),
-        device,
-        replicas: resolved,
-        backend,
         compute,
         force,
         save_weights: !run.no_save_weights,
     })
+}
+
+/// The sweep that the words of `w2s ablate` or `w2s aggregate` name, its cells resolved.
+fn load_sweep_of(words: &AblateArgs, paths: &Paths) -> Result<LoadedSweep> {
+    let file = sweep_file(&words.sweep, &paths.experiments);
+    load_sweep(&file, &words.experiments, &words.overrides, SweepDirs { experiments: &paths.experiments, out: &paths.out })
 }
 
 /// Where a sweep's scripts, Slurm output, tables and plots go: `<out>/sweeps/<name>`.

@@ -6,10 +6,11 @@ use std::sync::Mutex;
 
 mod common;
 
-use burn::tensor::Device;
 use common::{fixture_flags, fixtures, write_experiment, write_model_from};
-use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_core::SeedResult;
+use w2s_core::report::Role;
+use w2s_pipeline::study::{RunEnv, run_experiment};
+use w2s_train::Compute;
 use w2s_core::config::ExperimentConfig;
 
 /// burn's random number generator is global to the process: tests that train in this process
@@ -22,10 +23,7 @@ fn env(root: &Path, force: bool) -> RunEnv {
         data_root: fixtures().join("data"),
         pretrained_root: root.join("pretrained"),
         out_dir: root.join("out"),
-        device: Device::flex(),
-        replicas: Vec::new(),
-        backend: None,
-        compute: "flex f32".into(),
+        compute: Compute::flex(),
         force,
         save_weights: true,
     }
@@ -43,7 +41,7 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
     let results = &first.results;
     assert_eq!(results.seeds.len(), 2);
     for seed in &results.seeds {
-        let roles: Vec<&str> = seed.models.iter().map(|m| m.role.as_str()).collect();
+        let roles: Vec<String> = seed.models.iter().map(|m| m.role.to_string()).collect();
         assert_eq!(roles, ["teacher-0", "teacher-1", "ensemble", "student", "ceiling"]);
         for model in &seed.models {
             assert_eq!(model.test.n, 200);
@@ -53,14 +51,14 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
         assert!(seed.models[..3].iter().all(|m| m.label_accuracy.is_some()));
         for model in &seed.models {
             let Some(timing) = model.timing else {
-                assert_eq!(model.role, "ensemble", "a fine-tuned model without stage times");
+                assert_eq!(model.role, Role::Ensemble, "a fine-tuned model without stage times");
                 continue;
             };
             assert!(timing.train_seconds > 0.0 && timing.train_examples_per_s > 0.0, "{model:?}");
             assert!(timing.label_seconds.is_some_and(|s| s > 0.0), "{model:?}");
         }
         // The cue words make the task easy: the ground-truth ceiling must learn it.
-        let ceiling = seed.model("ceiling").unwrap();
+        let ceiling = seed.model(Role::Ceiling).unwrap();
         assert!(ceiling.test.accuracy > 0.7, "ceiling did not learn: {ceiling:?}");
         assert!(seed.pgr_accuracy.value.is_some() || seed.pgr_accuracy.reason.is_some());
     }
@@ -132,7 +130,7 @@ fn teachers_of_different_families_form_one_ensemble() {
     let seed = &output.results.seeds[0];
     assert_eq!(seed.models[0].model, weak.display().to_string());
     assert_eq!(seed.models[1].model, gpt2.display().to_string());
-    assert_eq!(seed.model("ensemble").unwrap().model, "weighted vote of 2");
+    assert_eq!(seed.model(Role::Ensemble).unwrap().model, "weighted vote of 2");
     for model in &seed.models {
         assert!((0.0..=1.0).contains(&model.test.accuracy), "{model:?}");
     }

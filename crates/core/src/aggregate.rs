@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{
-    ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, RunResults, aligned, csv_line, markdown_escape,
+    Role, RunResults, aligned, csv_line, markdown_escape,
     markdown_table, mean_std, optional,
 };
 use crate::stats::{Summary, median, summarize};
@@ -103,20 +103,20 @@ pub struct CellMetrics {
 
 impl CellMetrics {
     fn of(run: &RunResults) -> Self {
-        let row = |role: &str| run.summary.iter().find(|r| r.role == role);
+        let row = |role: Role| run.summary.iter().find(|r| r.role == role);
         let accuracy =
-            |role: &str| row(role).map_or_else(|| summarize(&[]), |r| r.accuracy.clone());
+            |role: Role| row(role).map_or_else(|| summarize(&[]), |r| r.accuracy.clone());
         let pgrs: Vec<f64> = run
             .seeds
             .iter()
             .filter_map(|s| s.pgr_accuracy.value)
             .collect();
         Self {
-            weak_accuracy: accuracy(ROLE_ENSEMBLE),
-            label_accuracy: row(ROLE_ENSEMBLE)
+            weak_accuracy: accuracy(Role::Ensemble),
+            label_accuracy: row(Role::Ensemble)
                 .map_or_else(|| summarize(&[]), |r| r.label_accuracy.clone()),
-            student_accuracy: accuracy(ROLE_STUDENT),
-            ceiling_accuracy: accuracy(ROLE_CEILING),
+            student_accuracy: accuracy(Role::Student),
+            ceiling_accuracy: accuracy(Role::Ceiling),
             pgr_accuracy: run.pgr_accuracy.clone(),
             pgr_accuracy_median: median(&pgrs),
             pgr_auroc_mean: run.pgr_auroc.mean,

@@ -72,24 +72,62 @@ pub struct WeakConfig {
 
 /// The strong student.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "StrongConfigToml", into = "StrongConfigToml")]
 pub struct StrongConfig {
     /// Model name or local directory.
     pub model: String,
     /// Fine-tuning settings.
-    #[serde(default)]
     pub train: TrainConfig,
-    /// Loss used when training on weak labels.
-    #[serde(default)]
-    pub loss: LossKind,
-    /// Settings of the auxiliary-confidence loss (used when `loss = "logconf"`).
-    #[serde(default)]
-    pub logconf: LogconfConfig,
+    /// Loss used when training on weak labels, with its settings.
+    pub loss: Loss,
     /// Share of the student's training examples that carry the weak labels, in `[0, 1]`; the
     /// rest carry their ground truth. 1 is plain weak-to-strong, 0 trains the student like the
     /// ceiling.
-    #[serde(default = "default_weak_label_share")]
     pub weak_label_share: f64,
+}
+
+/// [`StrongConfig`] as the TOML spells it: the loss by name (`loss = "logconf"`) and each
+/// loss's settings in a table of its own (`[strong.logconf]`), present whatever the loss, so
+/// that every key can be overridden and a config's hash does not depend on the loss chosen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct StrongConfigToml {
+    model: String,
+    #[serde(default)]
+    train: TrainConfig,
+    #[serde(default)]
+    loss: LossKind,
+    #[serde(default)]
+    logconf: LogconfConfig,
+    #[serde(default = "default_weak_label_share")]
+    weak_label_share: f64,
+}
+
+impl From<StrongConfigToml> for StrongConfig {
+    fn from(toml: StrongConfigToml) -> Self {
+        let loss = match toml.loss {
+            LossKind::Xent => Loss::Xent,
+            LossKind::Hard => Loss::Hard,
+            LossKind::Logconf => Loss::Logconf(toml.logconf),
+        };
+        Self { model: toml.model, train: toml.train, loss, weak_label_share: toml.weak_label_share }
+    }
+}
+
+impl From<StrongConfig> for StrongConfigToml {
+    fn from(config: StrongConfig) -> Self {
+        let logconf = match &config.loss {
+            Loss::Logconf(settings) => settings.clone(),
+            Loss::Xent | Loss::Hard => LogconfConfig::default(),
+        };
+        Self {
+            model: config.model,
+            train: config.train,
+            loss: config.loss.kind(),
+            logconf,
+            weak_label_share: config.weak_label_share,
+        }
+    }
 }
 
 /// Fine-tuning hyper-parameters.
@@ -146,17 +184,55 @@ pub enum Schedule {
     Cosine,
 }
 
-/// Loss of the student on weak labels.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
-#[serde(rename_all = "lowercase")]
-pub enum LossKind {
-    /// Cross-entropy against the (soft) weak labels.
+/// A training loss with its settings: what a model fits its (soft, possibly weak) labels with.
+/// A new loss is a variant here, a name in [`LossKind`], and its targets in `w2s_train::loss`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Loss {
+    /// Cross-entropy against the (soft) labels.
     #[default]
     Xent,
-    /// Cross-entropy against the argmax of the weak labels.
+    /// Cross-entropy against the argmax of the labels.
     Hard,
     /// Auxiliary-confidence loss of Burns et al. (2023): weak labels mixed with the student's
     /// own hardened predictions.
+    Logconf(LogconfConfig),
+}
+
+impl Loss {
+    /// The loss's name, as configs spell it.
+    pub fn kind(&self) -> LossKind {
+        match self {
+            Self::Xent => LossKind::Xent,
+            Self::Hard => LossKind::Hard,
+            Self::Logconf(_) => LossKind::Logconf,
+        }
+    }
+
+    /// The settings of the auxiliary-confidence loss, when this is it.
+    pub fn logconf(&self) -> Option<&LogconfConfig> {
+        match self {
+            Self::Logconf(settings) => Some(settings),
+            Self::Xent | Self::Hard => None,
+        }
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.kind().fmt(f)
+    }
+}
+
+/// The name of a [`Loss`] (`strong.loss = "logconf"`).
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum LossKind {
+    /// [`Loss::Xent`].
+    #[default]
+    Xent,
+    /// [`Loss::Hard`].
+    Hard,
+    /// [`Loss::Logconf`].
     Logconf,
 }
 
@@ -498,21 +574,10 @@ impl ExperimentConfig {
         ));
         problems.extend(train_problems("weak.train", &self.weak.train));
         problems.extend(train_problems("strong.train", &self.strong.train));
-        let logconf = &self.strong.logconf;
-        problems.extend(in_range(
-            "strong.logconf.aux_coef",
-            logconf.aux_coef,
-            0.0,
-            1.0,
-            true,
-        ));
-        problems.extend(in_range(
-            "strong.logconf.warmup_frac",
-            logconf.warmup_frac,
-            0.0,
-            1.0,
-            true,
-        ));
+        if let Some(logconf) = self.strong.loss.logconf() {
+            problems.extend(in_range("strong.logconf.aux_coef", logconf.aux_coef, 0.0, 1.0, true));
+            problems.extend(in_range("strong.logconf.warmup_frac", logconf.warmup_frac, 0.0, 1.0, true));
+        }
 
         if problems.is_empty() {
             Ok(())
@@ -559,8 +624,7 @@ impl ExperimentConfig {
             strong: StrongConfig {
                 model: String::new(),
                 train: TrainConfig::default(),
-                loss: LossKind::default(),
-                logconf: LogconfConfig::default(),
+                loss: Loss::default(),
                 weak_label_share: default_weak_label_share(),
             },
             ensemble: EnsembleConfig::default(),
@@ -1016,14 +1080,9 @@ lr = 1e-4
         assert_eq!(config.seeds, vec![0, 1]);
         assert_eq!(config.data.val_fraction, 0.1);
         assert_eq!(config.weak.train, TrainConfig::default());
-        assert_eq!(config.strong.loss, LossKind::Xent);
-        assert_eq!(
-            config.strong.logconf,
-            LogconfConfig {
-                aux_coef: 0.5,
-                warmup_frac: 0.2
-            }
-        );
+        assert_eq!(config.strong.loss, Loss::Xent);
+        let logconf = load(&["strong.loss=logconf"]).unwrap().strong.loss;
+        assert_eq!(logconf, Loss::Logconf(LogconfConfig { aux_coef: 0.5, warmup_frac: 0.2 }));
         assert_eq!(
             config.ensemble,
             EnsembleConfig {
@@ -1072,7 +1131,7 @@ lr = 1e-4
         assert!(config.ensemble.bootstrap);
         assert_eq!(config.strong.model, "minilm-l12");
         assert_eq!(config.name, "quoted");
-        assert_eq!(config.strong.loss, LossKind::Logconf);
+        assert_eq!(config.strong.loss.kind(), LossKind::Logconf);
         assert_eq!(config.weak.train.schedule, Schedule::Cosine);
         assert_eq!(config.ensemble.size, 3);
     }
@@ -1278,11 +1337,26 @@ lr = 1e-4
     }
 
     #[test]
+    fn a_loss_carries_its_settings_and_writes_back_as_todays_keys() {
+        let config = load(&["strong.loss=logconf", "strong.logconf.aux_coef=0.3"]).unwrap();
+        assert_eq!(config.strong.loss, Loss::Logconf(LogconfConfig { aux_coef: 0.3, warmup_frac: 0.2 }));
+        let written = toml::to_string(&config).unwrap();
+        assert!(written.contains("loss = \"logconf\"") && written.contains("aux_coef = 0.3"), "{written}");
+        // A loss without settings ignores the logconf table and writes its defaults, so that the
+        // config's hash does not depend on settings it does not use.
+        let xent = load(&["strong.logconf.aux_coef=0.3"]).unwrap();
+        assert_eq!(xent.strong.loss, Loss::Xent);
+        assert_eq!(xent.hash(), load(&[]).unwrap().hash());
+        // Settings out of range are an error only for the loss that uses them.
+        assert!(error(&["strong.loss=logconf", "strong.logconf.aux_coef=2"]).contains("strong.logconf.aux_coef"));
+    }
+
+    #[test]
     fn validate_accepts_boundaries_and_rejects_just_outside() {
         let mut config = load(&[]).unwrap();
         config.data.val_fraction = 0.0;
         config.strong.train.grad_clip = 0.0;
-        config.strong.logconf.aux_coef = 1.0;
+        config.strong.loss = Loss::Logconf(LogconfConfig { aux_coef: 1.0, warmup_frac: 0.2 });
         assert!(config.validate().is_ok());
         config.strong.train.dropout = 1.0;
         config.weak.models.clear();

@@ -3,7 +3,22 @@
 //! Probabilities are `[example][class]`; several teachers' are `[teacher][example][class]`.
 
 pub use crate::config::EnsembleMethod;
+use crate::labels::one_hot;
 use crate::metrics::argmax;
+
+/// The method that `method` amounts to with `teachers` teachers: with one, every method
+/// reduces to taking its labels.
+pub fn effective_method(method: EnsembleMethod, teachers: usize) -> EnsembleMethod {
+    if teachers == 1 { EnsembleMethod::None } else { method }
+}
+
+/// How the ensemble row is labelled in reports, e.g. `soft vote of 3`.
+pub fn ensemble_name(method: EnsembleMethod, teachers: usize) -> String {
+    match method {
+        EnsembleMethod::None => "teacher-0 alone".to_string(),
+        method => format!("{method} vote of {teachers}"),
+    }
+}
 
 /// Combine the teachers' probabilities with `method`.
 ///
@@ -129,12 +144,6 @@ fn vote_winner(votes: &[usize], mean_probs: &[f64]) -> usize {
     let tied: Vec<usize> = (0..votes.len()).filter(|&c| votes[c] == most).collect();
     let tied_probs: Vec<f64> = tied.iter().map(|&c| mean_probs[c]).collect();
     tied[argmax(&tied_probs)]
-}
-
-fn one_hot(class: usize, num_classes: usize) -> Vec<f64> {
-    let mut row = vec![0.0; num_classes];
-    row[class] = 1.0;
-    row
 }
 
 #[cfg(test)]

@@ -6,25 +6,14 @@ use serde::{Deserialize, Serialize};
 use crate::config::ExperimentConfig;
 use crate::metrics::{Metrics, wilson_interval};
 use crate::pgr::{Pgr, pgr_of_optional};
+pub use crate::role::Role;
 use crate::stats::{Summary, summarize};
-
-/// Role of the combined weak labels, the weak side of PGR.
-pub const ROLE_ENSEMBLE: &str = "ensemble";
-/// Role of the strong model trained on weak labels.
-pub const ROLE_STUDENT: &str = "student";
-/// Role of the strong model trained on ground truth, the top of PGR.
-pub const ROLE_CEILING: &str = "ceiling";
-
-/// Role of the `index`-th weak teacher: `"teacher-<index>"`.
-pub fn teacher_role(index: usize) -> String {
-    format!("teacher-{index}")
-}
 
 /// One model's results in one seed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ModelResult {
-    /// `"teacher-0"`, …, `"ensemble"`, `"student"` or `"ceiling"`.
-    pub role: String,
+    /// `teacher-0`, …, `ensemble`, `student` or `ceiling`.
+    pub role: Role,
     /// Model name.
     pub model: String,
     /// Metrics on the test split.
@@ -83,34 +72,30 @@ impl SeedResult {
     }
 
     /// The first model with `role`.
-    pub fn model(&self, role: &str) -> Option<&ModelResult> {
+    pub fn model(&self, role: Role) -> Option<&ModelResult> {
         find_role(&self.models, role)
     }
 }
 
-fn find_role<'a>(models: &'a [ModelResult], role: &str) -> Option<&'a ModelResult> {
+fn find_role(models: &[ModelResult], role: Role) -> Option<&ModelResult> {
     models.iter().find(|m| m.role == role)
 }
 
 fn pgr_between(models: &[ModelResult], metric: impl Fn(&Metrics) -> Option<f64>) -> Pgr {
-    for role in [ROLE_ENSEMBLE, ROLE_STUDENT, ROLE_CEILING] {
+    for role in [Role::Ensemble, Role::Student, Role::Ceiling] {
         if find_role(models, role).is_none() {
             return Pgr::undefined(format!("no `{role}` model in this seed's results"));
         }
     }
     let value = |role| find_role(models, role).and_then(|m| metric(&m.test));
-    pgr_of_optional(
-        value(ROLE_ENSEMBLE),
-        value(ROLE_STUDENT),
-        value(ROLE_CEILING),
-    )
+    pgr_of_optional(value(Role::Ensemble), value(Role::Student), value(Role::Ceiling))
 }
 
 /// One role's metrics summarized across seeds.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RunSummaryRow {
     /// The role.
-    pub role: String,
+    pub role: Role,
     /// Model name (from the first seed with this role).
     pub model: String,
     /// Test accuracy.
@@ -195,7 +180,7 @@ impl RunResults {
     /// Summarize `seeds` per role (in order of first appearance) and across seeds for PGR.
     pub fn new(config: ExperimentConfig, seeds: Vec<SeedResult>) -> Self {
         let summary = roles_in_order(&seeds)
-            .iter()
+            .into_iter()
             .map(|role| summarize_role(&seeds, role))
             .collect();
         let pgr_accuracy = summarize(
@@ -239,7 +224,7 @@ impl RunResults {
                 lines.push(csv_line(
                     [
                         seed.seed.to_string(),
-                        m.role.clone(),
+                        m.role.to_string(),
                         m.model.clone(),
                         m.test.n.to_string(),
                         m.test.accuracy.to_string(),
@@ -260,7 +245,7 @@ impl RunResults {
             lines.push(csv_line(
                 [
                     "mean".to_string(),
-                    row.role.clone(),
+                    row.role.to_string(),
                     row.model.clone(),
                     String::new(),
                     optional(row.accuracy.mean),
@@ -273,7 +258,7 @@ impl RunResults {
                     optional(self.pgr_auroc.mean),
                 ]
                 .into_iter()
-                .chain(timing_fields(mean_timing(&self.seeds, &row.role).as_ref())),
+                .chain(timing_fields(mean_timing(&self.seeds, row.role).as_ref())),
             ));
         }
         lines.concat()
@@ -322,11 +307,11 @@ impl RunResults {
     fn timing_rows(&self) -> Vec<[String; 6]> {
         let mut rows = vec![TIMING_HEADER.map(String::from)];
         for row in &self.summary {
-            if let Some(t) = mean_timing(&self.seeds, &row.role) {
+            if let Some(t) = mean_timing(&self.seeds, row.role) {
                 let number =
                     |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
                 rows.push([
-                    row.role.clone(),
+                    row.role.to_string(),
                     row.model.clone(),
                     number(Some(t.train_seconds)),
                     number(Some(t.train_examples_per_s)),
@@ -360,7 +345,7 @@ impl RunResults {
         let test_size = self
             .seeds
             .iter()
-            .find_map(|s| s.model(&row.role))
+            .find_map(|s| s.model(row.role))
             .map(|m| m.test.n);
         let accuracy = match (row.accuracy.n, row.accuracy.mean, test_size) {
             (1, Some(mean), Some(n)) => {
@@ -370,7 +355,7 @@ impl RunResults {
             _ => mean_std(&row.accuracy),
         };
         [
-            row.role.clone(),
+            row.role.to_string(),
             row.model.clone(),
             test_size.map_or_else(|| "-".to_string(), |n| n.to_string()),
             accuracy,
@@ -399,7 +384,7 @@ impl RunResults {
 }
 
 /// The mean over `seeds` of the stage times of `role`, over the seeds that recorded them.
-fn mean_timing(seeds: &[SeedResult], role: &str) -> Option<StageTiming> {
+fn mean_timing(seeds: &[SeedResult], role: Role) -> Option<StageTiming> {
     let timings: Vec<StageTiming> = seeds.iter().filter_map(|s| s.model(role)?.timing).collect();
     let mean = |field: fn(&StageTiming) -> Option<f64>| -> Option<f64> {
         let values: Vec<f64> = timings.iter().filter_map(field).collect();
@@ -449,23 +434,23 @@ pub(crate) fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
     out
 }
 
-fn roles_in_order(seeds: &[SeedResult]) -> Vec<String> {
-    let mut roles: Vec<String> = Vec::new();
+fn roles_in_order(seeds: &[SeedResult]) -> Vec<Role> {
+    let mut roles: Vec<Role> = Vec::new();
     for m in seeds.iter().flat_map(|s| &s.models) {
         if !roles.contains(&m.role) {
-            roles.push(m.role.clone());
+            roles.push(m.role);
         }
     }
     roles
 }
 
-fn summarize_role(seeds: &[SeedResult], role: &str) -> RunSummaryRow {
+fn summarize_role(seeds: &[SeedResult], role: Role) -> RunSummaryRow {
     let results: Vec<&ModelResult> = seeds.iter().filter_map(|s| s.model(role)).collect();
     let across = |metric: fn(&ModelResult) -> Option<f64>| {
         summarize(&results.iter().map(|m| metric(m)).collect::<Vec<_>>())
     };
     RunSummaryRow {
-        role: role.to_string(),
+        role,
         model: results.first().map(|m| m.model.clone()).unwrap_or_default(),
         accuracy: across(|m| Some(m.test.accuracy)),
         balanced_accuracy: across(|m| Some(m.test.balanced_accuracy)),
@@ -569,10 +554,10 @@ mod tests {
         SeedResult::new(
             seed,
             vec![
-                model("teacher-0", "tiny", weak, Some(weak), Some(weak + 0.01)),
-                model(ROLE_ENSEMBLE, "tiny", weak, Some(weak), None),
-                model(ROLE_STUDENT, "big", student, Some(student), None),
-                model(ROLE_CEILING, "big", ceiling, None, None),
+                model(Role::Teacher(0), "tiny", weak, Some(weak), Some(weak + 0.01)),
+                model(Role::Ensemble, "tiny", weak, Some(weak), None),
+                model(Role::Student, "big", student, Some(student), None),
+                model(Role::Ceiling, "big", ceiling, None, None),
             ],
         )
     }
@@ -590,8 +575,8 @@ mod tests {
             s.pgr_auroc.reason.as_deref(),
             Some("the ceiling metric is missing")
         );
-        assert_eq!(s.model("student").unwrap().model, "big");
-        assert!(s.model("teacher-1").is_none());
+        assert_eq!(s.model(Role::Student).unwrap().model, "big");
+        assert!(s.model(Role::Teacher(1)).is_none());
     }
 
     #[test]
@@ -599,8 +584,8 @@ mod tests {
         let s = SeedResult::new(
             0,
             vec![
-                model(ROLE_ENSEMBLE, "tiny", 0.6, None, None),
-                model(ROLE_STUDENT, "big", 0.7, None, None),
+                model(Role::Ensemble, "tiny", 0.6, None, None),
+                model(Role::Student, "big", 0.7, None, None),
             ],
         );
         assert_eq!(
@@ -615,7 +600,7 @@ mod tests {
             config(&[0, 1]),
             vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
         );
-        let roles: Vec<&str> = run.summary.iter().map(|r| r.role.as_str()).collect();
+        let roles: Vec<String> = run.summary.iter().map(|r| r.role.to_string()).collect();
         assert_eq!(roles, ["teacher-0", "ensemble", "student", "ceiling"]);
         let student = &run.summary[2];
         assert_eq!(student.accuracy.n, 2);
@@ -634,9 +619,9 @@ mod tests {
         let mut second = seed(1, 0.6, 0.7, 0.8);
         second
             .models
-            .insert(1, model("teacher-1", "tiny2", 0.5, None, Some(0.5 + 0.01)));
+            .insert(1, model(Role::Teacher(1), "tiny2", 0.5, None, Some(0.5 + 0.01)));
         let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), second]);
-        let roles: Vec<&str> = run.summary.iter().map(|r| r.role.as_str()).collect();
+        let roles: Vec<String> = run.summary.iter().map(|r| r.role.to_string()).collect();
         assert_eq!(
             roles,
             ["teacher-0", "ensemble", "student", "ceiling", "teacher-1"]
@@ -785,7 +770,7 @@ mod tests {
 
     fn timed(
         mut seed: SeedResult,
-        role: &str,
+        role: Role,
         train_seconds: f64,
         label_seconds: Option<f64>,
     ) -> SeedResult {
@@ -803,15 +788,15 @@ mod tests {
     fn stage_times_are_averaged_over_the_seeds_that_have_them() {
         let seeds = vec![
             timed(
-                timed(seed(0, 0.6, 0.7, 0.8), "student", 10.0, Some(2.0)),
-                "ceiling",
+                timed(seed(0, 0.6, 0.7, 0.8), Role::Student, 10.0, Some(2.0)),
+                Role::Ceiling,
                 4.0,
                 None,
             ),
-            timed(seed(1, 0.6, 0.7, 0.8), "student", 50.0, None),
+            timed(seed(1, 0.6, 0.7, 0.8), Role::Student, 50.0, None),
         ];
         let run = RunResults::new(config(&[0, 1]), seeds);
-        let student = mean_timing(&run.seeds, "student").unwrap();
+        let student = mean_timing(&run.seeds, Role::Student).unwrap();
         assert_eq!(
             (student.train_seconds, student.train_examples_per_s),
             (30.0, 6.0)
@@ -820,7 +805,7 @@ mod tests {
             (student.label_seconds, student.label_examples_per_s),
             (Some(2.0), Some(25.0))
         );
-        assert_eq!(mean_timing(&run.seeds, "ensemble"), None);
+        assert_eq!(mean_timing(&run.seeds, Role::Ensemble), None);
 
         let table = run.to_table();
         let timing = table

@@ -3,9 +3,7 @@ use std::path::PathBuf;
 use crate::aggregate::{CellOutcome, CellRecord};
 use crate::config::ExperimentConfig;
 use crate::metrics::Metrics;
-use crate::report::{
-    ModelResult, ROLE_CEILING, ROLE_ENSEMBLE, ROLE_STUDENT, RunResults, SeedResult,
-};
+use crate::report::{ModelResult, Role, RunResults, SeedResult};
 
 /// A minimal valid config named `name` (dataset `sst2`, weak model `tiny`, strong model `big`)
 /// with the given seeds.
@@ -34,14 +32,14 @@ pub fn config(name: &str, seeds: &[u64]) -> ExperimentConfig {
 /// One model's results on a 100-example test split, with balanced accuracy and F1 equal to
 /// `accuracy`.
 pub fn model(
-    role: &str,
+    role: Role,
     name: &str,
     accuracy: f64,
     auroc: Option<f64>,
     label_accuracy: Option<f64>,
 ) -> ModelResult {
     ModelResult {
-        role: role.to_string(),
+        role,
         model: name.to_string(),
         test: Metrics {
             n: 100,
@@ -69,9 +67,9 @@ pub fn run(name: &str, seeds: &[(f64, f64, f64)], label_offset: f64) -> RunResul
             SeedResult::new(
                 i as u64,
                 vec![
-                    m(ROLE_ENSEMBLE, weak, Some(weak + label_offset)),
-                    m(ROLE_STUDENT, student, None),
-                    m(ROLE_CEILING, ceiling, None),
+                    m(Role::Ensemble, weak, Some(weak + label_offset)),
+                    m(Role::Student, student, None),
+                    m(Role::Ceiling, ceiling, None),
                 ],
             )
         })

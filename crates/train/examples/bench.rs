@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use w2s_core::config::{LogconfConfig, LossKind, TrainConfig};
+use w2s_core::config::{Loss, TrainConfig};
 use w2s_models::{
     BertConfig, ClassifierOptions, SequenceClassifier, load_classifier, make_batch, random_classifier,
     resolve_model_dir,
@@ -272,13 +272,12 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let ids = synthetic_ids(args.batch, args.seq, vocab);
     let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
     let labels: Vec<Vec<f64>> = (0..args.batch).map(|i| if i % 2 == 0 { vec![0.8, 0.2] } else { vec![0.3, 0.7] }).collect();
-    let logconf = LogconfConfig::default();
     let mut last_loss = f64::NAN;
     let train_rates = time_repeats(args, args.batch, || {
         // The batch is rebuilt at each step, as in `fit`.
         let batch = make_batch(&refs, pad_id, &train_device);
         let (next, loss_value) = train_step(model.take().expect("model"), &mut optimizer, &batch, 2e-5, |logits| {
-            loss(LossKind::Xent, logits, &labels, 0.5, &logconf)
+            loss(&Loss::Xent, logits, &labels, 0.5)
         });
         model = Some(next);
         last_loss = loss_value;

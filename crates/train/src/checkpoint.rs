@@ -31,7 +31,7 @@ use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
 use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
-use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
+use w2s_core::config::{Loss, TrainConfig, stable_hash};
 use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_models::SequenceClassifier;
 
@@ -66,8 +66,7 @@ impl Fingerprint {
         train_ids: &[Vec<u32>],
         train_labels: &[Vec<f64>],
         config: &TrainConfig,
-        loss: LossKind,
-        logconf: &LogconfConfig,
+        loss: &Loss,
         seed: u64,
     ) -> Self {
         let batches_per_epoch = train_ids.len().div_ceil(config.batch_size);
@@ -78,7 +77,9 @@ impl Fingerprint {
             total_steps: batches_per_epoch * config.epochs,
             seed,
             data: data_hash(train_ids, train_labels),
-            config: stable_hash(&(config, loss, logconf)),
+            // The loss's settings enter as they did before `Loss` carried them, so checkpoints
+            // written then still resume.
+            config: stable_hash(&(config, loss.kind(), loss.logconf().cloned().unwrap_or_default())),
         }
     }
 

@@ -10,26 +10,26 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use w2s_core::config::{LogconfConfig, LossKind, TrainConfig, stable_hash};
+use w2s_core::config::{LogconfConfig, Loss, LossKind, TrainConfig, stable_hash};
+use w2s_core::report::Role;
 use w2s_core::report::StageTiming;
-use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier, save_classifier};
+use w2s_models::{ClassifierOptions, LoadReport, ModelConfig, SequenceClassifier, TextTokenizer, load_classifier, save_classifier};
 
 use crate::checkpoint::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
-use crate::precision::{Precision, precision};
+use crate::compute::Compute;
 use crate::progress::StageProgress;
 use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
 
 /// One model to fine-tune and the example sets it must label afterwards.
 #[derive(Debug, Clone)]
 pub struct TrainJob {
-    /// Shown on the progress bar, e.g. `teacher-0`.
-    pub stage: String,
+    /// The model's part in the study: names the progress bar and the log lines.
+    pub role: Role,
     /// The pretrained model's folder (HF layout).
     pub model_dir: PathBuf,
     pub config: TrainConfig,
-    pub loss: LossKind,
-    pub logconf: LogconfConfig,
+    pub loss: Loss,
     pub max_len: usize,
     pub classes: Vec<String>,
     pub seed: u64,
@@ -40,9 +40,6 @@ pub struct TrainJob {
     pub val_labels: Vec<usize>,
     /// Named sets of texts to predict with the best checkpoint.
     pub predict: BTreeMap<String, Vec<String>>,
-    /// The compute backend, from [`DeviceChoice::cache_backend`](crate::DeviceChoice::cache_backend):
-    /// `None` for flex.
-    pub backend: Option<String>,
 }
 
 /// What a finished job leaves behind (cached as the stage output).
@@ -81,13 +78,19 @@ impl JobOutput {
 /// tensor on its own, as burn does).
 pub const TRAINING_REVISION: u32 = 2;
 
-/// The inputs that determine a job's output. Large inputs enter through their hashes.
+/// Everything a training stage's output depends on, named in one place ([`TrainJob::key`]).
+/// Large inputs enter through their hashes. The field names and their serialisation are the
+/// cache's identity: `pinned_keys` in the tests holds known keys, so a change that would
+/// orphan existing caches shows up as a failing test.
 #[derive(Debug, Serialize)]
 pub struct JobKey<'a> {
+    /// [`TRAINING_REVISION`].
     training: u32,
+    /// The pretrained weights ([`model_fingerprint`]).
     model: String,
     config: &'a TrainConfig,
     loss: LossKind,
+    /// The loss's settings; only a loss that has settings has them here.
     logconf: Option<&'a LogconfConfig>,
     max_len: usize,
     classes: &'a [String],
@@ -95,31 +98,33 @@ pub struct JobKey<'a> {
     train: String,
     val: String,
     predict: BTreeMap<&'a str, String>,
-    /// Results differ between backends; flex stays out of the key, so flex keys are unchanged.
+    /// The backend with its kernel revision and torch version ([`Compute::cache_backend`]);
+    /// absent for flex, so that flex keys stay as they were.
     #[serde(skip_serializing_if = "Option::is_none")]
-    backend: Option<&'a str>,
-    /// Half precision changes the results; f32 stays out of the key, so f32 keys are unchanged.
+    backend: Option<String>,
+    /// Half precision; absent for f32, so that f32 keys stay as they were.
     #[serde(skip_serializing_if = "Option::is_none")]
     precision: Option<String>,
 }
 
 impl TrainJob {
-    /// The cache key: a change to anything that affects the output changes the key.
-    pub fn key(&self) -> JobKey<'_> {
+    /// The stage's cache key on `compute`: a change to anything that affects the output
+    /// changes the key.
+    pub fn key(&self, compute: &Compute) -> JobKey<'_> {
         JobKey {
             training: TRAINING_REVISION,
             model: model_fingerprint(&self.model_dir),
             config: &self.config,
-            loss: self.loss,
-            logconf: (self.loss == LossKind::Logconf).then_some(&self.logconf),
+            loss: self.loss.kind(),
+            logconf: self.loss.logconf(),
             max_len: self.max_len,
             classes: &self.classes,
             seed: self.seed,
             train: stable_hash(&(&self.train_texts, &self.train_labels)),
             val: stable_hash(&(&self.val_texts, &self.val_labels)),
             predict: self.predict.iter().map(|(name, texts)| (name.as_str(), stable_hash(texts))).collect(),
-            backend: self.backend.as_deref(),
-            precision: (precision() != Precision::F32).then(|| precision().to_string()),
+            backend: compute.cache_backend(),
+            precision: compute.cache_precision(),
         }
     }
 }
@@ -134,19 +139,14 @@ pub enum JobError {
     Device(#[from] DeviceError),
 }
 
-/// Runs the job on `device` (the inference device; training uses its autodiff twin) and, if
-/// `weights_dir` is given, saves the fine-tuned model there in HF layout. With `checkpoint_dir`,
-/// training saves resumable checkpoints there and, when it holds one, continues from it (see
-/// [`fit`]); the folder is scratch, for the caller to delete once the output is kept.
-///
-/// `replicas` are the other data-parallel devices (inference devices, on the same backend as
-/// `device`; empty for one device): each training step splits its batch over `device` and them
-/// (see [`train_step_parallel`](crate::trainer::train_step_parallel)), while evaluation and
-/// labelling run on `device` alone.
+/// Runs the job on `compute` (training on the autodiff twins of its devices, data-parallel
+/// when it has replicas; labelling on its main device) and, if `weights_dir` is given, saves
+/// the fine-tuned model there in HF layout. With `checkpoint_dir`, training saves resumable
+/// checkpoints there and, when it holds one, continues from it (see [`fit`]); the folder is
+/// scratch, for the caller to delete once the output is kept.
 pub fn run(
     job: &TrainJob,
-    device: &Device,
-    replicas: &[Device],
+    compute: &Compute,
     weights_dir: Option<&Path>,
     checkpoint_dir: Option<&Path>,
 ) -> Result<JobOutput, JobError> {
@@ -157,38 +157,17 @@ pub fn run(
     let train_ids = encode(&job.train_texts)?;
     let val_ids = encode(&job.val_texts)?;
 
-    let train_device = device.clone().autodiff();
-    train_device.seed(job.seed);
-    let train_replicas: Vec<Device> = replicas.iter().map(|replica| replica.clone().autodiff()).collect();
-    // Dropout on a replica draws from its device's RNG: seed each other device once. (Replicas
-    // on `device` itself share its RNG, which is seeded above.)
-    let mut seeded = vec![device.clone()];
-    for (i, replica) in replicas.iter().enumerate() {
-        if !seeded.contains(replica) {
-            train_replicas[i].seed(job.seed.wrapping_add(i as u64 + 1));
-            seeded.push(replica.clone());
-        }
-    }
-    // Each family pools as its HF classifier does: encoders mean-pool, GPT-2 takes the last token.
-    let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
-    let options = ClassifierOptions {
-        num_classes: job.classes.len(),
-        dropout: job.config.dropout,
-        pooling: family.default_pooling(),
-        head_seed: job.seed,
-    };
-    let (model, load_report) = load_classifier(&job.model_dir, &options, &train_device).map_err(model_error)?;
-    eprint!("{}: {load_report}", job.stage);
-
+    let (train_device, train_replicas) = seeded_training_devices(compute, job.seed);
+    let (model, load_report) = load_model(job, &train_device)?;
+    let stage = job.role.to_string();
     let spec = FitSpec {
-        stage: &job.stage,
+        stage: &stage,
         train_ids: &train_ids,
         train_labels: &job.train_labels,
         val_ids: &val_ids,
         val_labels: &job.val_labels,
         config: &job.config,
-        loss: job.loss,
-        logconf: &job.logconf,
+        loss: &job.loss,
         seed: job.seed,
         pad_id: tokenizer.pad_id(),
         checkpoint_dir,
@@ -196,19 +175,13 @@ pub fn run(
         replicas: &train_replicas,
     };
     let (model, fit_report) =
-        catch_out_of_memory(&format!("training {}", job.stage), job.config.batch_size, || fit(model, &spec, &train_device))?;
+        catch_out_of_memory(&format!("training {stage}"), job.config.batch_size, || fit(model, &spec, &train_device))?;
 
     let labelling = Instant::now();
     let mut predictions = BTreeMap::new();
     for (name, texts) in &job.predict {
         let ids = encode(texts)?;
-        let batch_size = job.config.eval_batch_size;
-        let progress = StageProgress::new(&format!("{} {name}", job.stage), ids.len().div_ceil(batch_size));
-        let probs = catch_out_of_memory(&format!("labelling {name} with {}", job.stage), batch_size, || {
-            predict_proba_with_progress(&model, &ids, batch_size, tokenizer.pad_id(), device, Some(&progress))
-        })?;
-        progress.finish();
-        predictions.insert(name.clone(), probs);
+        predictions.insert(name.clone(), label_set(job, &model, name, &ids, tokenizer.pad_id(), compute.device())?);
     }
     let output = JobOutput {
         fit: fit_report,
@@ -216,21 +189,76 @@ pub fn run(
         weights: weights_dir.map(Path::to_path_buf),
         label_seconds: Some(labelling.elapsed().as_secs_f64()),
     };
+    log_timing(&stage, &output);
+    if let Some(dir) = weights_dir {
+        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
+    }
+    Ok(output)
+}
+
+/// The autodiff twins of `compute`'s devices, their dropout RNGs seeded from `seed`.
+fn seeded_training_devices(compute: &Compute, seed: u64) -> (Device, Vec<Device>) {
+    let device = compute.device();
+    let train_device = device.clone().autodiff();
+    train_device.seed(seed);
+    let replicas = compute.replicas();
+    let train_replicas: Vec<Device> = replicas.iter().map(|replica| replica.clone().autodiff()).collect();
+    // Dropout on a replica draws from its device's RNG: seed each other device once. (Replicas
+    // on `device` itself share its RNG, which is seeded above.)
+    let mut seeded = vec![device.clone()];
+    for (i, replica) in replicas.iter().enumerate() {
+        if !seeded.contains(replica) {
+            train_replicas[i].seed(seed.wrapping_add(i as u64 + 1));
+            seeded.push(replica.clone());
+        }
+    }
+    (train_device, train_replicas)
+}
+
+/// The pretrained model with a fresh classification head, pooled as its HF classifier pools
+/// (encoders mean-pool, GPT-2 takes the last token).
+fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, LoadReport), JobError> {
+    let model_error = |source| JobError::Model { dir: job.model_dir.clone(), source };
+    let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
+    let options = ClassifierOptions {
+        num_classes: job.classes.len(),
+        dropout: job.config.dropout,
+        pooling: family.default_pooling(),
+        head_seed: job.seed,
+    };
+    let (model, load_report) = load_classifier(&job.model_dir, &options, device).map_err(model_error)?;
+    eprint!("{}: {load_report}", job.role);
+    Ok((model, load_report))
+}
+
+/// Class probabilities of the prediction set `name` (token `ids`), with a progress bar.
+fn label_set(
+    job: &TrainJob,
+    model: &SequenceClassifier,
+    name: &str,
+    ids: &[Vec<u32>],
+    pad_id: u32,
+    device: &Device,
+) -> Result<Vec<Vec<f64>>, JobError> {
+    let batch_size = job.config.eval_batch_size;
+    let progress = StageProgress::new(&format!("{} {name}", job.role), ids.len().div_ceil(batch_size));
+    let probs = catch_out_of_memory(&format!("labelling {name} with {}", job.role), batch_size, || {
+        predict_proba_with_progress(model, ids, batch_size, pad_id, device, Some(&progress))
+    })?;
+    progress.finish();
+    Ok(probs)
+}
+
+fn log_timing(stage: &str, output: &JobOutput) {
     if let Some(timing) = output.timing() {
         eprintln!(
-            "{}: trained in {:.1} s ({:.1} examples/s), labelled in {:.1} s ({:.1} examples/s)",
-            job.stage,
+            "{stage}: trained in {:.1} s ({:.1} examples/s), labelled in {:.1} s ({:.1} examples/s)",
             timing.train_seconds,
             timing.train_examples_per_s,
             timing.label_seconds.unwrap_or_default(),
             timing.label_examples_per_s.unwrap_or_default()
         );
     }
-
-    if let Some(dir) = weights_dir {
-        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
-    }
-    Ok(output)
 }
 
 /// Identifies pretrained weights by folder name and file size, so that replacing the weights
@@ -245,13 +273,12 @@ fn model_fingerprint(dir: &Path) -> String {
 mod tests {
     use super::*;
 
-    fn job(backend: Option<&str>) -> TrainJob {
+    fn job() -> TrainJob {
         TrainJob {
-            stage: "student".into(),
+            role: Role::Student,
             model_dir: PathBuf::from("models/tiny"),
             config: TrainConfig::default(),
-            loss: LossKind::Xent,
-            logconf: LogconfConfig::default(),
+            loss: Loss::Xent,
             max_len: 8,
             classes: vec!["no".into(), "yes".into()],
             seed: 1,
@@ -260,20 +287,16 @@ mod tests {
             val_texts: Vec::new(),
             val_labels: Vec::new(),
             predict: BTreeMap::new(),
-            backend: backend.map(str::to_string),
         }
     }
 
     #[test]
-    fn stages_of_different_backends_have_different_keys_and_flex_keys_are_unchanged() {
-        let flex = serde_json::to_value(job(None).key()).unwrap();
-        assert!(flex.get("backend").is_none(), "a flex key has no backend field: {flex}");
-        let keys: Vec<String> = [None, Some("libtorch-cpu"), Some("cuda")].map(|b| stable_hash(&job(b).key())).into();
-        assert!(keys[0] != keys[1] && keys[1] != keys[2] && keys[0] != keys[2], "{keys:?}");
-        // Other fields still matter.
-        let mut other_seed = job(None);
+    fn a_flex_f32_key_names_neither_backend_nor_precision() {
+        let flex = serde_json::to_value(job().key(&Compute::flex())).unwrap();
+        assert!(flex.get("backend").is_none() && flex.get("precision").is_none(), "{flex}");
+        let mut other_seed = job();
         other_seed.seed = 2;
-        assert_ne!(stable_hash(&other_seed.key()), keys[0]);
+        assert_ne!(stable_hash(&other_seed.key(&Compute::flex())), stable_hash(&job().key(&Compute::flex())));
     }
 
     #[test]
@@ -308,5 +331,60 @@ mod tests {
         old.as_object_mut().unwrap().remove("label_seconds");
         output = serde_json::from_value(old).unwrap();
         assert_eq!(output.timing().unwrap().label_examples_per_s, None);
+    }
+}
+
+#[cfg(test)]
+mod pinned_keys {
+    //! Keys of known jobs, computed by w2s before the stage identity was gathered into
+    //! [`TrainJob::key`]: caches written since then must stay valid. Change a value here only
+    //! together with a deliberate bump of [`TRAINING_REVISION`], said in the README.
+    use super::*;
+
+    /// A model folder named `tiny` whose weights file has 1234 bytes.
+    fn model_dir(root: &Path) -> PathBuf {
+        let dir = root.join("tiny");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model.safetensors"), vec![7u8; 1234]).unwrap();
+        dir
+    }
+
+    fn teacher(model_dir: PathBuf) -> TrainJob {
+        TrainJob {
+            role: Role::Teacher(0),
+            model_dir,
+            config: TrainConfig::default(),
+            loss: Loss::Xent,
+            max_len: 16,
+            classes: vec!["no".into(), "yes".into()],
+            seed: 42,
+            train_texts: vec!["a b".into(), "c".into()],
+            train_labels: vec![vec![1.0, 0.0], vec![0.3, 0.7]],
+            val_texts: vec!["d".into()],
+            val_labels: vec![1],
+            predict: BTreeMap::from([("test".to_string(), vec!["e".to_string()])]),
+        }
+    }
+
+    /// The key of `job` with a libtorch backend string as the CPU build of torch 2.9.0 names it.
+    fn libtorch_key(job: &TrainJob) -> String {
+        let mut key = serde_json::to_value(job.key(&Compute::flex())).unwrap();
+        key["backend"] = "libtorch-cpu/kernels-5/torch-2.9.0".into();
+        stable_hash(&key)
+    }
+
+    #[test]
+    fn keys_of_known_jobs_are_unchanged() {
+        let root = tempfile::tempdir().unwrap();
+        let teacher = teacher(model_dir(root.path()));
+        let student = TrainJob {
+            role: Role::Student,
+            loss: Loss::Logconf(LogconfConfig { aux_coef: 0.3, warmup_frac: 0.2 }),
+            ..teacher.clone()
+        };
+        let hard = TrainJob { loss: Loss::Hard, ..teacher.clone() };
+        assert_eq!(stable_hash(&teacher.key(&Compute::flex())), "10360607947f");
+        assert_eq!(libtorch_key(&student), "b60e91222a20");
+        assert_eq!(stable_hash(&hard.key(&Compute::flex())), "c3f48500521e");
     }
 }

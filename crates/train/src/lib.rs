@@ -7,12 +7,14 @@
 //! - [`optim`]: gradient clipping to a global norm, and AdamW (torch's in-place ops on
 //!   libtorch).
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
+//! - [`compute`]: the resolved devices and precision of a run, and what of them stage keys name.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`libtorch_version`]: the torch a `tch` build was linked against, and the one it loaded.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
 //! - [`host_memory`]: keeping freed host memory for the next batch (glibc malloc tuning).
 
 pub mod checkpoint;
+pub mod compute;
 pub mod device;
 pub mod host_memory;
 pub mod job;
@@ -24,6 +26,7 @@ pub mod progress;
 pub mod trainer;
 
 pub use checkpoint::CHECKPOINT_INTERVAL;
+pub use compute::{Compute, ComputeError};
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
 pub use optim::adamw;

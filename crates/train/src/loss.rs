@@ -5,33 +5,23 @@
 //! makes every loss testable against hand-computed values without tensors.
 
 use burn::tensor::{Tensor, TensorData, activation::log_softmax};
-use w2s_core::config::{LogconfConfig, LossKind};
+use w2s_core::config::{LogconfConfig, Loss};
+use w2s_core::labels::one_hot;
 use w2s_core::metrics::argmax;
 
 /// The loss for one batch: `logits` are `[batch, classes]`, `labels` the soft labels of the batch
 /// (rows sum to 1), `step_frac` the fraction of training done so far (in `[0, 1]`).
-pub fn loss(
-    kind: LossKind,
-    logits: Tensor<2>,
-    labels: &[Vec<f64>],
-    step_frac: f64,
-    logconf: &LogconfConfig,
-) -> Tensor<1> {
-    targets(kind, labels, step_frac, logconf).loss(logits)
+pub fn loss(loss: &Loss, logits: Tensor<2>, labels: &[Vec<f64>], step_frac: f64) -> Tensor<1> {
+    targets(loss, labels, step_frac).loss(logits)
 }
 
-/// What the loss `kind` fits a batch to, given its soft labels (see [`loss`]).
-pub fn targets<'a>(
-    kind: LossKind,
-    labels: &'a [Vec<f64>],
-    step_frac: f64,
-    logconf: &'a LogconfConfig,
-) -> Targets<'a> {
-    match kind {
-        LossKind::Xent => Targets::Fixed(labels.to_vec()),
-        LossKind::Hard => Targets::Fixed(hard_targets(labels)),
-        LossKind::Logconf => Targets::FromPredictions(Box::new(move |predictions| {
-            logconf_targets(labels, predictions, step_frac, logconf)
+/// What `loss` fits a batch to, given its soft labels (see [`loss`](fn@loss)).
+pub fn targets<'a>(loss: &'a Loss, labels: &'a [Vec<f64>], step_frac: f64) -> Targets<'a> {
+    match loss {
+        Loss::Xent => Targets::Fixed(labels.to_vec()),
+        Loss::Hard => Targets::Fixed(hard_targets(labels)),
+        Loss::Logconf(settings) => Targets::FromPredictions(Box::new(move |predictions| {
+            logconf_targets(labels, predictions, step_frac, settings)
         })),
     }
 }
@@ -140,12 +130,6 @@ pub fn probabilities(logits: &Tensor<2>) -> Vec<Vec<f64>> {
     flat.chunks(classes).map(|row| row.iter().map(|&p| p as f64).collect()).collect()
 }
 
-fn one_hot(class: usize, classes: usize) -> Vec<f64> {
-    let mut row = vec![0.0; classes];
-    row[class] = 1.0;
-    row
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,7 +160,7 @@ mod tests {
     #[test]
     fn xent_with_one_hot_labels_is_ordinary_cross_entropy() {
         let l = logits(&[[2.0, 0.0]]);
-        let got = scalar(loss(LossKind::Xent, l, &[vec![0.0, 1.0]], 0.0, &LogconfConfig::default()));
+        let got = scalar(loss(&Loss::Xent, l, &[vec![0.0, 1.0]], 0.0));
         let expected = -(1.0 / (1.0 + 2f64.exp())).ln();
         assert!((got - expected).abs() < 1e-6);
     }
@@ -185,7 +169,7 @@ mod tests {
     fn hard_loss_trains_on_the_argmax_of_soft_labels() {
         assert_eq!(hard_targets(&[vec![0.3, 0.7], vec![0.5, 0.5]]), vec![vec![0.0, 1.0], vec![1.0, 0.0]]);
         let l = logits(&[[0.0, 1.0]]);
-        let got = scalar(loss(LossKind::Hard, l, &[vec![0.4, 0.6]], 0.5, &LogconfConfig::default()));
+        let got = scalar(loss(&Loss::Hard, l, &[vec![0.4, 0.6]], 0.5));
         let expected = -(1f64.exp() / (1.0 + 1f64.exp())).ln();
         assert!((got - expected).abs() < 1e-6);
     }
@@ -226,10 +210,10 @@ mod tests {
         let predictions = probabilities(&logits(&raw));
         let targets = logconf_targets(&labels, &predictions, 1.0, &config);
         let expected = scalar(soft_cross_entropy(logits(&raw), &targets));
-        let got = scalar(loss(LossKind::Logconf, logits(&raw), &labels, 1.0, &config));
+        let got = scalar(loss(&Loss::Logconf(config.clone()), logits(&raw), &labels, 1.0));
         assert!((got - expected).abs() < 1e-6);
         // And it differs from plain xent once the coefficient is on.
-        let plain = scalar(loss(LossKind::Xent, logits(&raw), &labels, 1.0, &config));
+        let plain = scalar(loss(&Loss::Xent, logits(&raw), &labels, 1.0));
         assert!((got - plain).abs() > 1e-3);
     }
 }

@@ -15,7 +15,7 @@ use burn::tensor::{Device, FloatDType, Tensor};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use w2s_core::config::{LogconfConfig, LossKind, TrainConfig};
+use w2s_core::config::{Loss, TrainConfig};
 use w2s_core::metrics::{accuracy, argmax};
 use w2s_core::schedule::learning_rate;
 use w2s_models::{SequenceClassifier, TokenBatch, make_batch};
@@ -43,8 +43,7 @@ pub struct FitSpec<'a> {
     /// Hard labels of the held-out examples.
     pub val_labels: &'a [usize],
     pub config: &'a TrainConfig,
-    pub loss: LossKind,
-    pub logconf: &'a LogconfConfig,
+    pub loss: &'a Loss,
     pub seed: u64,
     pub pad_id: u32,
     /// Folder of the run's resumable checkpoint (see [`fit`]); `None` keeps everything in
@@ -136,7 +135,7 @@ pub fn fit_with_budget(
 
     let mut checkpoints = spec.checkpoint_dir.map(|dir| {
         let fingerprint =
-            Fingerprint::new(spec.train_ids, spec.train_labels, config, spec.loss, spec.logconf, spec.seed);
+            Fingerprint::new(spec.train_ids, spec.train_labels, config, spec.loss, spec.seed);
         Checkpoints::new(dir, fingerprint)
     });
     let mut model = model;
@@ -175,7 +174,7 @@ pub fn fit_with_budget(
             let step_frac = step as f64 / total_steps.max(1) as f64;
             let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
             let loss_value;
-            let batch_targets = targets(spec.loss, &labels, step_frac, spec.logconf);
+            let batch_targets = targets(spec.loss, &labels, step_frac);
             (model, loss_value) = train_step_parallel(model, &mut optimizer, &ids, spec.pad_id, &devices, lr, &batch_targets);
 
             state.step += 1;
@@ -611,11 +610,14 @@ mod tests {
         val_ids: Vec<Vec<u32>>,
         val_labels: Vec<usize>,
         config: TrainConfig,
-        loss: LossKind,
-        logconf: LogconfConfig,
+        loss: Loss,
     }
 
     const STEPS: usize = 15;
+
+    fn logconf() -> Loss {
+        Loss::Logconf(w2s_core::config::LogconfConfig::default())
+    }
 
     fn task() -> Task {
         let mut rng = StdRng::seed_from_u64(11);
@@ -634,7 +636,7 @@ mod tests {
         let train_labels =
             train_classes.iter().map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] }).collect();
         let config = TrainConfig { epochs: 3, batch_size: 8, eval_batch_size: 16, lr: 1e-3, ..Default::default() };
-        Task { train_ids, train_labels, val_ids, val_labels, config, loss: LossKind::Xent, logconf: LogconfConfig::default() }
+        Task { train_ids, train_labels, val_ids, val_labels, config, loss: Loss::Xent }
     }
 
     impl Task {
@@ -646,8 +648,7 @@ mod tests {
                 val_ids: &self.val_ids,
                 val_labels: &self.val_labels,
                 config: &self.config,
-                loss: self.loss,
-                logconf: &self.logconf,
+                loss: &self.loss,
                 seed,
                 pad_id: 0,
                 checkpoint_dir,
@@ -771,12 +772,12 @@ mod tests {
     fn assert_data_parallel_matches_one_device(device: Device) {
         let mut task = task();
         let initial = weights(&tiny_model_on(0.0, &device).valid());
-        for (loss, batch_size, replicas) in [(LossKind::Xent, 8, 1), (LossKind::Xent, 7, 2), (LossKind::Logconf, 8, 1), (LossKind::Logconf, 7, 2)] {
+        for (loss, batch_size, replicas) in [(Loss::Xent, 8, 1), (Loss::Xent, 7, 2), (logconf(), 8, 1), (logconf(), 7, 2)] {
             // Batches of 8 on 2 devices: shards of 4 + 4 (the last batch, 4: 2 + 2). Batches of 7
             // on 3 devices: 3 + 2 + 2, and the last batch of 36 = 5 * 7 + 1 has a single example,
             // so two of the devices are skipped.
             task.config.batch_size = batch_size;
-            task.loss = loss;
+            task.loss = loss.clone();
             let (single, single_report) = fit_on(&task, &device, &[]);
             let (parallel, parallel_report) = fit_on(&task, &device, &vec![device.clone(); replicas]);
             let difference = relative_difference(&parallel, &single);
@@ -804,8 +805,8 @@ mod tests {
         let labels = &task.train_labels[..8];
         let devices = vec![device(); 3];
         let shards = shard_ranges(ids.len(), 3);
-        for kind in [LossKind::Xent, LossKind::Logconf] {
-            let targets = targets(kind, labels, 0.5, &task.logconf);
+        for kind in [Loss::Xent, logconf()] {
+            let targets = targets(&kind, labels, 0.5);
             let mut outcomes = Vec::new();
             for groups in [vec![vec![0, 1, 2]], vec![vec![0], vec![1], vec![2]]] {
                 let mut optimizer = adamw(&task.config);
@@ -833,8 +834,8 @@ mod tests {
         ids[7] = &outside_vocabulary;
         let devices = vec![device(); 3];
         let (shards, groups) = (shard_ranges(8, 3), vec![vec![0], vec![1], vec![2]]);
-        for kind in [LossKind::Xent, LossKind::Logconf] {
-            let targets = targets(kind, &task.train_labels[..8], 0.5, &task.logconf);
+        for kind in [Loss::Xent, logconf()] {
+            let targets = targets(&kind, &task.train_labels[..8], 0.5);
             let mut optimizer = adamw(&task.config);
             let step = std::panic::AssertUnwindSafe(|| {
                 sharded_step(tiny_model(0.0), &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &targets)
@@ -855,10 +856,10 @@ mod tests {
         for (step, batch) in batches.iter().enumerate() {
             let ids: Vec<&[u32]> = batch.iter().map(|&i| task.train_ids[i].as_slice()).collect();
             let labels: Vec<Vec<f64>> = batch.iter().map(|&i| task.train_labels[i].clone()).collect();
-            let xent = |logits| loss(LossKind::Xent, logits, &labels, 0.5, &task.logconf);
+            let xent = |logits| loss(&Loss::Xent, logits, &labels, 0.5);
             let (old_loss, new_loss);
             (old, old_loss) = train_step(old, &mut old_optimizer, &make_batch(&ids, 0, &device()), 1e-3, xent);
-            let targets = targets(LossKind::Xent, &labels, 0.5, &task.logconf);
+            let targets = targets(&Loss::Xent, &labels, 0.5);
             (new, new_loss) = train_step_parallel(new, &mut new_optimizer, &ids, 0, &[device()], 1e-3, &targets);
             assert_eq!(old_loss.to_bits(), new_loss.to_bits(), "step {step}");
         }

@@ -23,8 +23,8 @@ use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_core::report::RunResults;
 use w2s_core::sweep::{Cell, Sweep};
 
-use crate::AblateArgs;
-use crate::pipeline::{RunEnv, plan_experiment, run_dir, train_teachers_and_ceiling};
+use crate::study::{RunEnv, plan_experiment, run_dir, train_teachers_and_ceiling};
+use crate::{available_names, experiment_path};
 
 /// The folder of sweep files inside the experiments folder.
 pub const SWEEPS_DIR: &str = "ablations";
@@ -72,25 +72,33 @@ pub fn sweep_file(name: &str, experiments_dir: &Path) -> PathBuf {
     if name.ends_with(".toml") { PathBuf::from(name) } else { experiments_dir.join(SWEEPS_DIR).join(format!("{name}.toml")) }
 }
 
-/// Loads the sweep and resolves every cell's config (with `args.overrides` applied last), so
-/// that a bad key, value or experiment fails before anything runs. With `args.experiments`, only
+/// Where the experiment files are and where runs go.
+#[derive(Debug, Clone, Copy)]
+pub struct SweepDirs<'a> {
+    /// The experiment files, with the sweep files in [`SWEEPS_DIR`].
+    pub experiments: &'a Path,
+    /// Outputs: the cells' run folders.
+    pub out: &'a Path,
+}
+
+/// Loads the sweep `file` and resolves every cell's config (with `overrides` applied last), so
+/// that a bad key, value or experiment fails before anything runs. With `experiments`, only
 /// those experiments' cells are kept (with their indices in the whole sweep).
-pub fn load_sweep(args: &AblateArgs, experiments_dir: &Path, out_dir: &Path) -> Result<LoadedSweep> {
-    let file = sweep_file(&args.sweep, experiments_dir);
+pub fn load_sweep(file: &Path, experiments: &[String], overrides: &[String], dirs: SweepDirs) -> Result<LoadedSweep> {
+    let experiments_dir = dirs.experiments;
     if !file.exists() {
-        bail!("sweep file {} not found ({})", file.display(), crate::available_names(&experiments_dir.join(SWEEPS_DIR)));
+        bail!("sweep file {} not found ({})", file.display(), available_names(&experiments_dir.join(SWEEPS_DIR)));
     }
-    let sweep = Sweep::load(&file)?;
-    if let Some(unknown) = args.experiments.iter().find(|e| !sweep.experiments.contains(e)) {
+    let sweep = Sweep::load(file)?;
+    if let Some(unknown) = experiments.iter().find(|e| !sweep.experiments.contains(e)) {
         bail!("{} has no experiment `{unknown}`; it sweeps {}", file.display(), sweep.experiments.join(", "));
     }
-    let extra = &args.overrides;
     let cells = sweep
         .cells()
         .into_iter()
-        .filter(|cell| args.experiments.is_empty() || args.experiments.contains(&cell.experiment))
+        .filter(|cell| experiments.is_empty() || experiments.contains(&cell.experiment))
         .map(|cell| {
-            let experiment_file = crate::experiment_path(&cell.experiment, experiments_dir);
+            let experiment_file = experiment_path(&cell.experiment, experiments_dir);
             if !experiment_file.exists() {
                 bail!(
                     "{}: cell {} names experiment `{}`, but {} is not found ({})",
@@ -98,17 +106,17 @@ pub fn load_sweep(args: &AblateArgs, experiments_dir: &Path, out_dir: &Path) -> 
                     cell.index,
                     cell.experiment,
                     experiment_file.display(),
-                    crate::available_names(experiments_dir)
+                    available_names(experiments_dir)
                 );
             }
-            let overrides = [cell.overrides.as_slice(), extra.as_slice()].concat();
+            let overrides = [cell.overrides.as_slice(), overrides].concat();
             let config = ExperimentConfig::load(&experiment_file, &overrides)
                 .with_context(|| format!("{}: cell {} ({})", file.display(), cell.index, cell.describe()))?;
-            let run_dir = run_dir(&config, out_dir);
+            let run_dir = run_dir(&config, dirs.out);
             Ok(SweepCell { cell, experiment_file, config, run_dir })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(LoadedSweep { sweep, file, cells, compute: None })
+    Ok(LoadedSweep { sweep, file: file.to_path_buf(), cells, compute: None })
 }
 
 /// What a failed cell leaves in its run folder.
@@ -262,8 +270,8 @@ pub fn describe_plan(sweep: &LoadedSweep, env: &RunEnv) -> Result<String> {
             continue;
         }
         let plan = plan_experiment(&cell.config, env).with_context(|| format!("planning cell {}", cell.cell.index))?;
-        let cached: Vec<String> = plan.iter().filter(|s| s.cached).map(|s| format!("{}/seed {}", s.stage, s.seed)).collect();
-        let pending: Vec<String> = plan.iter().filter(|s| !s.cached).map(|s| format!("{}/seed {}", s.stage, s.seed)).collect();
+        let cached: Vec<String> = plan.iter().filter(|s| s.cached).map(|s| format!("{}/seed {}", s.role, s.seed)).collect();
+        let pending: Vec<String> = plan.iter().filter(|s| !s.cached).map(|s| format!("{}/seed {}", s.role, s.seed)).collect();
         let _ = writeln!(text, "            cached: {}", list_or_none(&cached));
         let _ = writeln!(text, "            to run: {}", list_or_none(&pending));
         for stage in plan.into_iter().filter(|s| !s.cached) {

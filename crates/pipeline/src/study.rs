@@ -1,27 +1,26 @@
-//! The weak-to-strong pipeline, top to bottom: split, weak teachers, strong ceiling, ensemble,
-//! strong student, evaluation, report.
+//! The weak-to-strong study, top to bottom: split, weak teachers, strong ceiling, ensemble,
+//! strong student, evaluation, report. [`SeedRunner::run`] is the study for one seed, its steps
+//! numbered in the order they run.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use burn::tensor::Device;
-use rand::SeedableRng;
-use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use w2s_core::config::{EnsembleMethod, ExperimentConfig, LossKind, stable_hash};
-use w2s_core::ensemble::combine;
+use w2s_core::config::{ExperimentConfig, Loss, stable_hash};
+use w2s_core::ensemble::{combine, effective_method, ensemble_name};
 use w2s_core::io::{read_json, write_atomic};
-use w2s_core::metrics::{accuracy, argmax, evaluate};
-use w2s_core::report::{ModelResult, RunResults, SeedResult};
+use w2s_core::labels::{label_accuracy, mix_in_truth, one_hot_rows};
+use w2s_core::metrics::{argmax, evaluate};
+use w2s_core::report::{ModelResult, Role, RunResults, SeedResult};
 use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
 use w2s_models::resolve_model_dir;
-use w2s_train::{JobOutput, TrainJob};
+use w2s_train::{Compute, JobOutput, TrainJob};
 
-use crate::stages::{StageStatus, StageStore};
+use crate::stages::{SCRATCH_DIR, StageStatus, StageStore};
 
-/// Where things are and how to run them: nothing here changes the results.
+/// Where things are and how to run them: nothing here changes the results except `compute`,
+/// which stage keys and results record.
 #[derive(Debug, Clone)]
 pub struct RunEnv {
     /// The dataset registry (`datasets/`).
@@ -32,17 +31,8 @@ pub struct RunEnv {
     pub pretrained_root: PathBuf,
     /// Outputs: `runs/<name>-<hash>/` and the stage cache `cache/` (`checkpoints`).
     pub out_dir: PathBuf,
-    /// The compute device for inference; training uses its autodiff twin.
-    pub device: Device,
-    /// The other data-parallel devices (`--devices cuda:0,cuda:1`: `cuda:1`), on the same backend
-    /// as `device`; empty for one device. Training splits each batch over `device` and these;
-    /// labelling runs on `device` alone.
-    pub replicas: Vec<Device>,
-    /// The backend's name in stage keys ([`w2s_train::DeviceChoice::cache_backend`]): `None` for
-    /// flex.
-    pub backend: Option<String>,
-    /// The backend and precision, as the results record them (`libtorch-cpu f32`).
-    pub compute: String,
+    /// The devices and precision.
+    pub compute: Compute,
     /// Recompute stages that finished before.
     pub force: bool,
     /// Save every fine-tuned model in HF layout in its stage folder.
@@ -57,7 +47,7 @@ pub struct RunOutput {
     pub stages_computed: usize,
 }
 
-/// How much of the pipeline to run.
+/// How much of the study to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// Every stage, then the report.
@@ -73,12 +63,21 @@ enum Mode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedStage {
     pub seed: u64,
-    /// `teacher-0`, …, `student`, `ceiling`.
-    pub stage: String,
+    pub role: Role,
     pub cached: bool,
     /// The stage's cache key, the same for every run that shares the stage; unknown for a
     /// student whose teachers have not all finished.
     pub key: Option<String>,
+}
+
+/// What running a [`Mode`] over every seed gave.
+struct SeedsDone {
+    /// Each seed's results; `None` where the mode stops before the report.
+    seeds: Vec<Option<SeedResult>>,
+    /// How many stages were trained now.
+    computed: usize,
+    /// The stages listed, in [`Mode::Plan`].
+    plan: Vec<PlannedStage>,
 }
 
 /// The run folder of `config`: `<out>/runs/<name>-<config hash>`.
@@ -89,32 +88,29 @@ pub fn run_dir(config: &ExperimentConfig, out_dir: &Path) -> PathBuf {
 /// Runs every stage of the experiment for each seed, writes `results.{json,csv,md}` into the run
 /// folder and returns the results.
 pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutput> {
-    let (seeds, stages_computed) = run_seeds(config, env, Mode::All, &mut Vec::new())?;
-    let seeds = seeds.into_iter().map(|seed| seed.expect("a full run yields every seed's results")).collect();
+    let done = run_seeds(config, env, Mode::All)?;
+    let seeds = done.seeds.into_iter().map(|seed| seed.expect("a full run yields every seed's results")).collect();
     let dir = run_dir(config, &env.out_dir);
-    let results = RunResults::new(config.clone(), seeds).computed_on(&env.compute);
-    note_replaced_results(&dir, &env.compute);
+    let compute = env.compute.label();
+    let results = RunResults::new(config.clone(), seeds).computed_on(&compute);
+    note_replaced_results(&dir, &compute);
     write_results(&dir, config, &results)?;
-    Ok(RunOutput { dir, results, stages_computed })
+    Ok(RunOutput { dir, results, stages_computed: done.computed })
 }
 
 /// Trains only the teachers and the ceiling of every seed, the stages that do not depend on the
 /// weak labels and that sweep cells share; returns how many were trained now.
 pub fn train_teachers_and_ceiling(config: &ExperimentConfig, env: &RunEnv) -> Result<usize> {
-    Ok(run_seeds(config, env, Mode::Shared, &mut Vec::new())?.1)
+    Ok(run_seeds(config, env, Mode::Shared)?.computed)
 }
 
 /// Lists the stages of every seed and whether each finished before, training nothing. A student
 /// whose teachers have not all finished is listed as not cached, since its labels are unknown.
 pub fn plan_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<Vec<PlannedStage>> {
-    let mut plan = Vec::new();
-    run_seeds(config, env, Mode::Plan, &mut plan)?;
-    Ok(plan)
+    Ok(run_seeds(config, env, Mode::Plan)?.plan)
 }
 
-/// Runs `mode` for each seed; returns each seed's results (for [`Mode::All`]) and the number of
-/// stages trained now.
-fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode, plan: &mut Vec<PlannedStage>) -> Result<(Vec<Option<SeedResult>>, usize)> {
+fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<SeedsDone> {
     check_models_present(config, env)?;
     let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
     if mode != Mode::Plan {
@@ -122,9 +118,9 @@ fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode, plan: &mut Vec
         eprintln!("dataset {}: {} examples, classes {:?} = {:?}", dataset.name, dataset.examples.len(), dataset.classes, counts);
     }
     let stages = StageStore::new(env.out_dir.join("cache"), env.force);
-    let mut runner = SeedRunner { config, dataset: &dataset, env, stages: &stages, mode, computed: 0, plan };
+    let mut runner = SeedRunner { config, dataset: &dataset, env, stages: &stages, mode, computed: 0, plan: Vec::new() };
     let seeds = config.seeds.iter().map(|&seed| runner.run(seed)).collect::<Result<Vec<_>>>()?;
-    Ok((seeds, runner.computed))
+    Ok(SeedsDone { seeds, computed: runner.computed, plan: runner.plan })
 }
 
 /// Fails before any training when a model the experiment names has not been fetched.
@@ -161,7 +157,7 @@ fn write_results(dir: &Path, config: &ExperimentConfig, results: &RunResults) ->
     Ok(())
 }
 
-/// Runs the pipeline for one seed.
+/// Runs the study for one seed.
 struct SeedRunner<'a> {
     config: &'a ExperimentConfig,
     dataset: &'a Dataset,
@@ -169,7 +165,7 @@ struct SeedRunner<'a> {
     stages: &'a StageStore,
     mode: Mode,
     computed: usize,
-    plan: &'a mut Vec<PlannedStage>,
+    plan: Vec<PlannedStage>,
 }
 
 /// The three disjoint parts of the data for one seed.
@@ -188,75 +184,53 @@ struct Trained {
     output: JobOutput,
 }
 
+/// The teachers' labels combined, on the transfer half and the test set.
+struct WeakLabels {
+    model: String,
+    transfer: Vec<Vec<f64>>,
+    test: Vec<Vec<f64>>,
+}
+
 impl SeedRunner<'_> {
     /// The seed's results, or `None` when the mode stops before the report.
     fn run(&mut self, seed: u64) -> Result<Option<SeedResult>> {
-        let config = self.config;
         if self.mode != Mode::Plan {
-            eprintln!("== {} seed {seed}", config.name);
+            eprintln!("== {} seed {seed}", self.config.name);
         }
 
         // 1. Split the data, stratified by label.
         let split = self.split(seed)?;
 
-        // 2-3. Fine-tune each weak teacher on ground truth; it labels the transfer half and the test set.
-        let teachers = (0..config.ensemble.size)
+        // 2. Fine-tune each weak teacher on ground truth; it labels the transfer half and the test set.
+        let teachers = (0..self.config.ensemble.size)
             .map(|i| self.train_teacher(i, &split, seed))
             .collect::<Result<Vec<_>>>()?;
 
-        // 4. Fine-tune the strong ceiling on the ground truth of the transfer half.
-        let truth = one_hot_labels(&self.labels(&split.transfer), self.dataset.classes.len());
-        let ceiling = self.train_strong("ceiling", &split, truth.clone(), LossKind::Xent, seed)?;
+        // 3. Fine-tune the strong ceiling on the ground truth of the transfer half.
+        let truth = one_hot_rows(&self.labels(&split.transfer), self.dataset.classes.len());
+        let ceiling = self.train_strong(Role::Ceiling, &split, truth.clone(), &Loss::Xent, seed)?;
         if self.mode == Mode::Shared {
             return Ok(None);
         }
         let Some(teachers) = teachers.into_iter().collect::<Option<Vec<_>>>() else {
-            self.plan.push(PlannedStage { seed, stage: "student".into(), cached: false, key: None });
+            self.plan.push(PlannedStage { seed, role: Role::Student, cached: false, key: None });
             return Ok(None);
         };
 
-        // 5. Combine the teachers' labels.
-        let val_accuracies: Vec<f64> = teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect();
-        let method = effective_method(config.ensemble.method, teachers.len());
-        let combine_set = |set: &str| {
-            let probs: Vec<Vec<Vec<f64>>> = teachers.iter().map(|t| t.output.predictions[set].clone()).collect();
-            combine(method, &probs, &val_accuracies)
-        };
-        let weak_labels = combine_set("transfer");
-        let weak_test = combine_set("test");
+        // 4. Combine the teachers' labels.
+        let weak = self.combine_teachers(&teachers);
 
-        // 6. Fine-tune the strong student on the same examples with the weak labels (a share of
+        // 5. Fine-tune the strong student on the same examples with the weak labels (a share of
         //    them replaced by the truth when `strong.weak_label_share` < 1).
-        let share = config.strong.weak_label_share;
-        let targets = mix_in_truth(&weak_labels, &truth, share, derive_seed(seed, "weak-label-share"));
-        let student = self.train_strong("student", &split, targets, config.strong.loss, seed)?;
+        let share = self.config.strong.weak_label_share;
+        let targets = mix_in_truth(&weak.transfer, &truth, share, derive_seed(seed, "weak-label-share"));
+        let student = self.train_strong(Role::Student, &split, targets, &self.config.strong.loss, seed)?;
         let (Some(student), Some(ceiling)) = (student, ceiling) else {
             return Ok(None);
         };
 
-        // 7. Evaluate everything on the test set.
-        let test_labels = self.labels(&split.test);
-        let transfer_labels = self.labels(&split.transfer);
-        let mut models: Vec<ModelResult> = teachers
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let mut result = self.result(&format!("teacher-{i}"), t, &test_labels);
-                result.label_accuracy = Some(label_accuracy(&t.output.predictions["transfer"], &transfer_labels));
-                result
-            })
-            .collect();
-        models.push(ModelResult {
-            role: "ensemble".into(),
-            model: ensemble_name(method, teachers.len()),
-            test: evaluate(&weak_test, &test_labels),
-            label_accuracy: Some(label_accuracy(&weak_labels, &transfer_labels)),
-            val_accuracy: None,
-            timing: None,
-        });
-        models.push(self.result("student", &student, &test_labels));
-        models.push(self.result("ceiling", &ceiling, &test_labels));
-        Ok(Some(SeedResult::new(seed, models)))
+        // 6. Evaluate everything on the test set.
+        Ok(Some(SeedResult::new(seed, self.evaluate(&split, &teachers, &weak, &student, &ceiling))))
     }
 
     fn split(&self, seed: u64) -> Result<Split> {
@@ -272,7 +246,8 @@ impl SeedRunner<'_> {
         let config = self.config;
         let models = &config.weak.models;
         let model = &models[index % models.len()];
-        let teacher_seed = derive_seed(seed, &format!("teacher-{index}"));
+        let role = Role::Teacher(index);
+        let teacher_seed = derive_seed(seed, &role.to_string());
         let labels = self.labels(&split.weak);
         let (train, val) = if config.ensemble.bootstrap {
             bootstrap(split.weak.len(), teacher_seed)
@@ -281,44 +256,39 @@ impl SeedRunner<'_> {
         };
         let pick = |positions: &[usize]| positions.iter().map(|&p| split.weak[p]).collect::<Vec<_>>();
         let (train, val) = (pick(&train), pick(&val));
-        let truth = one_hot_labels(&self.labels(&train), self.dataset.classes.len());
-        let predict = BTreeMap::from([
-            ("transfer".to_string(), self.texts(&split.transfer)),
-            ("test".to_string(), self.texts(&split.test)),
-        ]);
         let job = TrainJob {
-            stage: format!("teacher-{index}"),
+            role,
             model_dir: resolve_model_dir(model, &self.env.pretrained_root)?,
             config: config.weak.train.clone(),
-            loss: LossKind::Xent,
-            logconf: Default::default(),
+            loss: Loss::Xent,
             max_len: config.data.max_len,
             classes: self.dataset.classes.clone(),
             seed: teacher_seed,
             train_texts: self.texts(&train),
-            train_labels: truth,
+            train_labels: one_hot_rows(&self.labels(&train), self.dataset.classes.len()),
             val_texts: self.texts(&val),
             val_labels: self.labels(&val),
-            predict,
-            backend: self.env.backend.clone(),
+            predict: BTreeMap::from([
+                ("transfer".to_string(), self.texts(&split.transfer)),
+                ("test".to_string(), self.texts(&split.test)),
+            ]),
         };
         self.run_job(model, &job, seed)
     }
 
     /// Trains the strong model on the transfer half with `targets` (weak labels for the student,
     /// ground truth for the ceiling), holding out `val_fraction` of it for checkpoint selection.
-    fn train_strong(&mut self, role: &str, split: &Split, targets: Vec<Vec<f64>>, loss: LossKind, seed: u64) -> Result<Option<Trained>> {
+    fn train_strong(&mut self, role: Role, split: &Split, targets: Vec<Vec<f64>>, loss: &Loss, seed: u64) -> Result<Option<Trained>> {
         let config = self.config;
-        let role_seed = derive_seed(seed, role);
+        let role_seed = derive_seed(seed, &role.to_string());
         let hard: Vec<usize> = targets.iter().map(|t| argmax(t)).collect();
         let (train, val) = train_val_split(&hard, config.data.val_fraction, role_seed);
         let texts = |positions: &[usize]| positions.iter().map(|&p| self.dataset.examples[split.transfer[p]].text.clone()).collect();
         let job = TrainJob {
-            stage: role.to_string(),
+            role,
             model_dir: resolve_model_dir(&config.strong.model, &self.env.pretrained_root)?,
             config: config.strong.train.clone(),
-            loss,
-            logconf: config.strong.logconf.clone(),
+            loss: loss.clone(),
             max_len: config.data.max_len,
             classes: self.dataset.classes.clone(),
             seed: role_seed,
@@ -327,7 +297,6 @@ impl SeedRunner<'_> {
             val_texts: texts(&val),
             val_labels: val.iter().map(|&p| hard[p]).collect(),
             predict: BTreeMap::from([("test".to_string(), self.texts(&split.test))]),
-            backend: self.env.backend.clone(),
         };
         self.run_job(&config.strong.model, &job, seed)
     }
@@ -335,31 +304,70 @@ impl SeedRunner<'_> {
     /// Trains `job` unless it finished before; in [`Mode::Plan`], only notes whether it did and
     /// returns its output if so.
     fn run_job(&mut self, model: &str, job: &TrainJob, seed: u64) -> Result<Option<Trained>> {
+        let compute = &self.env.compute;
+        let key = job.key(compute);
         if self.mode == Mode::Plan {
-            let key = job.key();
             let cached = self.stages.is_done("train", &key);
-            self.plan.push(PlannedStage { seed, stage: job.stage.clone(), cached, key: Some(stable_hash(&key)) });
+            self.plan.push(PlannedStage { seed, role: job.role, cached, key: Some(stable_hash(&key)) });
             if !cached {
                 return Ok(None);
             }
         }
         let save_weights = self.env.save_weights;
-        let (device, replicas) = (&self.env.device, &self.env.replicas);
-        let (output, status) = self.stages.run("train", &job.key(), |dir| {
+        let (output, status) = self.stages.run("train", &key, |dir| {
             let weights = save_weights.then(|| dir.join("model"));
-            Ok(w2s_train::job::run(job, device, replicas, weights.as_deref(), Some(&dir.join(crate::stages::SCRATCH_DIR)))?)
+            Ok(w2s_train::job::run(job, compute, weights.as_deref(), Some(&dir.join(SCRATCH_DIR)))?)
         })?;
         match status {
             StageStatus::Computed => self.computed += 1,
-            StageStatus::Cached if self.mode != Mode::Plan => eprintln!("{}: finished before, reusing it", job.stage),
+            StageStatus::Cached if self.mode != Mode::Plan => eprintln!("{}: finished before, reusing it", job.role),
             StageStatus::Cached => {}
         }
         Ok(Some(Trained { model: model.to_string(), output }))
     }
 
-    fn result(&self, role: &str, trained: &Trained, test_labels: &[usize]) -> ModelResult {
+    /// The teachers' labels combined by `ensemble.method`, weighted by their held-out accuracy
+    /// where the method weighs.
+    fn combine_teachers(&self, teachers: &[Trained]) -> WeakLabels {
+        let val_accuracies: Vec<f64> = teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect();
+        let method = effective_method(self.config.ensemble.method, teachers.len());
+        let combine_set = |set: &str| {
+            let probs: Vec<Vec<Vec<f64>>> = teachers.iter().map(|t| t.output.predictions[set].clone()).collect();
+            combine(method, &probs, &val_accuracies)
+        };
+        WeakLabels { model: ensemble_name(method, teachers.len()), transfer: combine_set("transfer"), test: combine_set("test") }
+    }
+
+    /// Every model's results on the test set, and the teachers' and ensemble's label accuracy
+    /// on the transfer half.
+    fn evaluate(&self, split: &Split, teachers: &[Trained], weak: &WeakLabels, student: &Trained, ceiling: &Trained) -> Vec<ModelResult> {
+        let test_labels = self.labels(&split.test);
+        let transfer_labels = self.labels(&split.transfer);
+        let mut models: Vec<ModelResult> = teachers
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut result = self.result(Role::Teacher(i), t, &test_labels);
+                result.label_accuracy = Some(label_accuracy(&t.output.predictions["transfer"], &transfer_labels));
+                result
+            })
+            .collect();
+        models.push(ModelResult {
+            role: Role::Ensemble,
+            model: weak.model.clone(),
+            test: evaluate(&weak.test, &test_labels),
+            label_accuracy: Some(label_accuracy(&weak.transfer, &transfer_labels)),
+            val_accuracy: None,
+            timing: None,
+        });
+        models.push(self.result(Role::Student, student, &test_labels));
+        models.push(self.result(Role::Ceiling, ceiling, &test_labels));
+        models
+    }
+
+    fn result(&self, role: Role, trained: &Trained, test_labels: &[usize]) -> ModelResult {
         ModelResult {
-            role: role.to_string(),
+            role,
             model: trained.model.clone(),
             test: evaluate(&trained.output.predictions["test"], test_labels),
             label_accuracy: None,
@@ -374,64 +382,5 @@ impl SeedRunner<'_> {
 
     fn labels(&self, indices: &[usize]) -> Vec<usize> {
         indices.iter().map(|&i| self.dataset.examples[i].label).collect()
-    }
-}
-
-/// With one teacher every method reduces to taking its labels.
-fn effective_method(method: EnsembleMethod, teachers: usize) -> EnsembleMethod {
-    if teachers == 1 { EnsembleMethod::None } else { method }
-}
-
-/// How the ensemble row is labelled in reports, e.g. `soft vote of 3`.
-fn ensemble_name(method: EnsembleMethod, teachers: usize) -> String {
-    match method {
-        EnsembleMethod::None => "teacher-0 alone".to_string(),
-        method => format!("{method} vote of {teachers}"),
-    }
-}
-
-fn one_hot_labels(labels: &[usize], classes: usize) -> Vec<Vec<f64>> {
-    labels
-        .iter()
-        .map(|&label| (0..classes).map(|c| if c == label { 1.0 } else { 0.0 }).collect())
-        .collect()
-}
-
-/// The weak labels, with those of a random `1 - share` of the examples replaced by the truth.
-fn mix_in_truth(weak: &[Vec<f64>], truth: &[Vec<f64>], share: f64, seed: u64) -> Vec<Vec<f64>> {
-    let mut order: Vec<usize> = (0..weak.len()).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed));
-    let n_truth = ((1.0 - share) * weak.len() as f64).round() as usize;
-    let mut targets = weak.to_vec();
-    for &i in &order[..n_truth] {
-        targets[i] = truth[i].clone();
-    }
-    targets
-}
-
-/// Accuracy of soft labels' argmax against the hidden ground truth.
-fn label_accuracy(labels: &[Vec<f64>], truth: &[usize]) -> f64 {
-    let predicted: Vec<usize> = labels.iter().map(|p| argmax(p)).collect();
-    accuracy(&predicted, truth)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mixing_in_truth_replaces_the_complementary_share_of_weak_labels() {
-        let weak: Vec<Vec<f64>> = (0..8).map(|_| vec![0.3, 0.7]).collect();
-        let truth: Vec<Vec<f64>> = (0..8).map(|_| vec![1.0, 0.0]).collect();
-        let truths = |targets: &[Vec<f64>]| targets.iter().filter(|t| t[0] == 1.0).count();
-        assert_eq!(mix_in_truth(&weak, &truth, 1.0, 3), weak);
-        assert_eq!(mix_in_truth(&weak, &truth, 0.0, 3), truth);
-        let mixed = mix_in_truth(&weak, &truth, 0.75, 3);
-        assert_eq!(truths(&mixed), 2);
-        assert_eq!(mixed, mix_in_truth(&weak, &truth, 0.75, 3), "same seed, same examples");
-        // A larger share of truth keeps the examples a smaller one replaced.
-        let more = mix_in_truth(&weak, &truth, 0.5, 3);
-        assert_eq!(truths(&more), 4);
-        assert!(mixed.iter().zip(&more).all(|(a, b)| a[0] != 1.0 || b[0] == 1.0));
     }
 }
