@@ -31,8 +31,6 @@ mod mpnet;
 mod ops;
 mod registry;
 mod tokenizer;
-#[cfg(feature = "tch")]
-mod torch_ops;
 mod weights;
 
 pub use bert::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
@@ -52,7 +50,7 @@ pub use mpnet::{
     MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder,
     relative_position_bucket,
 };
-pub use ops::{AdamWStep, LayerNorm, adamw_on_torch};
+pub use ops::LayerNorm;
 pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
     resolve_model_dir,

@@ -1,14 +1,13 @@
 //! Linear layers, LayerNorm, softmax, dropout and attention with a float bias for every model
 //! family: burn's ops, except on libtorch, where each runs as torch's fused kernel, and when
-//! training its backward kernel too (see [`torch_ops`](crate::torch_ops)). Also AdamW's update
-//! of one tensor as torch's in-place ops, for the optimizer to use on libtorch.
+//! training its backward kernel too (see `w2s_kernels::torch`).
 
 use burn::module::{Module, Param};
 use burn::nn::{Dropout, Linear};
 use burn::tensor::{DType, Device, FloatDType, Tensor};
 
 #[cfg(feature = "tch")]
-use crate::torch_ops;
+use w2s_kernels::torch;
 
 /// Layer normalisation over the last dimension, with a learned scale and shift.
 ///
@@ -46,7 +45,7 @@ impl LayerNorm {
                 gamma.into_dispatch(),
                 beta.into_dispatch(),
             ];
-            match torch_ops::apply(torch_ops::LayerNorm { epsilon }, inputs) {
+            match torch::apply(torch::LayerNorm { epsilon }, inputs) {
                 Ok(output) => return output,
                 Err([input, gamma, beta]) => (
                     Tensor::<D>::from_dispatch(input),
@@ -80,7 +79,7 @@ pub(crate) fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tenso
                 linear.weight.val().into_dispatch(),
                 bias.val().into_dispatch(),
             ];
-            match torch_ops::apply(torch_ops::Linear, inputs) {
+            match torch::apply(torch::Linear, inputs) {
                 Ok(output) => return output,
                 Err([input, ..]) => Tensor::<D>::from_dispatch(input),
             }
@@ -93,7 +92,7 @@ pub(crate) fn linear<const D: usize>(linear: &Linear, input: Tensor<D>) -> Tenso
 /// Softmax over dimension `dim`.
 pub(crate) fn softmax<const D: usize>(input: Tensor<D>, dim: usize) -> Tensor<D> {
     #[cfg(feature = "tch")]
-    let input = match torch_ops::apply(torch_ops::Softmax { dim }, [input.into_dispatch()]) {
+    let input = match torch::apply(torch::Softmax { dim }, [input.into_dispatch()]) {
         Ok(output) => return output,
         Err([input]) => Tensor::<D>::from_dispatch(input),
     };
@@ -111,7 +110,7 @@ pub(crate) fn fused_attention(
     #[cfg(feature = "tch")]
     {
         let inputs = [q, k, v, bias].map(|t| t.clone().into_dispatch());
-        torch_ops::apply(torch_ops::Attention, inputs).ok()
+        torch::apply(torch::Attention, inputs).ok()
     }
     #[cfg(not(feature = "tch"))]
     {
@@ -131,48 +130,12 @@ pub(crate) fn dropout<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Te
         return input;
     }
     #[cfg(feature = "tch")]
-    let input = match torch_ops::apply(
-        torch_ops::Dropout { prob: dropout.prob },
+    let input = match torch::apply(
+        torch::Dropout { prob: dropout.prob },
         [input.into_dispatch()],
     ) {
         Ok(output) => return output,
         Err([input]) => Tensor::<D>::from_dispatch(input),
     };
     dropout.forward(input)
-}
-
-/// The settings of one AdamW step of one tensor.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamWStep {
-    /// The learning rate.
-    pub lr: f64,
-    /// Decay of the first moment.
-    pub beta_1: f64,
-    /// Decay of the second moment.
-    pub beta_2: f64,
-    /// Added to the square root of the second moment.
-    pub epsilon: f64,
-    /// Decoupled weight decay, scaled by the learning rate.
-    pub weight_decay: f64,
-    /// The steps taken on this tensor, this one included: 1 on the first.
-    pub time: i32,
-}
-
-/// One AdamW step of `[param, grad, moment_1, moment_2]` (moments zero before the first step)
-/// as torch's in-place ops, when all four are float tensors on libtorch without autodiff:
-/// `[param, moment_1, moment_2]` after it. Otherwise the four back, untouched (boxed: four
-/// tensors make a large error value).
-pub fn adamw_on_torch<const D: usize>(
-    step: &AdamWStep,
-    tensors: [Tensor<D>; 4],
-) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
-    #[cfg(feature = "tch")]
-    {
-        torch_ops::adamw(step, tensors)
-    }
-    #[cfg(not(feature = "tch"))]
-    {
-        let _ = step;
-        Err(Box::new(tensors))
-    }
 }

@@ -127,14 +127,7 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
     Ok(concrete)
 }
 
-/// Revision of how w2s trains on libtorch, in the stage cache keys of libtorch stages: a new
-/// revision may round differently or draw different dropout masks, so its stages are trained
-/// anew. Revision 2: linear layers, LayerNorm, softmax and dropout run as torch's kernels
-/// (`w2s_models`' `torch_ops`). Revision 3: attention with a float bias (MPNet's relative
-/// positions; any model's when no dropout acts) runs as torch's fused kernel. Revision 4:
-/// AdamW updates each tensor with torch's in-place ops (`w2s_train::optim`). Revision 5: dropout
-/// on the CPU draws its masks from a counter-based stream keyed by torch's generator.
-pub const LIBTORCH_KERNELS: &str = "kernels-5";
+pub use w2s_kernels::LIBTORCH_KERNELS;
 
 /// The torch version that this build was linked against (`crates/train/build.rs`); `None`
 /// without `tch`.

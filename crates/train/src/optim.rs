@@ -2,7 +2,7 @@
 //! `clip_grad_norm_` and HF's Trainer clip them, then AdamW.
 //!
 //! AdamW is burn's, except that on libtorch each tensor's update is torch's in-place ops, as
-//! PyTorch's AdamW makes it ([`w2s_models::adamw_on_torch`]). burn's update is about fifteen
+//! PyTorch's AdamW makes it ([`w2s_kernels::adamw_on_torch`]). burn's update is about fifteen
 //! elementwise passes, most into new tensors; on the CPU that was 17 % of MPNet's training step
 //! against 10 % for PyTorch's (`benchmarks/results/2026-11-24-cpu-mpnet.md`). The state is
 //! burn's, so optimizer checkpoints are the same either way.
@@ -14,7 +14,7 @@ use burn::optim::{
 };
 use burn::tensor::{Device, Tensor};
 use w2s_core::config::TrainConfig;
-use w2s_models::{AdamWStep, adamw_on_torch};
+use w2s_kernels::{AdamWStep, adamw_on_torch};
 
 /// HF's AdamW defaults, which the PyTorch reference runs with too.
 const BETA_1: f64 = 0.9;

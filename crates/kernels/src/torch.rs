@@ -28,7 +28,7 @@ use burn_dispatch::{
 };
 use burn_tch::{LibTorch, TchTensor};
 
-use crate::ops::AdamWStep;
+use crate::AdamWStep;
 
 /// burn's autodiff over libtorch, as a device made with `.autodiff()` has it.
 type TorchAutodiff = Autodiff<LibTorch, NoCheckpointing>;
@@ -38,7 +38,7 @@ type TorchAutodiff = Autodiff<LibTorch, NoCheckpointing>;
 /// What the forward saves for the backward is kept as burn tensors ([`TchTensor`]): burn-tch
 /// writes in place into a tensor only when no other burn tensor shares its memory, so holding
 /// them keeps burn from overwriting what the backward will read.
-pub(crate) trait TorchKernel<const N: usize>: Debug + Send + 'static {
+pub trait TorchKernel<const N: usize>: Debug + Send + 'static {
     /// What the backward needs from the forward.
     type Saved: Clone + Debug + Send + 'static;
 
@@ -53,7 +53,7 @@ pub(crate) trait TorchKernel<const N: usize>: Debug + Send + 'static {
 
 /// `kernel` applied to `inputs` when every input is a float tensor on a libtorch device (all
 /// with autodiff, or all without); otherwise the inputs back, untouched, for burn's own ops.
-pub(crate) fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
+pub fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
     kernel: K,
     inputs: [DispatchTensor; N],
 ) -> Result<Tensor<D>, [DispatchTensor; N]> {
@@ -146,7 +146,7 @@ impl<K: TorchKernel<N>, const N: usize> Backward<LibTorch, N> for Node<K> {
 /// `x W + b` over the last dimension of `x`, inputs `[x, W [in, out], b [out]]`: one matrix
 /// product over all rows that adds the bias as it goes (`addmm`).
 #[derive(Debug)]
-pub(crate) struct Linear;
+pub struct Linear;
 
 impl TorchKernel<3> for Linear {
     type Saved = (TchTensor, TchTensor);
@@ -194,7 +194,7 @@ fn with_last(tensor: &TchTensor, width: i64) -> Vec<i64> {
 
 /// Softmax over one dimension; its backward reads the output.
 #[derive(Debug)]
-pub(crate) struct Softmax {
+pub struct Softmax {
     pub dim: usize,
 }
 
@@ -222,7 +222,7 @@ impl TorchKernel<1> for Softmax {
 /// Inverted dropout: zero each element with probability `prob`, scale the rest by
 /// `1 / (1 - prob)`. Draws from torch's generator, which burn's seed also seeds.
 #[derive(Debug)]
-pub(crate) struct Dropout {
+pub struct Dropout {
     pub prob: f64,
 }
 
@@ -288,7 +288,7 @@ fn keep_flags(len: usize, keep: f64, key: u64) -> Vec<bool> {
 /// tch does not expose torch's LayerNorm backward kernel, so the forward runs under torch's
 /// autograd and the backward asks it for the gradients.
 #[derive(Debug)]
-pub(crate) struct LayerNorm {
+pub struct LayerNorm {
     pub epsilon: f64,
 }
 
@@ -315,7 +315,7 @@ impl TorchKernel<3> for LayerNorm {
 /// backward, as LayerNorm's, is torch's autograd. No dropout: with dropout on the probabilities
 /// the models spell attention out.
 #[derive(Debug)]
-pub(crate) struct Attention;
+pub struct Attention;
 
 impl TorchKernel<4> for Attention {
     type Saved = TorchGraph<4>;
@@ -335,7 +335,7 @@ impl TorchKernel<4> for Attention {
 /// moments in place, nine passes over memory where burn's AdamW makes about fifteen, most into
 /// new allocations. A tensor another burn tensor shares (a best-so-far snapshot of the model,
 /// say) is copied first, so that it keeps its values.
-pub(crate) fn adamw<const D: usize>(
+pub fn adamw<const D: usize>(
     step: &AdamWStep,
     tensors: [Tensor<D>; 4],
 ) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
@@ -395,7 +395,7 @@ fn scaled(mut tensor: TchTensor, factor: f64) -> TchTensor {
 /// An op recorded by torch's autograd: its output, the leaves it started from (one per input),
 /// and the burn inputs the leaves share memory with (held, so that burn leaves them be).
 #[derive(Clone, Debug)]
-pub(crate) struct TorchGraph<const N: usize> {
+pub struct TorchGraph<const N: usize> {
     output: Shallow,
     leaves: [Shallow; N],
     _inputs: [TchTensor; N],
@@ -441,7 +441,7 @@ impl<const N: usize> TorchGraph<N> {
 
 /// A torch tensor whose clones share its memory and its autograd history.
 #[derive(Debug)]
-pub(crate) struct Shallow(tch::Tensor);
+pub struct Shallow(tch::Tensor);
 
 impl Clone for Shallow {
     fn clone(&self) -> Self {
