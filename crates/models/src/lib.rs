@@ -21,7 +21,7 @@
 
 mod attention;
 mod bert;
-mod checkpoint;
+mod hf_layout;
 mod classifier;
 mod config;
 mod error;
@@ -29,18 +29,18 @@ mod gpt2;
 mod model_config;
 mod mpnet;
 mod ops;
+mod pooling;
 mod registry;
 mod tokenizer;
 mod weights;
 
 pub use bert::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
-pub use checkpoint::{
+pub use hf_layout::{
     CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier,
     random_classifier, save_classifier,
 };
 pub use classifier::{
-    Backbone, ClassifierOptions, Pooling, SequenceClassifier, TokenBatch, last_token_state,
-    mean_pool,
+    Backbone, ClassifierOptions, SequenceClassifier, TokenBatch,
 };
 pub use config::BertConfig;
 pub use error::ModelError;
@@ -51,6 +51,7 @@ pub use mpnet::{
     relative_position_bucket,
 };
 pub use ops::LayerNorm;
+pub use pooling::{Pooling, last_token_state, mean_pool};
 pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
     resolve_model_dir,

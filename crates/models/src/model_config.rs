@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::classifier::Pooling;
+use crate::pooling::Pooling;
 use crate::gpt2::Gpt2Config;
 use crate::mpnet::MpnetConfig;
 use crate::{BertConfig, ModelError, ModelFamily};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::checkpoint::CONFIG_FILE;
+use crate::hf_layout::CONFIG_FILE;
 
 /// The registry file, shared with `scripts/fetch_models.py`.
 const REGISTRY_TOML: &str = include_str!("../registry.toml");

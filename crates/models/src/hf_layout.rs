@@ -21,9 +21,8 @@ use safetensors::{Dtype, View};
 use serde_json::{Map, Value, json};
 
 use crate::ModelError;
-use crate::classifier::{
-    Backbone, ClassifierOptions, HfLayout, POOLER, Pooling, SequenceClassifier,
-};
+use crate::classifier::{Backbone, ClassifierOptions, HfLayout, POOLER, SequenceClassifier};
+use crate::pooling::Pooling;
 use crate::model_config::ModelConfig;
 use crate::weights::{CheckpointReader, SeededInit, WeightSink, WeightSource};
 
