@@ -7,6 +7,7 @@
 //! - [`optim`]: gradient clipping to a global norm, and AdamW (torch's in-place ops on
 //!   libtorch).
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
+//! - [`divergence`]: stopping a run whose loss is NaN or infinite, and what to try instead.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`libtorch_version`]: the torch a `tch` build was linked against, and the one it loaded.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
@@ -14,6 +15,7 @@
 
 pub mod checkpoint;
 pub mod device;
+pub mod divergence;
 pub mod host_memory;
 pub mod job;
 pub mod libtorch_version;
@@ -24,6 +26,7 @@ pub mod progress;
 pub mod trainer;
 
 pub use checkpoint::CHECKPOINT_INTERVAL;
+pub use divergence::Diverged;
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
 pub use optim::adamw;
