@@ -4,6 +4,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -96,6 +97,50 @@ fn temp_name(file_name: &std::ffi::OsStr) -> String {
     )
 }
 
+/// How long a temporary file of [`write_atomic`] must have been left alone before
+/// [`remove_stale_temporaries`] takes it for abandoned: a write takes milliseconds, but a writer on
+/// another machine that shares the folder cannot be asked whether it still runs.
+pub const STALE_TEMPORARY_AGE: Duration = Duration::from_secs(60);
+
+/// Removes the temporary files (`.<name>.tmp-<pid>-<n>`) that [`write_atomic`] calls left in
+/// `dir` when their process was killed mid-write: those whose process no longer runs on this
+/// machine and that have not changed for [`STALE_TEMPORARY_AGE`]. Where this machine cannot say
+/// which processes run (no `/proc`), nothing is removed. Best effort: returns the files removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = temporary_writer(&entry.file_name()) else {
+            continue;
+        };
+        let untouched = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified.elapsed().is_ok_and(|age| age >= STALE_TEMPORARY_AGE));
+        if untouched && process_is_gone(pid) && fs::remove_file(entry.path()).is_ok() {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+/// The process id in a name made by [`temp_name`]; `None` for any other name.
+fn temporary_writer(file_name: &std::ffi::OsStr) -> Option<u32> {
+    let name = file_name.to_str()?.strip_prefix('.')?;
+    let (_, suffix) = name.rsplit_once(".tmp-")?;
+    let (pid, counter) = suffix.split_once('-')?;
+    counter.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
+/// Whether no process `pid` runs on this machine; `false` when that cannot be known.
+fn process_is_gone(pid: u32) -> bool {
+    let proc = Path::new("/proc");
+    proc.join("self").exists() && !proc.join(pid.to_string()).exists()
+}
+
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = File::create(path)?;
     file.write_all(bytes)?;
@@ -143,6 +188,37 @@ mod tests {
         assert!(err.to_string().contains("file"), "{err}");
         let err = write_atomic(Path::new("/"), b"y").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_old_temporaries_of_dead_writers_are_removed() {
+        use std::time::SystemTime;
+        let dir = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - STALE_TEMPORARY_AGE - Duration::from_secs(1);
+        let file = |name: &str, modified: SystemTime| {
+            let path = dir.path().join(name);
+            File::create(&path).unwrap().set_modified(modified).unwrap();
+            path
+        };
+        // No process has a pid above the kernel's limit (at most 2^22).
+        let dead = u32::MAX;
+        let stale = file(&format!(".results.json.tmp-{dead}-0"), old);
+        let fresh = file(&format!(".results.csv.tmp-{dead}-1"), SystemTime::now());
+        let live = file(&format!(".results.md.tmp-{}-2", std::process::id()), old);
+        let others = [".results.json.tmp-x-0", "results.json", ".tmp-1-0", "a.tmp-1-0"].map(|name| file(name, old));
+        assert_eq!(remove_stale_temporaries(dir.path()), vec![stale.clone()]);
+        assert!(!stale.exists());
+        assert!(fresh.exists() && live.exists() && others.iter().all(|p| p.exists()));
+        assert!(remove_stale_temporaries(&dir.path().join("missing")).is_empty());
+    }
+
+    #[test]
+    fn temporary_names_carry_their_writer() {
+        let name = temp_name(std::ffi::OsStr::new("results.json"));
+        assert_eq!(temporary_writer(std::ffi::OsStr::new(&name)), Some(std::process::id()));
+        assert_eq!(temporary_writer(std::ffi::OsStr::new(".a.b.tmp-12-3")), Some(12));
+        assert_eq!(temporary_writer(std::ffi::OsStr::new("a.tmp-12-3")), None);
     }
 
     #[test]

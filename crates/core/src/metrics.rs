@@ -96,7 +96,8 @@ pub fn f1_weighted(preds: &[usize], labels: &[usize], num_classes: usize) -> f64
     ratio_f(weighted_sum, labels.len())
 }
 
-/// AUROC of `probs` against `labels`, or `None` when fewer than 2 classes occur in `labels`.
+/// AUROC of `probs` against `labels`, or `None` when fewer than 2 classes occur in `labels` or
+/// a score it ranks is not finite (NaN or infinite: such scores have no meaningful rank).
 ///
 /// With 2 columns: the Mann–Whitney AUROC of `p[1]` (tied scores count one half). With more:
 /// the unweighted mean of one-vs-rest AUROCs of `p[c]` over the classes `c` present in `labels`.
@@ -121,12 +122,13 @@ pub fn auroc(probs: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
     let one_vs_rest = |class: usize| {
         let scores: Vec<f64> = probs.iter().map(|p| p[class]).collect();
         let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
-        binary_auroc(&scores, &positive)
+        scores.iter().all(|s| s.is_finite()).then(|| binary_auroc(&scores, &positive))
     };
     if num_columns == 2 {
-        return Some(one_vs_rest(1));
+        return one_vs_rest(1);
     }
-    Some(present.iter().map(|&c| one_vs_rest(c)).sum::<f64>() / present.len() as f64)
+    let per_class = present.iter().map(|&c| one_vs_rest(c)).collect::<Option<Vec<f64>>>()?;
+    Some(per_class.iter().sum::<f64>() / present.len() as f64)
 }
 
 /// Standard normal 97.5% quantile, for two-sided 95% intervals.
@@ -184,14 +186,18 @@ fn binary_auroc(scores: &[f64], positive: &[bool]) -> f64 {
 }
 
 /// 1-based ranks in ascending order of `values`, tied values sharing their average rank.
+/// A NaN ties with the NaNs of its bit pattern (`==` alone would not tie it even with itself,
+/// and the loop would never advance), and ranks above every number.
 fn average_ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<usize> = (0..values.len()).collect();
     order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
     let mut ranks = vec![0.0; values.len()];
     let mut start = 0;
     while start < order.len() {
+        let first = values[order[start]];
+        let tied = |j: &usize| values[order[*j]] == first || values[order[*j]].total_cmp(&first).is_eq();
         let end = (start..order.len())
-            .find(|&j| values[order[j]] != values[order[start]])
+            .find(|j| !tied(j))
             .unwrap_or(order.len());
         let average = (start + 1 + end) as f64 / 2.0; // mean of the ranks start+1 ..= end
         for &i in &order[start..end] {
@@ -381,6 +387,43 @@ mod tests {
             vec![3.5, 1.0, 3.5, 2.0]
         );
         assert_eq!(average_ranks(&[]), Vec::<f64>::new());
+    }
+
+    /// Runs `f` on another thread, failing instead of hanging when it does not end in time.
+    fn within_seconds<T: Send + 'static>(seconds: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || sender.send(f()));
+        receiver
+            .recv_timeout(std::time::Duration::from_secs(seconds))
+            .expect("did not finish: an endless loop?")
+    }
+
+    #[test]
+    fn average_ranks_end_on_nan_and_rank_it_last() {
+        let ranks = within_seconds(10, || average_ranks(&[f64::NAN, 1.0, f64::NAN, f64::INFINITY]));
+        assert_eq!(ranks, vec![3.5, 1.0, 3.5, 2.0]);
+        // -0.0 and 0.0 still tie, as they compare equal.
+        assert_eq!(average_ranks(&[0.0, -0.0, 1.0]), vec![1.5, 1.5, 3.0]);
+    }
+
+    #[test]
+    fn metrics_are_total_over_non_finite_probabilities() {
+        let labels = [0, 1, 0, 1];
+        let all_nan = vec![vec![f64::NAN, f64::NAN]; 4];
+        let m = within_seconds(10, move || evaluate(&all_nan, &labels));
+        assert_eq!((m.n, m.accuracy, m.auroc), (4, 0.5, None), "NaN never wins argmax");
+        assert!(m.balanced_accuracy.is_finite() && m.f1_weighted.is_finite(), "{m:?}");
+        // One bad score among good ones makes the ranking, and so the AUROC, undefined.
+        for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let probs = vec![vec![0.9, 0.1], vec![0.2, bad], vec![0.6, 0.4], vec![0.3, 0.7]];
+            assert_eq!(auroc(&probs, &labels), None, "{bad}");
+            let three = vec![vec![0.5, 0.2, 0.3], vec![0.1, 0.8, 0.1], vec![bad, 0.5, 0.5]];
+            assert_eq!(auroc(&three, &[0, 1, 2]), None, "{bad}");
+            assert!(evaluate(&probs, &labels).accuracy.is_finite());
+        }
+        // A NaN in a column the AUROC does not rank leaves it defined.
+        let probs = vec![vec![f64::NAN, 0.1], vec![0.2, 0.8]];
+        assert_eq!(auroc(&probs, &[0, 1]), Some(1.0));
     }
 
     #[test]

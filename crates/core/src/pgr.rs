@@ -63,7 +63,13 @@ pub fn pgr_of_optional(weak: Option<f64>, student: Option<f64>, ceiling: Option<
             "the ceiling ({ceiling:.4}) is not above the weak model ({weak:.4}), so there is no gap to recover"
         ));
     }
-    Pgr::defined((student - weak) / gap)
+    let value = (student - weak) / gap;
+    if !value.is_finite() {
+        return Pgr::undefined(format!(
+            "the gap recovered overflows: ({student:e} - {weak:e}) / ({ceiling:e} - {weak:e})"
+        ));
+    }
+    Pgr::defined(value)
 }
 
 #[cfg(test)]
@@ -109,6 +115,14 @@ mod tests {
             pgr_of_optional(Some(0.6), Some(0.7), Some(0.8)),
             pgr(0.6, 0.7, 0.8)
         );
+        for bad in [f64::INFINITY, f64::NEG_INFINITY] {
+            assert_eq!(pgr(bad, 0.7, 0.8).value, None);
+            assert_eq!(pgr(0.6, 0.7, bad).value, None);
+        }
+        // Finite inputs whose ratio overflows.
+        let p = pgr(-f64::MAX, f64::MAX, -f64::MAX + 1e300);
+        assert_eq!(p.value, None);
+        assert!(p.reason.unwrap().contains("overflows"));
     }
 
     #[test]

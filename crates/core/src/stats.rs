@@ -44,6 +44,15 @@ pub fn summarize(values: &[Option<f64>]) -> Summary {
     let variance = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
     let std = variance.sqrt();
     let half_width = t_critical_95(n - 1) * std / (n as f64).sqrt();
+    if !(mean.is_finite() && half_width.is_finite()) {
+        // Values near f64::MAX overflow the sums: no statistic beats an infinite or NaN one.
+        return Summary {
+            n,
+            mean: mean.is_finite().then_some(mean),
+            std: None,
+            ci95: None,
+        };
+    }
     Summary {
         n,
         mean: Some(mean),
@@ -52,9 +61,10 @@ pub fn summarize(values: &[Option<f64>]) -> Summary {
     }
 }
 
-/// Median of the non-NaN values; the mean of the middle two for an even count; `None` if none.
+/// Median of the finite values (NaN and infinities are skipped, as in [`summarize`]); the mean
+/// of the middle two for an even count; `None` if none.
 pub fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| !v.is_nan()).collect();
+    let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
     if sorted.is_empty() {
         return None;
     }
@@ -168,5 +178,18 @@ mod tests {
         assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[f64::NAN]), None);
+        assert_eq!(median(&[f64::INFINITY, f64::NEG_INFINITY, 1.0]), Some(1.0));
+        assert_eq!(median(&[f64::INFINITY]), None);
+    }
+
+    #[test]
+    fn summaries_hold_no_infinity_or_nan() {
+        let s = summarize(&[Some(f64::INFINITY), Some(f64::NEG_INFINITY), Some(f64::NAN), Some(0.5)]);
+        assert_eq!((s.n, s.mean), (1, Some(0.5)));
+        // Finite values whose sums overflow.
+        let s = summarize(&[Some(f64::MAX), Some(f64::MAX)]);
+        assert_eq!((s.n, s.mean, s.std, s.ci95), (2, None, None, None));
+        let s = summarize(&[Some(f64::MAX), Some(-f64::MAX)]);
+        assert_eq!((s.n, s.mean, s.std, s.ci95), (2, Some(0.0), None, None));
     }
 }

@@ -67,26 +67,70 @@ impl StageStore {
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Path) -> Result<T>,
     {
+        self.run_checked(kind, key, |_| Ok(()), compute)
+    }
+
+    /// [`run`](Self::run), with `check` guarding the cache both ways: a cached output that cannot
+    /// be read or fails `check` (truncated, tampered with) is computed again, with a warning naming
+    /// its file, and a computed output that fails `check` is not written (its error is returned).
+    pub fn run_checked<T, F, C>(&self, kind: &str, key: &impl Serialize, check: C, compute: F) -> Result<(T, StageStatus)>
+    where
+        T: Serialize + DeserializeOwned,
+        F: FnOnce(&Path) -> Result<T>,
+        C: Fn(&T) -> Result<()>,
+    {
         let dir = self.dir(kind, key);
-        if self.is_done(kind, key) {
-            return Ok((read_output(&dir)?, StageStatus::Cached));
+        // An unusable output is reported below, once this process holds the stage.
+        if let Some(Ok(output)) = self.read_cached(kind, key, &check) {
+            return Ok((output, StageStatus::Cached));
         }
         fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let _lock = lock_stage(&dir)?;
-        if self.is_done(kind, key) {
-            return Ok((read_output(&dir)?, StageStatus::Cached)); // computed while we waited
+        if let Some(output) = self.cached(kind, key, &check) {
+            return Ok((output, StageStatus::Cached)); // computed while we waited
         }
         write_json_atomic(&dir.join(KEY_FILE), key)?;
         let output = compute(&dir)?;
+        check(&output).with_context(|| format!("the output of stage {} is not valid, so it was not cached", dir.display()))?;
         write_json_atomic(&dir.join(OUTPUT_FILE), &output)?;
         remove_scratch(&dir);
         Ok((output, StageStatus::Computed))
     }
-}
 
-fn read_output<T: DeserializeOwned>(dir: &Path) -> Result<T> {
-    read_json(&dir.join(OUTPUT_FILE))
-        .with_context(|| format!("reading the cached stage {}; delete that folder to recompute it", dir.display()))
+    /// The stage's output if it finished before (and `--force` was not given) and passes
+    /// `check`; `None` otherwise, with a warning when there is an output that is unusable.
+    pub fn cached<T, C>(&self, kind: &str, key: &impl Serialize, check: C) -> Option<T>
+    where
+        T: DeserializeOwned,
+        C: Fn(&T) -> Result<()>,
+    {
+        match self.read_cached(kind, key, check)? {
+            Ok(output) => Some(output),
+            Err(error) => {
+                let path = self.dir(kind, key).join(OUTPUT_FILE);
+                eprintln!(
+                    "warning: ignoring the cached stage output {} ({error}): the stage counts as unfinished, \
+                     and is computed again",
+                    path.display()
+                );
+                None
+            }
+        }
+    }
+
+    /// The stage's output if it finished before (and `--force` was not given), or why it cannot
+    /// be used; `None` if it did not finish.
+    fn read_cached<T, C>(&self, kind: &str, key: &impl Serialize, check: C) -> Option<Result<T>>
+    where
+        T: DeserializeOwned,
+        C: Fn(&T) -> Result<()>,
+    {
+        if !self.is_done(kind, key) {
+            return None;
+        }
+        let output: Result<T> = read_json(&self.dir(kind, key).join(OUTPUT_FILE)).map_err(anyhow::Error::from);
+        Some(output.and_then(|output| check(&output).map(|()| output)))
+    }
 }
 
 /// Takes the stage's lock, waiting while another process holds it; released when the file is
@@ -133,6 +177,27 @@ mod tests {
         // --force recomputes.
         let forced = StageStore::new(root.path(), true);
         assert_eq!(forced.run("double", &21, |_| Ok(43)).unwrap(), (43, StageStatus::Computed));
+    }
+
+    #[test]
+    fn an_unusable_cached_output_is_computed_again_and_a_bad_new_one_is_not_cached() {
+        let root = tempfile::tempdir().unwrap();
+        let store = StageStore::new(root.path(), false);
+        let positive = |value: &i32| if *value > 0 { Ok(()) } else { anyhow::bail!("{value} is not positive") };
+        let output = store.dir("count", &1).join(OUTPUT_FILE);
+        let (_, status) = store.run_checked("count", &1, positive, |_| Ok(3)).unwrap();
+        assert_eq!(status, StageStatus::Computed);
+        for tampered in ["-3", "\"truncat", "null"] {
+            fs::write(&output, tampered).unwrap();
+            assert_eq!(store.cached("count", &1, positive), None, "{tampered}");
+            assert_eq!(store.run_checked("count", &1, positive, |_| Ok(4)).unwrap(), (4, StageStatus::Computed), "{tampered}");
+            assert_eq!(fs::read_to_string(&output).unwrap().trim(), "4");
+        }
+        assert_eq!(store.cached("count", &1, positive), Some(4));
+
+        let error = store.run_checked("count", &2, positive, |_| Ok(-1)).unwrap_err();
+        assert!(format!("{error:#}").contains("is not valid, so it was not cached: -1 is not positive"), "{error:#}");
+        assert!(!store.is_done("count", &2), "a bad output is not written");
     }
 
     #[test]

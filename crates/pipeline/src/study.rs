@@ -5,16 +5,16 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use w2s_core::config::{ExperimentConfig, Loss, stable_hash};
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
-use w2s_core::io::{read_json, write_atomic};
+use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic};
 use w2s_core::labels::{label_accuracy, mix_in_truth, one_hot_rows};
 use w2s_core::metrics::{argmax, evaluate};
 use w2s_core::report::{ModelResult, Role, RunResults, SeedResult};
 use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
-use w2s_models::resolve_model_dir;
+use w2s_models::{ModelConfig, resolve_model_dir};
 use w2s_train::{Compute, JobOutput, TrainJob};
 
 use crate::stages::{SCRATCH_DIR, StageStatus, StageStore};
@@ -112,6 +112,7 @@ pub fn plan_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<Vec<Pl
 
 fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<SeedsDone> {
     check_models_present(config, env)?;
+    check_max_len(config, env)?;
     let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
     if mode != Mode::Plan {
         let counts = dataset.class_counts();
@@ -131,6 +132,26 @@ fn check_models_present(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
     Ok(())
 }
 
+/// Fails before any training when `data.max_len` is longer than the inputs a model of the run
+/// accepts (its position embeddings, less the positions its family reserves: 2 for MPNet).
+fn check_max_len(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
+    let mut shortest: Option<(&str, usize)> = None;
+    for model in config.models() {
+        let limit = ModelConfig::from_file(&resolve_model_dir(model, &env.pretrained_root)?.join("config.json"))?.max_seq_len();
+        if shortest.is_none_or(|(_, shortest)| limit < shortest) {
+            shortest = Some((model, limit));
+        }
+    }
+    let max_len = config.data.max_len;
+    match shortest {
+        Some((model, limit)) if max_len > limit => bail!(
+            "`data.max_len` is {max_len}, but model `{model}` takes inputs of at most {limit} tokens (its position \
+             embeddings): set `data.max_len={limit}` or lower"
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// The run folder is named by the config alone, so a run on another backend or precision
 /// replaces its results; says so, since they differ. Their stages stay in the cache.
 fn note_replaced_results(dir: &Path, compute: &str) {
@@ -145,16 +166,30 @@ fn note_replaced_results(dir: &Path, compute: &str) {
     }
 }
 
+/// Writes the run's files so that `results.json`, which marks the run as done (a sweep skips a
+/// cell that has it), is there only beside the other files of the same results: an older one
+/// goes first and the new one last. Temporaries of writers killed before are cleared.
 fn write_results(dir: &Path, config: &ExperimentConfig, results: &RunResults) -> Result<()> {
     let write = |name: &str, text: String| {
         let path = dir.join(name);
         write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))
     };
+    remove_stale_temporaries(dir);
+    remove_old_results(&dir.join("results.json"))?;
     write("config.toml", toml::to_string_pretty(config)?)?;
-    write("results.json", serde_json::to_string_pretty(results)?)?;
     write("results.csv", results.to_csv())?;
     write("results.md", results.to_markdown())?;
+    write("results.json", serde_json::to_string_pretty(results)?)?;
     Ok(())
+}
+
+fn remove_old_results(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+            Err(error).with_context(|| format!("removing the old {} before writing the new results", path.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Runs the study for one seed.
@@ -306,15 +341,15 @@ impl SeedRunner<'_> {
     fn run_job(&mut self, model: &str, job: &TrainJob, seed: u64) -> Result<Option<Trained>> {
         let compute = &self.env.compute;
         let key = job.key(compute);
+        // A cached output that does not fit the job (tampered with, truncated) is trained again.
+        let check = |output: &JobOutput| Ok(job.check_output(output)?);
         if self.mode == Mode::Plan {
-            let cached = self.stages.is_done("train", &key);
-            self.plan.push(PlannedStage { seed, role: job.role, cached, key: Some(stable_hash(&key)) });
-            if !cached {
-                return Ok(None);
-            }
+            let output = self.stages.cached("train", &key, check);
+            self.plan.push(PlannedStage { seed, role: job.role, cached: output.is_some(), key: Some(stable_hash(&key)) });
+            return Ok(output.map(|output| Trained { model: model.to_string(), output }));
         }
         let save_weights = self.env.save_weights;
-        let (output, status) = self.stages.run("train", &key, |dir| {
+        let (output, status) = self.stages.run_checked("train", &key, check, |dir| {
             let weights = save_weights.then(|| dir.join("model"));
             Ok(w2s_train::job::run(job, compute, weights.as_deref(), Some(&dir.join(SCRATCH_DIR)))?)
         })?;

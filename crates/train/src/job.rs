@@ -18,6 +18,7 @@ use w2s_models::{ClassifierOptions, LoadReport, ModelConfig, SequenceClassifier,
 use crate::checkpoint::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
 use crate::compute::Compute;
+use crate::divergence::{Diverged, divergence_advice};
 use crate::progress::StageProgress;
 use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
 
@@ -72,6 +73,61 @@ impl JobOutput {
     }
 }
 
+/// How far a probability may stray outside [0, 1], and a row's sum from 1, through f32 rounding.
+pub const PROBABILITY_TOLERANCE: f64 = 1e-4;
+
+/// Why a job's output cannot be used, e.g. `` `test` prediction 3: probability NaN is not in [0, 1] ``.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidOutput(pub String);
+
+impl JobOutput {
+    /// Checks that the output is what a job with these inputs produces: each set of
+    /// `expected_rows` (name -> number of texts) predicted, with one row per text, each row
+    /// `num_classes` finite probabilities in [0, 1] that sum to 1 (within
+    /// [`PROBABILITY_TOLERANCE`]), and a validation accuracy, if any, in [0, 1]. A tampered or
+    /// truncated cache entry, or a model broken by a diverged training, fails it.
+    pub fn validate(&self, expected_rows: &BTreeMap<String, usize>, num_classes: usize) -> Result<(), InvalidOutput> {
+        for (set, &expected) in expected_rows {
+            let Some(rows) = self.predictions.get(set) else {
+                return Err(InvalidOutput(format!("no predictions for the `{set}` set")));
+            };
+            if rows.len() != expected {
+                return Err(InvalidOutput(format!(
+                    "{} predictions for the {expected} texts of the `{set}` set",
+                    rows.len()
+                )));
+            }
+            for (i, row) in rows.iter().enumerate() {
+                check_probabilities(row, num_classes)
+                    .map_err(|problem| InvalidOutput(format!("`{set}` prediction {i}: {problem}")))?;
+            }
+        }
+        match self.fit.val_accuracy {
+            Some(accuracy) if !(0.0..=1.0).contains(&accuracy) => {
+                Err(InvalidOutput(format!("the validation accuracy {accuracy} is not in [0, 1]")))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One row of class probabilities: `num_classes` of them, each in [0, 1], summing to 1.
+fn check_probabilities(row: &[f64], num_classes: usize) -> Result<(), String> {
+    if row.len() != num_classes {
+        return Err(format!("{} probabilities for {num_classes} classes", row.len()));
+    }
+    let range = -PROBABILITY_TOLERANCE..=1.0 + PROBABILITY_TOLERANCE;
+    if let Some(p) = row.iter().find(|p| !range.contains(p)) {
+        return Err(format!("probability {p} is not in [0, 1] (the row is {row:?})"));
+    }
+    let sum: f64 = row.iter().sum();
+    if (sum - 1.0).abs() > PROBABILITY_TOLERANCE {
+        return Err(format!("the probabilities sum to {sum}, not 1 (the row is {row:?})"));
+    }
+    Ok(())
+}
+
 /// Revision of how w2s trains on every backend, in every stage's cache key: a change to the
 /// algorithm bumps it, so that stages trained before are trained anew. Revision 2: gradients
 /// are clipped to a global norm, as PyTorch and HF clip them (revision 1 clipped each parameter
@@ -108,6 +164,12 @@ pub struct JobKey<'a> {
 }
 
 impl TrainJob {
+    /// [`JobOutput::validate`] against this job's prediction sets and classes.
+    pub fn check_output(&self, output: &JobOutput) -> Result<(), InvalidOutput> {
+        let expected_rows = self.predict.iter().map(|(set, texts)| (set.clone(), texts.len())).collect();
+        output.validate(&expected_rows, self.classes.len())
+    }
+
     /// The stage's cache key on `compute`: a change to anything that affects the output
     /// changes the key.
     pub fn key(&self, compute: &Compute) -> JobKey<'_> {
@@ -137,6 +199,15 @@ pub enum JobError {
     /// The device failed, e.g. ran out of memory.
     #[error(transparent)]
     Device(#[from] DeviceError),
+    /// The training loss became NaN or infinite; nothing of the stage is kept.
+    #[error("{diverged}; nothing of the stage is cached. To train it, {advice}")]
+    Diverged { diverged: Diverged, advice: String },
+    /// The fine-tuned model's predictions cannot be used (NaN, say); nothing of the stage is kept.
+    #[error(
+        "{stage}: the fine-tuned model's predictions are unusable ({problem}), so nothing of the stage \
+         is cached. Its training probably diverged: {advice}"
+    )]
+    UnusablePredictions { stage: String, problem: InvalidOutput, advice: String },
 }
 
 /// Runs the job on `compute` (training on the autodiff twins of its devices, data-parallel
@@ -144,6 +215,10 @@ pub enum JobError {
 /// the fine-tuned model there in HF layout. With `checkpoint_dir`, training saves resumable
 /// checkpoints there and, when it holds one, continues from it (see [`fit`]); the folder is
 /// scratch, for the caller to delete once the output is kept.
+///
+/// Fails with [`JobError::Diverged`] at the first step whose training loss is NaN or infinite,
+/// and with [`JobError::UnusablePredictions`] when the predictions are not one row of
+/// probabilities per text ([`TrainJob::check_output`]).
 pub fn run(
     job: &TrainJob,
     compute: &Compute,
@@ -175,7 +250,8 @@ pub fn run(
         replicas: &train_replicas,
     };
     let (model, fit_report) =
-        catch_out_of_memory(&format!("training {stage}"), job.config.batch_size, || fit(model, &spec, &train_device))?;
+        catch_out_of_memory(&format!("training {stage}"), job.config.batch_size, || fit(model, &spec, &train_device))?
+            .map_err(|diverged| JobError::Diverged { advice: divergence_advice(job.role, job.config.lr, job.config.grad_clip), diverged })?;
 
     let labelling = Instant::now();
     let mut predictions = BTreeMap::new();
@@ -189,6 +265,11 @@ pub fn run(
         weights: weights_dir.map(Path::to_path_buf),
         label_seconds: Some(labelling.elapsed().as_secs_f64()),
     };
+    job.check_output(&output).map_err(|problem| JobError::UnusablePredictions {
+        stage: stage.clone(),
+        problem,
+        advice: divergence_advice(job.role, job.config.lr, job.config.grad_clip),
+    })?;
     log_timing(&stage, &output);
     if let Some(dir) = weights_dir {
         save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
@@ -297,6 +378,39 @@ mod tests {
         let mut other_seed = job();
         other_seed.seed = 2;
         assert_ne!(stable_hash(&other_seed.key(&Compute::flex())), stable_hash(&job().key(&Compute::flex())));
+    }
+
+    fn output_with(test_rows: Vec<Vec<f64>>, val_accuracy: Option<f64>) -> JobOutput {
+        let fit = FitReport { epochs: Vec::new(), best_epoch: 1, val_accuracy, seconds: 1.0, resumed_from_step: None };
+        let predictions = BTreeMap::from([("test".to_string(), test_rows)]);
+        JobOutput { fit, predictions, weights: None, label_seconds: None }
+    }
+
+    #[test]
+    fn an_output_is_valid_only_with_one_probability_row_per_text() {
+        let mut job = job();
+        job.predict.insert("test".into(), vec!["a".into(), "b".into(), "c".into()]);
+        let good = vec![vec![0.25, 0.75], vec![1.0, 0.0], vec![0.5, 0.5 + 1e-7]];
+        assert_eq!(job.check_output(&output_with(good.clone(), Some(0.5))), Ok(()));
+        let problem = |rows: Vec<Vec<f64>>, val_accuracy| job.check_output(&output_with(rows, val_accuracy)).unwrap_err().0;
+
+        assert_eq!(problem(good[..2].to_vec(), None), "2 predictions for the 3 texts of the `test` set");
+        let mut rows = good.clone();
+        rows[2] = vec![f64::NAN, 0.5];
+        assert!(problem(rows, None).starts_with("`test` prediction 2: probability NaN is not in [0, 1]"));
+        let mut rows = good.clone();
+        rows[0] = vec![1.5, -0.5];
+        assert!(problem(rows, None).starts_with("`test` prediction 0: probability 1.5 is not in [0, 1]"));
+        let mut rows = good.clone();
+        rows[1] = vec![0.3, 0.3];
+        assert!(problem(rows, None).starts_with("`test` prediction 1: the probabilities sum to 0.6, not 1"));
+        let mut rows = good.clone();
+        rows[1] = vec![1.0];
+        assert!(problem(rows, None).starts_with("`test` prediction 1: 1 probabilities for 2 classes"));
+        assert!(problem(good.clone(), Some(f64::INFINITY)).contains("validation accuracy inf"));
+        let mut renamed = output_with(good, None);
+        renamed.predictions = BTreeMap::from([("transfer".to_string(), Vec::new())]);
+        assert_eq!(job.check_output(&renamed).unwrap_err().0, "no predictions for the `test` set");
     }
 
     #[test]

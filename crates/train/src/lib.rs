@@ -8,6 +8,7 @@
 //!   libtorch).
 //! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
 //! - [`compute`]: the resolved devices and precision of a run, and what of them stage keys name.
+//! - [`divergence`]: stopping a run whose loss is NaN or infinite, and what to try instead.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`libtorch_version`]: the torch a `tch` build was linked against, and the one it loaded.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
@@ -16,6 +17,7 @@
 pub mod checkpoint;
 pub mod compute;
 pub mod device;
+pub mod divergence;
 pub mod host_memory;
 pub mod job;
 pub mod libtorch_version;
@@ -27,6 +29,7 @@ pub mod trainer;
 
 pub use checkpoint::CHECKPOINT_INTERVAL;
 pub use compute::{Compute, ComputeError};
+pub use divergence::Diverged;
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
 pub use optim::adamw;

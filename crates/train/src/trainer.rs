@@ -21,6 +21,7 @@ use w2s_core::schedule::learning_rate;
 use w2s_models::{SequenceClassifier, TokenBatch, make_batch};
 
 use crate::checkpoint::{Best, Checkpoints, Fingerprint, Resumed, TrainState};
+use crate::divergence::Diverged;
 use crate::loss::{Targets, probabilities, soft_cross_entropy, targets};
 use crate::optim::{ModelOptimizer, adamw};
 use crate::precision::{Precision, cast_params, forward_logits, precision};
@@ -110,9 +111,13 @@ pub enum FitOutcome {
 ///
 /// With [`FitSpec::replicas`], every step is data-parallel over `device` and the replicas
 /// ([`train_step_parallel`]); `device` holds the model, the optimizer state and the evaluation.
-pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> (SequenceClassifier, FitReport) {
-    match fit_with_budget(model, spec, device, None) {
-        FitOutcome::Finished(model, report) => (model, report),
+///
+/// # Errors
+/// [`Diverged`] at the first step whose batch loss is NaN or infinite: training stops there,
+/// without saving a checkpoint of the broken weights.
+pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> Result<(SequenceClassifier, FitReport), Diverged> {
+    match fit_with_budget(model, spec, device, None)? {
+        FitOutcome::Finished(model, report) => Ok((model, report)),
         FitOutcome::Paused { .. } => unreachable!("fit has no step budget"),
     }
 }
@@ -125,7 +130,7 @@ pub fn fit_with_budget(
     spec: &FitSpec,
     device: &Device,
     step_budget: Option<usize>,
-) -> FitOutcome {
+) -> Result<FitOutcome, Diverged> {
     assert!(step_budget != Some(0), "a step budget must allow at least one step");
     let config = spec.config;
     let started = Instant::now();
@@ -176,6 +181,10 @@ pub fn fit_with_budget(
             let loss_value;
             let batch_targets = targets(spec.loss, &labels, step_frac);
             (model, loss_value) = train_step_parallel(model, &mut optimizer, &ids, spec.pad_id, &devices, lr, &batch_targets);
+            if !loss_value.is_finite() {
+                progress.finish();
+                return Err(Diverged { stage: spec.stage.to_string(), step: step + 1, total_steps, epoch, loss: loss_value, lr });
+            }
 
             state.step += 1;
             state.batches_done += 1;
@@ -195,7 +204,7 @@ pub fn fit_with_budget(
                 }
                 if out_of_budget {
                     progress.finish();
-                    return FitOutcome::Paused { step: state.step };
+                    return Ok(FitOutcome::Paused { step: state.step });
                 }
             }
         }
@@ -229,7 +238,7 @@ pub fn fit_with_budget(
         last_save = Instant::now();
         if step_budget.is_some_and(|budget| steps_taken >= budget) && epoch < config.epochs {
             progress.finish();
-            return FitOutcome::Paused { step: state.step };
+            return Ok(FitOutcome::Paused { step: state.step });
         }
     }
     progress.finish();
@@ -242,7 +251,7 @@ pub fn fit_with_budget(
         seconds: seconds_before + started.elapsed().as_secs_f64(),
         resumed_from_step,
     };
-    FitOutcome::Finished(best_model, report)
+    Ok(FitOutcome::Finished(best_model, report))
 }
 
 /// The folder's checkpoint, or `None` (with a log line when there is one that cannot be used,
@@ -681,15 +690,15 @@ mod tests {
         random_classifier(&config, &ClassifierOptions { dropout, ..Default::default() }, device)
     }
 
-    fn finished(outcome: FitOutcome) -> (SequenceClassifier, FitReport) {
-        match outcome {
+    fn finished(outcome: Result<FitOutcome, Diverged>) -> (SequenceClassifier, FitReport) {
+        match outcome.unwrap() {
             FitOutcome::Finished(model, report) => (model, report),
             FitOutcome::Paused { step } => panic!("paused at step {step}"),
         }
     }
 
-    fn paused_at(outcome: FitOutcome) -> usize {
-        match outcome {
+    fn paused_at(outcome: Result<FitOutcome, Diverged>) -> usize {
+        match outcome.unwrap() {
             FitOutcome::Paused { step } => step,
             FitOutcome::Finished(..) => panic!("finished"),
         }
@@ -746,7 +755,7 @@ mod tests {
     fn fit_on(task: &Task, device: &Device, replicas: &[Device]) -> (Vec<f32>, FitReport) {
         let mut spec = task.spec(4, None, Duration::MAX);
         spec.replicas = replicas;
-        let (model, report) = fit(tiny_model_on(0.0, device), &spec, device);
+        let (model, report) = fit(tiny_model_on(0.0, device), &spec, device).unwrap();
         (weights(&model), report)
     }
 
@@ -887,7 +896,7 @@ mod tests {
         fs::copy(dir.join("model-step7.bpk"), dir.join("model-step9.bpk")).unwrap();
 
         // A fresh process: the pretrained model again, and the same folder.
-        let (_, report) = fit(tiny_model(0.1), &spec, &device());
+        let (_, report) = fit(tiny_model(0.1), &spec, &device()).unwrap();
         assert_eq!(report.resumed_from_step, Some(7));
         assert_eq!(report.epochs.len(), 3);
         assert_eq!(report.epochs[0], first_epoch, "the finished epoch comes from the checkpoint");
@@ -906,7 +915,7 @@ mod tests {
 
         // Killed after training but before the stage's output was written: nothing is trained
         // again, and the best model comes back from the checkpoint.
-        let (best_model, again) = fit(tiny_model(0.1), &spec, &device());
+        let (best_model, again) = fit(tiny_model(0.1), &spec, &device()).unwrap();
         assert_eq!(again.resumed_from_step, Some(STEPS));
         assert_eq!((again.epochs.clone(), again.best_epoch), (report.epochs.clone(), report.best_epoch));
         assert!(weights(&best_model).iter().all(|w| w.is_finite()));
@@ -918,7 +927,7 @@ mod tests {
     #[test]
     fn without_dropout_a_resumed_run_matches_an_uninterrupted_one() {
         let task = task();
-        let (reference_model, reference) = fit(tiny_model(0.0), &task.spec(3, None, Duration::MAX), &device());
+        let (reference_model, reference) = fit(tiny_model(0.0), &task.spec(3, None, Duration::MAX), &device()).unwrap();
         assert_eq!(reference.resumed_from_step, None);
 
         let folder = tempfile::tempdir().unwrap();
@@ -950,6 +959,25 @@ mod tests {
     }
 
     #[test]
+    fn a_non_finite_loss_stops_training_without_checkpointing_the_broken_weights() {
+        let mut task = task();
+        task.config.lr = 1e4;
+        task.config.warmup_frac = 0.0;
+        let folder = tempfile::tempdir().unwrap();
+        // A checkpoint after every step, until the loss breaks.
+        let spec = task.spec(4, Some(folder.path()), Duration::ZERO);
+        let diverged = fit(tiny_model(0.0), &spec, &device()).expect_err("a learning rate of 1e4 diverges");
+        assert!(!diverged.loss.is_finite() && diverged.stage == "test", "{diverged:?}");
+        assert!((1..=STEPS).contains(&diverged.step) && diverged.total_steps == STEPS, "{diverged:?}");
+        let message = diverged.to_string();
+        assert!(message.contains(&format!("at step {} of {STEPS}", diverged.step)), "{message}");
+        if diverged.step > 1 {
+            let saved = state_json(folder.path())["state"]["step"].as_u64().unwrap() as usize;
+            assert_eq!(saved, diverged.step - 1, "the last checkpoint is the last step with a finite loss");
+        }
+    }
+
+    #[test]
     fn a_checkpoint_of_another_run_or_a_broken_one_is_ignored() {
         let task = task();
         let folder = tempfile::tempdir().unwrap();
@@ -965,7 +993,7 @@ mod tests {
 
         // A damaged weights file: the checkpoint is not used either.
         fs::write(folder.path().join("model-step3.bpk"), b"not burnpack").unwrap();
-        let (_, report) = fit(tiny_model(0.0), &spec, &device());
+        let (_, report) = fit(tiny_model(0.0), &spec, &device()).unwrap();
         assert_eq!(report.resumed_from_step, None);
         assert_eq!(report.epochs.len(), 3);
         assert_eq!(state_json(folder.path())["state"]["step"], STEPS);
