@@ -301,18 +301,30 @@ fn run(cli: Cli) -> Result<()> {
             println!("# keys that can be overridden with key=value:\n# {}", ExperimentConfig::valid_keys().join(" "));
             Ok(())
         }
-        Command::Datasets { paths } => {
-            let registry = Registry::new(&paths.datasets);
-            let data_root = resolve_data_root(paths.data_root.as_deref());
-            for name in registry.names()? {
-                match registry.load(&name, &data_root) {
-                    Ok(dataset) => println!("{name}: {} examples, {:?} = {:?}", dataset.examples.len(), dataset.classes, dataset.class_counts()),
-                    Err(error) => println!("{name}: not loadable: {error}"),
-                }
+        Command::Datasets { paths } => list_datasets(&paths),
+    }
+}
+
+/// Lists every registered dataset with its examples per class; fails after the list when any
+/// of them cannot be loaded.
+fn list_datasets(paths: &Paths) -> Result<()> {
+    let registry = Registry::new(&paths.datasets);
+    let data_root = resolve_data_root(paths.data_root.as_deref());
+    let names = registry.names()?;
+    let mut failed = Vec::new();
+    for name in &names {
+        match registry.load(name, &data_root) {
+            Ok(dataset) => println!("{name}: {} examples, {:?} = {:?}", dataset.examples.len(), dataset.classes, dataset.class_counts()),
+            Err(error) => {
+                println!("{name}: not loadable: {error}");
+                failed.push(name.as_str());
             }
-            Ok(())
         }
     }
+    if !failed.is_empty() {
+        bail!("{} of {} datasets are not loadable ({}); see above", failed.len(), names.len(), failed.join(", "));
+    }
+    Ok(())
 }
 
 /// Resolves the devices and precision (precision is global to the process) and where things are.
