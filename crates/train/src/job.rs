@@ -16,6 +16,7 @@ use w2s_models::{ClassifierOptions, ModelConfig, TextTokenizer, load_classifier,
 
 use crate::checkpoint::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
+use crate::job_errors::{refetch_hint, save_advice};
 use crate::precision::{Precision, precision};
 use crate::progress::StageProgress;
 use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
@@ -124,11 +125,16 @@ impl TrainJob {
     }
 }
 
-/// Errors of a job, with the model folder they concern.
+/// Errors of a job, with the folder they concern. Each message holds its cause, which is not
+/// also the error's `source()`, so that a chain printed with `{:#}` says each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("model {dir}: {source}")]
-    Model { dir: PathBuf, source: w2s_models::ModelError },
+    /// Loading or running the pretrained model in `dir` failed.
+    #[error("model {}: {error}{}", dir.display(), refetch_hint(dir, error))]
+    Model { dir: PathBuf, error: w2s_models::ModelError },
+    /// Saving the fine-tuned weights into `dir` failed (the pretrained model is not at fault).
+    #[error("saving the fine-tuned weights into {}: {}", dir.display(), save_advice(dir, error))]
+    Save { dir: PathBuf, error: w2s_models::ModelError },
     /// The device failed, e.g. ran out of memory.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -150,7 +156,7 @@ pub fn run(
     weights_dir: Option<&Path>,
     checkpoint_dir: Option<&Path>,
 ) -> Result<JobOutput, JobError> {
-    let model_error = |source| JobError::Model { dir: job.model_dir.clone(), source };
+    let model_error = |error| JobError::Model { dir: job.model_dir.clone(), error };
     let tokenizer_path = job.model_dir.join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
     let encode = |texts: &[String]| tokenizer.encode(texts, job.max_len).map_err(model_error);
@@ -228,7 +234,8 @@ pub fn run(
     }
 
     if let Some(dir) = weights_dir {
-        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
+        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir)
+            .map_err(|error| JobError::Save { dir: dir.to_path_buf(), error })?;
     }
     Ok(output)
 }

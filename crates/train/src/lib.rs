@@ -16,6 +16,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod host_memory;
 pub mod job;
+mod job_errors;
 pub mod libtorch_version;
 pub mod loss;
 pub mod optim;
