@@ -5,6 +5,7 @@ pub mod pipeline;
 pub mod slurm;
 pub mod stages;
 pub mod sweep;
+pub mod threads;
 
 use std::path::{Path, PathBuf};
 

@@ -11,11 +11,12 @@ use clap::{Args, Parser, Subcommand};
 use w2s_cli::pipeline::{RunEnv, run_experiment};
 use w2s_cli::slurm::{ClusterOptions, SweepJobs};
 use w2s_cli::sweep::{CellCommand, LOG_FILE, LoadedSweep, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local, train_shared_stages};
+use w2s_cli::threads::{SLURM_CPUS, resolve_threads};
 use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
-use w2s_models::needs_fetch;
+use w2s_models::{needs_fetch, set_threads};
 use w2s_train::{DeviceChoice, DeviceError, Precision, concrete_devices, parse_devices, set_precision};
 
 #[derive(Parser)]
@@ -113,6 +114,11 @@ struct RunFlags {
     /// Do not save the fine-tuned weights (HF layout) in the stage folders.
     #[arg(long)]
     no_save_weights: bool,
+    /// CPU threads for libtorch's intra-op work and flex's pool [default: $SLURM_CPUS_PER_TASK
+    /// when set, else every core]. Results do not depend on it (on libtorch, at most in the last
+    /// bits), so it is not part of any cache key; the results record it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
 }
 
 impl RunFlags {
@@ -125,6 +131,9 @@ impl RunFlags {
         args.extend(["--precision".to_string(), self.precision.clone()]);
         if self.no_save_weights {
             args.push("--no-save-weights".into());
+        }
+        if let Some(threads) = self.threads {
+            args.extend(["--threads".to_string(), threads.to_string()]);
         }
         args
     }
@@ -347,11 +356,13 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         eprintln!("{warning}");
     }
     set_precision(precision)?;
+    let threads = set_cpu_threads(run, devices[0])?;
+    let threads_note = threads.map_or(String::new(), |n| format!(", {n} CPU threads"));
     match devices.as_slice() {
-        [device] => eprintln!("device {device}, precision {precision}"),
+        [device] => eprintln!("device {device}, precision {precision}{threads_note}"),
         many => {
             let names: Vec<String> = many.iter().map(ToString::to_string).collect();
-            eprintln!("devices {} (data-parallel, main {}), precision {precision}", names.join(","), names[0]);
+            eprintln!("devices {} (data-parallel, main {}), precision {precision}{threads_note}", names.join(","), names[0]);
         }
     }
     let backend = devices[0].cache_backend();
@@ -367,9 +378,21 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         replicas: resolved,
         backend,
         compute,
+        threads,
         force,
         save_weights: !run.no_save_weights,
     })
+}
+
+/// Sets the CPU threads from `--threads` or Slurm's CPUs per task (see [`resolve_threads`]);
+/// returns those that `device` computes with, set or the backend's default.
+fn set_cpu_threads(run: &RunFlags, device: DeviceChoice) -> Result<Option<usize>> {
+    let slurm = std::env::var(SLURM_CPUS).ok();
+    let flag = run.threads.map(|n| n as usize);
+    if let Some(n) = resolve_threads(flag, slurm.as_deref())? {
+        set_threads(n).map_err(anyhow::Error::msg)?;
+    }
+    Ok(device.cpu_threads())
 }
 
 /// Where a sweep's scripts, Slurm output, tables and plots go: `<out>/sweeps/<name>`.

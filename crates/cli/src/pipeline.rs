@@ -43,6 +43,8 @@ pub struct RunEnv {
     pub backend: Option<String>,
     /// The backend and precision, as the results record them (`libtorch-cpu f32`).
     pub compute: String,
+    /// The CPU threads the device computes with, as the results record them; `None` on a GPU.
+    pub threads: Option<usize>,
     /// Recompute stages that finished before.
     pub force: bool,
     /// Save every fine-tuned model in HF layout in its stage folder.
@@ -92,7 +94,7 @@ pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutp
     let (seeds, stages_computed) = run_seeds(config, env, Mode::All, &mut Vec::new())?;
     let seeds = seeds.into_iter().map(|seed| seed.expect("a full run yields every seed's results")).collect();
     let dir = run_dir(config, &env.out_dir);
-    let results = RunResults::new(config.clone(), seeds).computed_on(&env.compute);
+    let results = RunResults::new(config.clone(), seeds).computed_on(&env.compute).with_threads(env.threads);
     note_replaced_results(&dir, &env.compute);
     write_results(&dir, config, &results)?;
     Ok(RunOutput { dir, results, stages_computed })

@@ -26,6 +26,7 @@ fn env(root: &Path, force: bool) -> RunEnv {
         replicas: Vec::new(),
         backend: None,
         compute: "flex f32".into(),
+        threads: None,
         force,
         save_weights: true,
     }

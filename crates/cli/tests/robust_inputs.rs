@@ -99,3 +99,52 @@ fn a_damaged_pretrained_model_says_each_cause_once_and_how_to_fetch_it_again() {
     assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
     assert!(stderr.contains("tokenizer.json") && stderr.contains("`just models minilm-l3`"), "{stderr}");
 }
+
+/// `w2s train` on a small version of the tiny experiment, with `SLURM_CPUS_PER_TASK` set to
+/// `slurm_cpus` (or unset); returns whether it succeeded, its stdout and stderr.
+fn train_small(root: &Path, experiment: &Path, extra: &[&str], slurm_cpus: Option<&str>) -> (bool, String, String) {
+    let small = ["seeds=[0]", "data.n_weak=40", "data.n_transfer=40", "data.n_test=20", "weak.train.epochs=1", "strong.train.epochs=1", "ensemble.size=1"];
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_w2s"));
+    command.arg("train").arg(experiment).args(small).args(extra).args(fixture_flags(root));
+    command.env_remove("SLURM_CPUS_PER_TASK");
+    if let Some(cpus) = slurm_cpus {
+        command.env("SLURM_CPUS_PER_TASK", cpus);
+    }
+    let output = command.output().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.success(), text(&output.stdout), text(&output.stderr))
+}
+
+/// The `threads` that the one run under `root` recorded in its results.json.
+fn recorded_threads(root: &Path) -> serde_json::Value {
+    let runs: Vec<_> = fs::read_dir(root.join("out/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let results: serde_json::Value = serde_json::from_str(&fs::read_to_string(runs[0].join("results.json")).unwrap()).unwrap();
+    results["threads"].clone()
+}
+
+/// `--threads` wins over `SLURM_CPUS_PER_TASK`, which sets the threads without it; the results
+/// record them (results.json and the table's title), and they are not part of the stage keys.
+#[test]
+fn the_results_record_the_threads_from_the_flag_or_from_slurm() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let experiment = write_experiment(root);
+
+    let (ok, stdout, stderr) = train_small(root, &experiment, &["--device", "flex", "--threads", "2"], Some("3"));
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("device flex, precision f32, 2 CPU threads"), "{stderr}");
+    assert!(stdout.lines().next().unwrap().ends_with(", flex f32, 2 threads"), "{stdout}");
+    assert_eq!(recorded_threads(root), 2);
+
+    let (ok, stdout, stderr) = train_small(root, &experiment, &["--device", "flex"], Some("3"));
+    assert!(ok, "{stderr}");
+    assert!(stdout.lines().next().unwrap().ends_with(", flex f32, 3 threads"), "{stdout}");
+    assert_eq!(recorded_threads(root), 3);
+    assert!(stderr.contains("student: finished before, reusing it"), "the threads are not in the stage keys: {stderr}");
+
+    let (ok, _, stderr) = train_small(root, &experiment, &["--device", "flex"], Some("many"));
+    assert!(!ok && stderr.contains("SLURM_CPUS_PER_TASK=\"many\""), "{stderr}");
+    let (ok, _, stderr) = train_small(root, &experiment, &["--device", "flex", "--threads", "0"], None);
+    assert!(!ok && stderr.contains("--threads"), "{stderr}");
+}

@@ -30,6 +30,7 @@ mod model_config;
 mod mpnet;
 mod ops;
 mod registry;
+mod threads;
 mod tokenizer;
 #[cfg(feature = "tch")]
 mod torch_ops;
@@ -57,4 +58,5 @@ pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
     resolve_model_dir,
 };
+pub use threads::{flex_threads, libtorch_threads, set_threads};
 pub use tokenizer::{TextTokenizer, check_compatible, make_batch};
