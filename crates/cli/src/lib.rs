@@ -1,6 +1,8 @@
 //! The words of the `w2s` command line; `main.rs` parses the flags and calls the pipeline
 //! (crate `w2s-pipeline`).
 
+pub mod threads;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};

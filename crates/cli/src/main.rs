@@ -8,18 +8,19 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use w2s_cli::threads::{SLURM_CPUS, resolve_threads};
 use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
-use w2s_models::needs_fetch;
+use w2s_models::{needs_fetch, set_threads};
 use w2s_pipeline::slurm::{ClusterOptions, SweepJobs};
 use w2s_pipeline::study::{RunEnv, run_experiment};
 use w2s_pipeline::sweep::{
     CellCommand, LOG_FILE, LoadedSweep, SweepDirs, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local,
     sweep_file, train_shared_stages,
 };
-use w2s_train::Compute;
+use w2s_train::{Compute, DeviceChoice};
 
 #[derive(Parser)]
 #[command(name = "w2s", version, about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them.")]
@@ -116,6 +117,11 @@ struct RunFlags {
     /// Do not save the fine-tuned weights (HF layout) in the stage folders.
     #[arg(long)]
     no_save_weights: bool,
+    /// CPU threads for libtorch's intra-op work and flex's pool [default: $SLURM_CPUS_PER_TASK
+    /// when set, else every core]. Results do not depend on it (on libtorch, at most in the last
+    /// bits), so it is not part of any cache key; the results record it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    threads: Option<u32>,
 }
 
 impl RunFlags {
@@ -128,6 +134,9 @@ impl RunFlags {
         args.extend(["--precision".to_string(), self.precision.clone()]);
         if self.no_save_weights {
             args.push("--no-save-weights".into());
+        }
+        if let Some(threads) = self.threads {
+            args.extend(["--threads".to_string(), threads.to_string()]);
         }
         args
     }
@@ -304,30 +313,45 @@ fn run(cli: Cli) -> Result<()> {
             println!("# keys that can be overridden with key=value:\n# {}", ExperimentConfig::valid_keys().join(" "));
             Ok(())
         }
-        Command::Datasets { paths } => {
-            let registry = Registry::new(&paths.datasets);
-            let data_root = resolve_data_root(paths.data_root.as_deref());
-            for name in registry.names()? {
-                match registry.load(&name, &data_root) {
-                    Ok(dataset) => println!("{name}: {} examples, {:?} = {:?}", dataset.examples.len(), dataset.classes, dataset.class_counts()),
-                    Err(error) => println!("{name}: not loadable: {error}"),
-                }
+        Command::Datasets { paths } => list_datasets(&paths),
+    }
+}
+
+/// Lists every registered dataset with its examples per class; fails after the list when any
+/// of them cannot be loaded.
+fn list_datasets(paths: &Paths) -> Result<()> {
+    let registry = Registry::new(&paths.datasets);
+    let data_root = resolve_data_root(paths.data_root.as_deref());
+    let names = registry.names()?;
+    let mut failed = Vec::new();
+    for name in &names {
+        match registry.load(name, &data_root) {
+            Ok(dataset) => println!("{name}: {} examples, {:?} = {:?}", dataset.examples.len(), dataset.classes, dataset.class_counts()),
+            Err(error) => {
+                println!("{name}: not loadable: {error}");
+                failed.push(name.as_str());
             }
-            Ok(())
         }
     }
+    if !failed.is_empty() {
+        bail!("{} of {} datasets are not loadable ({}); see above", failed.len(), names.len(), failed.join(", "));
+    }
+    Ok(())
 }
 
 /// Resolves the devices and precision ([`Compute`]) and where things are.
 fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
     let compute = Compute::from_flags(run.devices.as_deref().unwrap_or(&run.device), &run.precision)?;
-    eprintln!("{}", compute.describe());
+    let threads = set_cpu_threads(run, compute.choice())?;
+    let threads_note = threads.map_or(String::new(), |n| format!(", {n} CPU threads"));
+    eprintln!("{}{threads_note}", compute.describe());
     Ok(RunEnv {
         datasets_dir: paths.datasets.clone(),
         data_root: resolve_data_root(paths.data_root.as_deref()),
         pretrained_root: paths.pretrained.clone(),
         out_dir: paths.out.clone(),
         compute,
+        threads,
         force,
         save_weights: !run.no_save_weights,
     })
@@ -337,6 +361,17 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
 fn load_sweep_of(words: &AblateArgs, paths: &Paths) -> Result<LoadedSweep> {
     let file = sweep_file(&words.sweep, &paths.experiments);
     load_sweep(&file, &words.experiments, &words.overrides, SweepDirs { experiments: &paths.experiments, out: &paths.out })
+}
+
+/// Sets the CPU threads from `--threads` or Slurm's CPUs per task (see [`resolve_threads`]);
+/// returns those that `device` computes with, set or the backend's default.
+fn set_cpu_threads(run: &RunFlags, device: DeviceChoice) -> Result<Option<usize>> {
+    let slurm = std::env::var(SLURM_CPUS).ok();
+    let flag = run.threads.map(|n| n as usize);
+    if let Some(n) = resolve_threads(flag, slurm.as_deref())? {
+        set_threads(n).map_err(anyhow::Error::msg)?;
+    }
+    Ok(device.cpu_threads())
 }
 
 /// Where a sweep's scripts, Slurm output, tables and plots go: `<out>/sweeps/<name>`.

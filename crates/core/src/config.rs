@@ -327,12 +327,12 @@ fn default_weak_label_share() -> f64 {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         /// The file.
         path: String,
-        /// The underlying error.
-        source: std::io::Error,
+        /// The underlying error (in the message, so not also its source).
+        error: std::io::Error,
     },
     /// TOML syntax error, unknown key or wrong type in the file itself.
     #[error("{origin}: {message}")]
@@ -429,6 +429,69 @@ fn origin_text(origin: Option<&str>) -> String {
 
 const COMMAND_LINE: &str = "from the command line";
 
+/// A `key=value` override and where it was given, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcedOverride {
+    /// `key=value`, as given.
+    pub text: String,
+    /// Where it was given, e.g. "from the command line" or "in `[set]` of ablations/x.toml".
+    pub from: String,
+}
+
+impl SourcedOverride {
+    /// `overrides`, each given on the command line.
+    pub fn command_line(overrides: &[String]) -> Vec<Self> {
+        overrides
+            .iter()
+            .map(|text| Self {
+                text: text.clone(),
+                from: COMMAND_LINE.to_string(),
+            })
+            .collect()
+    }
+}
+
+/// Each problem of an [`ConfigError::Invalid`] followed by where its key's value came from:
+/// `sources` for overrides and profile entries, else the file `origin`.
+fn attribute_problems(
+    error: ConfigError,
+    sources: &BTreeMap<String, String>,
+    origin: &str,
+) -> ConfigError {
+    let ConfigError::Invalid { problems, .. } = error else {
+        return error;
+    };
+    let attributed = problems
+        .into_iter()
+        .map(|problem| {
+            let from = problem_key(&problem)
+                .and_then(|key| sources.get(key))
+                .map_or_else(|| format!("in {origin}"), Clone::clone);
+            format!("{problem} ({from})")
+        })
+        .collect();
+    ConfigError::Invalid {
+        origin: None,
+        problems: attributed,
+    }
+}
+
+/// The key a problem of [`ExperimentConfig::validate`] is about: each starts with it in backticks.
+fn problem_key(problem: &str) -> Option<&str> {
+    problem.strip_prefix('`')?.split('`').next()
+}
+
+/// `Some(problem)` unless `name` is safe as a file name: the run folder is `runs/<name>-<hash>`.
+fn file_name_problem(key: &str, name: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    (!name.chars().all(allowed) || name.contains("..")).then(|| {
+        format!(
+            "`{key}` = {name:?} is not a file name: use letters, digits, `-`, `_` and `.` \
+             (not `..`), e.g. \"legal-small\""
+        )
+    })
+}
+
 impl ExperimentConfig {
     /// Load `path`, apply the profile named by an override `profile=<name>` (if any) and then
     /// every other `key=value` override in order, and validate the result.
@@ -437,12 +500,21 @@ impl ExperimentConfig {
     /// [`ConfigError`] when the file cannot be read or parsed, a profile or override is unknown,
     /// malformed or of the wrong type, or the result breaks a constraint of [`Self::validate`].
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        Self::load_sourced(path, &SourcedOverride::command_line(overrides))
+    }
+
+    /// Like [`ExperimentConfig::load`], with overrides that say where each was given, so that a
+    /// bad value is blamed on its source (a sweep's `[set]`, the command line).
+    ///
+    /// # Errors
+    /// As [`ExperimentConfig::load`].
+    pub fn load_sourced(path: &Path, overrides: &[SourcedOverride]) -> Result<Self, ConfigError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             path: origin.clone(),
-            source,
+            error,
         })?;
-        Self::from_toml_str(&text, &origin, overrides)
+        Self::from_toml_str_sourced(&text, &origin, overrides)
     }
 
     /// Like [`ExperimentConfig::load`] on text already read; `origin` names the file in messages.
@@ -458,8 +530,23 @@ impl ExperimentConfig {
         origin: &str,
         overrides: &[String],
     ) -> Result<Self, ConfigError> {
+        Self::from_toml_str_sourced(text, origin, &SourcedOverride::command_line(overrides))
+    }
+
+    /// Like [`ExperimentConfig::from_toml_str`], with overrides that say where each was given.
+    ///
+    /// # Errors
+    /// As [`ExperimentConfig::from_toml_str`].
+    pub fn from_toml_str_sourced(
+        text: &str,
+        origin: &str,
+        overrides: &[SourcedOverride],
+    ) -> Result<Self, ConfigError> {
         let (base, profiles) = parse_file(text, origin)?;
-        let parsed = parse_overrides(overrides)?;
+        let texts: Vec<String> = overrides.iter().map(|o| o.text.clone()).collect();
+        let parsed = parse_overrides(&texts)?;
+        // Where each key's value came from, for validation messages; keys absent here are the file's.
+        let mut sources: BTreeMap<String, String> = BTreeMap::new();
         let requested_profile = parsed.iter().rev().find(|o| o.key == "profile").map(|o| {
             parse_override_value(&o.key, &o.raw)
                 .as_str()
@@ -471,11 +558,15 @@ impl ExperimentConfig {
         let mut profile_name = base.profile.clone();
         if let Some(name) = requested_profile {
             apply_profile(&mut tree, &profiles, &name, &base.profile, origin)?;
+            for (key, _) in profiles.get(&name).into_iter().flatten() {
+                sources.insert(key.clone(), format!("from profile `{name}` in {origin}"));
+            }
             profile_name = name;
         }
-        for o in parsed.iter().filter(|o| o.key != "profile") {
-            let value = checked_value(&o.key, parse_override_value(&o.key, &o.raw), COMMAND_LINE)?;
+        for (o, given) in parsed.iter().zip(overrides).filter(|(o, _)| o.key != "profile") {
+            let value = checked_value(&o.key, parse_override_value(&o.key, &o.raw), &given.from)?;
             set_dotted(&mut tree, &o.key, value);
+            sources.insert(o.key.clone(), given.from.clone());
         }
         set_dotted(&mut tree, "profile", toml::Value::String(profile_name));
 
@@ -487,13 +578,9 @@ impl ExperimentConfig {
                 origin: origin.to_string(),
                 message: e.to_string(),
             })?;
-        config.validate().map_err(|e| match e {
-            ConfigError::Invalid { problems, .. } => ConfigError::Invalid {
-                origin: Some(origin.to_string()),
-                problems,
-            },
-            other => other,
-        })?;
+        config
+            .validate()
+            .map_err(|e| attribute_problems(e, &sources, origin))?;
         Ok(config)
     }
 
@@ -548,6 +635,7 @@ impl ExperimentConfig {
                 "`seeds` lists {seed} more than once: each seed runs one pipeline"
             ));
         }
+        problems.extend(file_name_problem("name", &self.name));
         let data = &self.data;
         for (key, value) in [
             ("data.n_weak", data.n_weak),
@@ -1322,10 +1410,7 @@ lr = 1e-4
             "strong.train.lr=0",
             "ensemble.size=0",
         ]);
-        assert!(
-            message.starts_with("invalid config in exp.toml: "),
-            "{message}"
-        );
+        assert!(message.starts_with("invalid config: "), "{message}");
         for needle in [
             "`seeds` is empty",
             "`data.val_fraction` = 1 must be in [0, 1)",
@@ -1349,6 +1434,48 @@ lr = 1e-4
         assert_eq!(xent.hash(), load(&[]).unwrap().hash());
         // Settings out of range are an error only for the loss that uses them.
         assert!(error(&["strong.loss=logconf", "strong.logconf.aux_coef=2"]).contains("strong.logconf.aux_coef"));
+    }
+
+    #[test]
+    fn an_invalid_value_is_blamed_on_where_it_was_set() {
+        let file = MINIMAL.replace("n_test = 50", "n_test = 0");
+        let sourced = [SourcedOverride {
+            text: "strong.train.lr=-1".into(),
+            from: "in `[set]` of ablations/x.toml".into(),
+        }];
+        let overrides = [SourcedOverride::command_line(&["data.n_weak=0".into()]), sourced.to_vec()].concat();
+        let message = ExperimentConfig::from_toml_str_sourced(&file, "exp.toml", &overrides)
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "`data.n_weak` must be greater than 0 (from the command line)",
+            "`data.n_test` must be greater than 0 (in exp.toml)",
+            "`strong.train.lr` = -1 must be a positive number (in `[set]` of ablations/x.toml)",
+        ] {
+            assert!(message.contains(needle), "missing {needle:?} in {message}");
+        }
+        let file = MINIMAL.replace("lr = 1e-4", "lr = 0.0");
+        let message = ExperimentConfig::from_toml_str(&file, "exp.toml", &["profile=nested".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("`strong.train.lr` = 0 must be a positive number (from profile `nested` in exp.toml)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn a_name_that_is_not_a_file_name_is_rejected() {
+        for name in ["tiny/../../escape", "..", "a b", "a\\b", "x/y"] {
+            let message = error(&[&format!("name={name:?}")]);
+            assert!(
+                message.contains("`name` = ") && message.contains("is not a file name") && message.contains("(from the command line)"),
+                "{name}: {message}"
+            );
+        }
+        for name in ["legal", "seed-gpt2", "v1.2_b"] {
+            assert_eq!(load(&[&format!("name={name}")]).unwrap().name, name);
+        }
     }
 
     #[test]

@@ -13,20 +13,20 @@ use serde::de::DeserializeOwned;
 #[derive(Debug, thiserror::Error)]
 pub enum ReadJsonError {
     /// The file could not be read.
-    #[error("cannot read {}: {source}", .path.display())]
+    #[error("cannot read {}: {error}", .path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error (in the message, so not also its source).
+        error: io::Error,
     },
     /// The file is not JSON of the expected shape.
-    #[error("cannot parse {} (wrong format, or written by an incompatible version?): {source}", .path.display())]
+    #[error("cannot parse {} (wrong format, or written by an incompatible version?): {error}", .path.display())]
     Parse {
         /// The file.
         path: PathBuf,
         /// `serde_json`'s error, with line and column.
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
 }
 
@@ -76,13 +76,13 @@ pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()>
 /// # Errors
 /// [`ReadJsonError`] naming `path` when it cannot be read or does not parse as `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReadJsonError> {
-    let bytes = fs::read(path).map_err(|source| ReadJsonError::Io {
+    let bytes = fs::read(path).map_err(|error| ReadJsonError::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
-    serde_json::from_slice(&bytes).map_err(|source| ReadJsonError::Parse {
+    serde_json::from_slice(&bytes).map_err(|error| ReadJsonError::Parse {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

@@ -133,6 +133,15 @@ pub struct RunResults {
     /// results as much as a seed does. `None` in results written before w2s recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compute: Option<String>,
+    /// The CPU threads it computed with (libtorch's intra-op threads, or flex's pool); `None` on
+    /// a GPU and in results written before w2s recorded it. Not part of any cache key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+}
+
+/// `, 2 threads` for the title line.
+fn threads_text(threads: usize) -> String {
+    format!(", {threads} thread{}", if threads == 1 { "" } else { "s" })
 }
 
 const CSV_HEADER: [&str; 16] = [
@@ -203,6 +212,7 @@ impl RunResults {
             pgr_auroc,
             created_unix,
             compute: None,
+            threads: None,
         }
     }
 
@@ -212,6 +222,11 @@ impl RunResults {
             compute: Some(compute.into()),
             ..self
         }
+    }
+
+    /// These results, recording the CPU threads that computed them (see [`RunResults::threads`]).
+    pub fn with_threads(self, threads: Option<usize>) -> Self {
+        Self { threads, ..self }
     }
 
     /// CSV with a header line, one row per (seed, role), then one row per role with
@@ -328,7 +343,8 @@ impl RunResults {
         let compute = self
             .compute
             .as_ref()
-            .map_or(String::new(), |c| format!(", {c}"));
+            .map_or(String::new(), |c| format!(", {c}"))
+            + &self.threads.map_or(String::new(), threads_text);
         format!(
             "{} on {}: config {}, profile {}, {} seed{} ({}){compute}",
             self.experiment,
@@ -766,6 +782,25 @@ mod tests {
             serde_json::from_value::<RunResults>(old).unwrap().compute,
             None
         );
+    }
+
+    #[test]
+    fn the_threads_are_recorded_and_shown_after_the_compute() {
+        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)])
+            .computed_on("libtorch-cpu f32 (torch 2.9.0)")
+            .with_threads(Some(2));
+        let table = run.to_table();
+        assert!(
+            table.lines().next().unwrap().ends_with(", libtorch-cpu f32 (torch 2.9.0), 2 threads"),
+            "{table}"
+        );
+        let json: serde_json::Value = serde_json::to_value(&run).unwrap();
+        assert_eq!(json["threads"], 2);
+        let one = run.with_threads(Some(1)).to_table();
+        assert!(one.lines().next().unwrap().ends_with(", 1 thread"), "{one}");
+        let mut old = json;
+        old.as_object_mut().unwrap().remove("threads");
+        assert_eq!(serde_json::from_value::<RunResults>(old).unwrap().threads, None);
     }
 
     fn timed(

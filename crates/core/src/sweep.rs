@@ -27,7 +27,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, check_setting};
+use crate::config::{ConfigError, SourcedOverride, check_setting};
 
 /// A parsed and checked sweep file.
 #[derive(Debug, Clone, PartialEq)]
@@ -48,6 +48,8 @@ pub struct Sweep {
 pub struct Setting {
     pub key: String,
     pub value: toml::Value,
+    /// Where the sweep file sets it, e.g. "in `[set]` of ablations/x.toml".
+    pub from: String,
 }
 
 impl Setting {
@@ -83,9 +85,17 @@ pub struct Cell {
     pub values: Vec<(String, String)>,
     /// Everything the cell sets, as `key=value` overrides of its experiment, in order.
     pub overrides: Vec<String>,
+    /// Where the sweep file sets each of `overrides`, for messages.
+    pub sources: Vec<String>,
 }
 
 impl Cell {
+    /// `overrides` with where each is set, to load the cell's config with.
+    pub fn sourced_overrides(&self) -> Vec<SourcedOverride> {
+        let sourced = self.overrides.iter().zip(&self.sources);
+        sourced.map(|(text, from)| SourcedOverride { text: text.clone(), from: from.clone() }).collect()
+    }
+
     /// E.g. `toxicity: ensemble.method=soft, ensemble.size=3`.
     pub fn describe(&self) -> String {
         let values: Vec<String> = self.values.iter().map(|(axis, label)| format!("{axis}={label}")).collect();
@@ -96,8 +106,8 @@ impl Cell {
 /// Why a sweep file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
-    #[error("cannot read sweep file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read sweep file {path}: {error}")]
+    Read { path: String, error: std::io::Error },
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}, line {line}: {error}")]
@@ -127,7 +137,7 @@ impl Sweep {
     /// [`SweepError`] naming the file, and the line and key of a bad setting.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| SweepError::Read { path: shown.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| SweepError::Read { path: shown.clone(), error })?;
         let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         Self::parse(&name, &text, &shown)
     }
@@ -170,9 +180,10 @@ impl Sweep {
         for experiment in &self.experiments {
             for point in &points {
                 let values = self.axes.iter().zip(point).map(|(axis, value)| (axis.name.clone(), value.label.clone())).collect();
-                let settings = self.fixed.iter().chain(point.iter().flat_map(|value| &value.settings));
-                let overrides = settings.map(Setting::to_override).collect();
-                cells.push(Cell { index: cells.len(), experiment: experiment.clone(), values, overrides });
+                let settings: Vec<&Setting> = self.fixed.iter().chain(point.iter().flat_map(|value| &value.settings)).collect();
+                let overrides = settings.iter().map(|s| s.to_override()).collect();
+                let sources = settings.iter().map(|s| s.from.clone()).collect();
+                cells.push(Cell { index: cells.len(), experiment: experiment.clone(), values, overrides, sources });
             }
         }
         cells
@@ -225,7 +236,7 @@ impl Reader<'_> {
     fn setting(&self, key: &str, value: toml::Value, from: &str) -> Result<Setting, SweepError> {
         let from = format!("{from} of {}", self.path);
         match check_setting(key, value, &from) {
-            Ok(value) => Ok(Setting { key: key.to_string(), value }),
+            Ok(value) => Ok(Setting { key: key.to_string(), value, from }),
             Err(error) => Err(SweepError::Setting { path: self.path.to_string(), line: self.line_of(key), error: Box::new(error) }),
         }
     }
@@ -318,6 +329,17 @@ model = "m"
         assert_eq!(config.ensemble.size, 4);
         assert_eq!(config.weak.models, ["a", "c"]);
         assert_eq!(config.strong.model, "d");
+    }
+
+    #[test]
+    fn a_cell_says_where_the_sweep_sets_each_override() {
+        let cell = &sweep().cells()[0];
+        let sourced = cell.sourced_overrides();
+        assert_eq!(sourced.len(), cell.overrides.len());
+        assert_eq!(sourced[0].from, "in `seeds` of methods.toml");
+        assert_eq!(sourced[1].text, "data.n_test=50");
+        assert_eq!(sourced[1].from, "in `[set]` of methods.toml");
+        assert_eq!(sourced[2].from, "in axis `ensemble.method` of methods.toml");
     }
 
     #[test]

@@ -6,11 +6,11 @@ use crate::metrics::Metrics;
 use crate::report::{ModelResult, Role, RunResults, SeedResult};
 
 /// A minimal valid config named `name` (dataset `sst2`, weak model `tiny`, strong model `big`)
-/// with the given seeds.
+/// with the given seeds. `name` is set after validation, so that tests of how other code treats
+/// an odd experiment name (a sweep's `experiments` entry) can still build one.
 pub fn config(name: &str, seeds: &[u64]) -> ExperimentConfig {
-    let text = format!(
-        r#"
-        name = "{name}"
+    let text = r#"
+        name = "test"
         dataset = "sst2"
         seeds = [0]
         [data]
@@ -22,9 +22,9 @@ pub fn config(name: &str, seeds: &[u64]) -> ExperimentConfig {
         models = ["tiny"]
         [strong]
         model = "big"
-        "#
-    );
-    let mut config = ExperimentConfig::from_toml_str(&text, "test.toml", &[]).unwrap();
+        "#;
+    let mut config = ExperimentConfig::from_toml_str(text, "test.toml", &[]).unwrap();
+    config.name = name.to_string();
     config.seeds = seeds.to_vec();
     config
 }

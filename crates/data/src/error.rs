@@ -48,21 +48,22 @@ pub enum DataError {
     },
 
     /// The registry directory itself could not be read.
-    #[error("cannot read the dataset registry directory {}: {source}", dir.display())]
+    #[error("cannot read the dataset registry directory {}: {error}", dir.display())]
     Registry {
         /// The registry directory.
         dir: PathBuf,
-        /// The underlying I/O error.
-        source: io::Error,
+        /// The underlying I/O error (in the message, so not also its source).
+        error: io::Error,
     },
 
     /// A dataset spec file is not valid TOML or has unknown or mistyped keys.
-    #[error("invalid dataset spec {}: {source}", path.display())]
+    #[error("invalid dataset spec {}: {error}", path.display())]
     SpecSyntax {
         /// The spec file.
         path: PathBuf,
-        /// The TOML error, which names the offending key and its line.
-        source: Box<toml::de::Error>,
+        /// The TOML error, which names the offending key and its line (in the message, so not
+        /// also its source).
+        error: Box<toml::de::Error>,
     },
 
     /// A dataset spec parses but is inconsistent (e.g. a label rule naming an
@@ -93,12 +94,12 @@ pub enum DataError {
     },
 
     /// A file exists but could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {error}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The underlying I/O error.
-        source: io::Error,
+        /// The underlying I/O error (in the message, so not also its source).
+        error: io::Error,
     },
 
     /// A file's sha256 differs from the one in the spec.
@@ -139,10 +140,10 @@ pub enum DataError {
 
     /// A column or JSON field named by the spec is absent.
     #[error(
-        "{}: {location}: no field '{field}' (present: {}); fix the file, or set the \
-         source's `text` / `label` in the spec to an existing field",
+        "{}: {location}: no field '{field}' (present: {}); {}",
         path.display(),
-        list_or_none(available)
+        list_or_none(available),
+        missing_field_advice(hint.as_deref())
     )]
     MissingField {
         /// The file.
@@ -153,6 +154,9 @@ pub enum DataError {
         field: String,
         /// The fields that are present at that level.
         available: Vec<String>,
+        /// A likelier fix than the general one, e.g. the `delimiter` of a CSV file whose
+        /// header reads as one column.
+        hint: Option<String>,
     },
 
     /// A field holds a value of the wrong type (e.g. a JSON number as text).
@@ -255,6 +259,17 @@ pub enum DataError {
         /// The dataset.
         name: String,
     },
+}
+
+/// What to do about a missing field: `hint` when there is one, else the general fix.
+fn missing_field_advice(hint: Option<&str>) -> String {
+    hint.map_or_else(
+        || {
+            "fix the file, or set the source's `text` / `label` in the spec to an existing field"
+                .to_owned()
+        },
+        str::to_owned,
+    )
 }
 
 /// Joins names for a message, or says `none`.

@@ -101,8 +101,8 @@ fn parse_source(spec: &DatasetSpec, source: &SourceSpec, root: &Path) -> Result<
         text: source.text_field(),
         label: source.label.as_deref(),
     };
-    let dialect = |delimiter| Dialect {
-        delimiter,
+    let dialect = Dialect {
+        delimiter: source.delimiter_byte(),
         quoting: source.quoting.unwrap_or(true),
     };
     let (file, data) = match source.format {
@@ -112,8 +112,7 @@ fn parse_source(spec: &DatasetSpec, source: &SourceSpec, root: &Path) -> Result<
     };
     let data = non_empty(&file, &data)?;
     let records = match source.format {
-        Format::Csv => delimited::parse(&file, data, dialect(b','), fields)?,
-        Format::Tsv => delimited::parse(&file, data, dialect(b'\t'), fields)?,
+        Format::Csv | Format::Tsv => delimited::parse(&file, data, dialect, fields)?,
         Format::Jsonl | Format::JsonlGz | Format::JsonlZip => {
             json::parse_jsonl(&file, data, fields)?
         }
@@ -179,6 +178,7 @@ impl Normaliser<'_> {
                 })
             };
         }
+        self.reject_nul(text, record.location)?;
         let label = self
             .rule
             .resolve(record.label.as_ref())
@@ -187,6 +187,24 @@ impl Normaliser<'_> {
             text: format!("{}{text}", self.source.prefix),
             label,
         }))
+    }
+
+    /// A NUL byte in a text is rejected rather than stripped: it is almost always a sign of a
+    /// binary or mis-encoded file (UTF-16 read as UTF-8, say), which stripping would hide.
+    fn reject_nul(&self, text: &str, location: Location) -> Result<(), DataError> {
+        let Some(at) = text.find('\0') else {
+            return Ok(());
+        };
+        Err(DataError::InvalidValue {
+            path: self.parsed.text_file.clone(),
+            location,
+            field: self.source.text_field().to_owned(),
+            message: format!(
+                "contains a NUL byte (character {} of the text); remove it from the file \
+                 (e.g. `tr -d '\\000'`), or check that the file is UTF-8 text",
+                text[..at].chars().count() + 1
+            ),
+        })
     }
 
     /// Attaches file, location and field to a label resolution failure.

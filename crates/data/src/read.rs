@@ -18,7 +18,7 @@ pub(crate) fn read_verified(
     expected_sha256: Option<&str>,
     dataset: &DatasetSpec,
 ) -> Result<Vec<u8>, DataError> {
-    let bytes = fs::read(path).map_err(|source| match source.kind() {
+    let bytes = fs::read(path).map_err(|error| match error.kind() {
         io::ErrorKind::NotFound => DataError::MissingFile {
             path: path.to_owned(),
             dataset: dataset.name.clone(),
@@ -26,7 +26,7 @@ pub(crate) fn read_verified(
         },
         _ => DataError::Io {
             path: path.to_owned(),
-            source,
+            error,
         },
     })?;
     if let Some(expected) = expected_sha256 {

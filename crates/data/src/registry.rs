@@ -39,9 +39,9 @@ impl Registry {
     ///
     /// [`DataError::Registry`] if the directory cannot be read.
     pub fn names(&self) -> Result<Vec<String>, DataError> {
-        let registry_error = |source| DataError::Registry {
+        let registry_error = |error| DataError::Registry {
             dir: self.dir.clone(),
-            source,
+            error,
         };
         let mut names = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(registry_error)? {

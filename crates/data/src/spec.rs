@@ -82,6 +82,9 @@ pub struct SourceSpec {
     /// CSV/TSV only: whether `"` quotes fields (default `true`). Set `false`
     /// for files that contain bare quotes and never quote fields.
     pub quoting: Option<bool>,
+    /// CSV/TSV only: the field separator, one ASCII character (default `,` for
+    /// CSV, a tab for TSV), e.g. `";"` for many European spreadsheet exports.
+    pub delimiter: Option<String>,
     /// Drop records whose text is empty or whitespace instead of failing.
     #[serde(default)]
     pub skip_empty_text: bool,
@@ -143,9 +146,9 @@ impl DatasetSpec {
     /// for invalid TOML or unknown keys, [`DataError::InvalidSpec`] for an
     /// inconsistent spec or a name that differs from the file stem.
     pub fn from_file(path: &Path) -> Result<Self, DataError> {
-        let text = fs::read_to_string(path).map_err(|source| DataError::Io {
+        let text = fs::read_to_string(path).map_err(|error| DataError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         let spec = Self::from_toml_str(&text, path)?;
         let stem = path
@@ -171,9 +174,9 @@ impl DatasetSpec {
     /// [`DataError::SpecSyntax`] for invalid TOML or unknown keys,
     /// [`DataError::InvalidSpec`] if [`DatasetSpec::validate`] fails.
     pub fn from_toml_str(text: &str, origin: &Path) -> Result<Self, DataError> {
-        let spec: Self = toml::from_str(text).map_err(|source| DataError::SpecSyntax {
+        let spec: Self = toml::from_str(text).map_err(|error| DataError::SpecSyntax {
             path: origin.to_owned(),
-            source: Box::new(source),
+            error: Box::new(error),
         })?;
         spec.validate().map_err(|message| DataError::InvalidSpec {
             origin: origin.display().to_string(),
@@ -243,6 +246,7 @@ impl SourceSpec {
         forbid("text", self.text.is_some(), "a `lines` source")?;
         forbid("label", self.label.is_some(), "a `lines` source")?;
         forbid("quoting", self.quoting.is_some(), "a `lines` source")?;
+        forbid("delimiter", self.delimiter.is_some(), "a `lines` source")?;
         match (&self.labels_path, is_const) {
             (None, false) => Err("a `lines` source needs `labels_path`".to_owned()),
             (Some(_), true) => {
@@ -262,8 +266,11 @@ impl SourceSpec {
         let format = "this format (only `lines` uses it)";
         forbid("labels_path", self.labels_path.is_some(), format)?;
         forbid("labels_sha256", self.labels_sha256.is_some(), format)?;
-        if !self.format.is_delimited() {
+        if self.format.is_delimited() {
+            check_delimiter(self.delimiter.as_deref())?;
+        } else {
             forbid("quoting", self.quoting.is_some(), "JSON formats")?;
+            forbid("delimiter", self.delimiter.is_some(), "JSON formats")?;
         }
         check_field_name("text", self.text.as_deref(), self.format)?;
         if is_const {
@@ -280,6 +287,15 @@ impl SourceSpec {
             (None, Some(threshold), None) => threshold_rule(threshold, classes),
             (None, None, Some(class)) => class_index(class, classes).map(LabelRule::Const),
             _ => Err("set exactly one of `label_map`, `label_threshold`, `label_const`".to_owned()),
+        }
+    }
+
+    /// The field separator of a CSV/TSV source: `delimiter`, else the format's.
+    pub(crate) fn delimiter_byte(&self) -> u8 {
+        match (self.delimiter.as_deref().map(str::as_bytes), self.format) {
+            (Some(&[byte]), _) => byte,
+            (_, Format::Tsv) => b'\t',
+            _ => b',',
         }
     }
 
@@ -345,6 +361,18 @@ fn check_field_name(key: &str, value: Option<&str>, format: Format) -> Result<()
         return Err(format!("`{key}` = \"{value}\" is not a valid field name"));
     }
     Ok(())
+}
+
+/// A `delimiter` must be one ASCII character that cannot be part of a field's syntax.
+fn check_delimiter(delimiter: Option<&str>) -> Result<(), String> {
+    match delimiter {
+        None => Ok(()),
+        Some(text) if matches!(text.as_bytes(), [b] if b.is_ascii() && !b"\"\r\n".contains(b)) => Ok(()),
+        Some(text) => Err(format!(
+            "`delimiter` = {text:?} must be one ASCII character other than a quote or a line \
+             end, e.g. \";\" or \"\\t\""
+        )),
+    }
 }
 
 fn check_relative(key: &str, path: &Path) -> Result<(), String> {

@@ -71,6 +71,7 @@ fn missing_csv_column_lists_the_header() {
         location,
         field,
         available,
+        ..
     } = error
     else {
         panic!("{message}")

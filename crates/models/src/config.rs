@@ -149,9 +149,9 @@ impl BertConfig {
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io("read", path, e))?;
         let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|source| ModelError::Json {
+            serde_json::from_str(&text).map_err(|error| ModelError::Json {
                 path: path.into(),
-                source,
+                error,
             })?;
         Self::from_json(json, path)
     }
@@ -161,9 +161,9 @@ impl BertConfig {
         // Check the family before the fields, so an MPNet or GPT-2 config is reported as such
         // rather than as a missing BERT field.
         check_family(&json, path)?;
-        let config: Self = serde_json::from_value(json).map_err(|source| ModelError::Json {
+        let config: Self = serde_json::from_value(json).map_err(|error| ModelError::Json {
             path: path.into(),
-            source,
+            error,
         })?;
         config.validate_at(path)?;
         Ok(config)

@@ -208,9 +208,9 @@ impl SavedHead {
     fn read(config_path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(config_path)
             .map_err(|e| ModelError::io("read", config_path, e))?;
-        let json: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        let json: Value = serde_json::from_str(&text).map_err(|error| ModelError::Json {
             path: config_path.into(),
-            source,
+            error,
         })?;
         let pooling = match json.get(POOLING_KEY) {
             None | Some(Value::Null) => None,
@@ -365,11 +365,15 @@ fn write_model_files(
     let metadata = [("format".to_string(), "pt".to_string())]
         .into_iter()
         .collect();
-    safetensors::serialize_to_file(views, Some(metadata), &weights_path).map_err(|e| {
-        ModelError::Safetensors {
-            path: weights_path.clone(),
-            message: e.to_string(),
+    safetensors::serialize_to_file(views, Some(metadata), &weights_path).map_err(|e| match e {
+        // A failed write (a full disk, say) is not a malformed file.
+        safetensors::SafeTensorError::IoError(error) => {
+            ModelError::io("write", &weights_path, error)
         }
+        other => ModelError::Safetensors {
+            path: weights_path.clone(),
+            message: other.to_string(),
+        },
     })?;
 
     let config_path = out.join(CONFIG_FILE);
@@ -379,7 +383,8 @@ fn write_model_files(
 
     if let Some(src) = tokenizer_src {
         let dst = out.join(TOKENIZER_FILE);
-        std::fs::copy(src, &dst).map_err(|e| ModelError::io("copy", src, e))?;
+        // `src` was checked to be a file: a failure is the write of `dst` (a full disk, say).
+        std::fs::copy(src, &dst).map_err(|e| ModelError::io("write", &dst, e))?;
     }
     Ok(())
 }

@@ -31,6 +31,7 @@ mod mpnet;
 mod ops;
 mod pooling;
 mod registry;
+mod threads;
 mod tokenizer;
 mod weights;
 
@@ -56,4 +57,5 @@ pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
     resolve_model_dir,
 };
+pub use threads::{flex_threads, libtorch_threads, set_threads};
 pub use tokenizer::{TextTokenizer, check_compatible, make_batch};

@@ -32,9 +32,9 @@ impl ModelConfig {
     /// An unsupported `model_type` or architecture is an error naming that field.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io("read", path, e))?;
-        let json: Value = serde_json::from_str(&text).map_err(|source| ModelError::Json {
+        let json: Value = serde_json::from_str(&text).map_err(|error| ModelError::Json {
             path: path.into(),
-            source,
+            error,
         })?;
         let config = match family_of(&json, path)? {
             ModelFamily::Bert => Self::Bert(BertConfig::from_json(json, path)?),
@@ -249,9 +249,9 @@ fn parse<T: DeserializeOwned>(mut json: Value, path: &Path) -> Result<T, ModelEr
     if let Value::Object(map) = &mut json {
         map.retain(|_, value| !value.is_null());
     }
-    serde_json::from_value(json).map_err(|source| ModelError::Json {
+    serde_json::from_value(json).map_err(|error| ModelError::Json {
         path: path.into(),
-        source,
+        error,
     })
 }
 

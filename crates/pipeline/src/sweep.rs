@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use w2s_core::aggregate::{CellOutcome, CellRecord, SweepSummary, aggregate};
-use w2s_core::config::ExperimentConfig;
+use w2s_core::config::{ExperimentConfig, SourcedOverride};
 use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_core::report::RunResults;
 use w2s_core::sweep::{Cell, Sweep};
@@ -109,8 +109,8 @@ pub fn load_sweep(file: &Path, experiments: &[String], overrides: &[String], dir
                     available_names(experiments_dir)
                 );
             }
-            let overrides = [cell.overrides.as_slice(), overrides].concat();
-            let config = ExperimentConfig::load(&experiment_file, &overrides)
+            let overrides = [cell.sourced_overrides(), SourcedOverride::command_line(overrides)].concat();
+            let config = ExperimentConfig::load_sourced(&experiment_file, &overrides)
                 .with_context(|| format!("{}: cell {} ({})", file.display(), cell.index, cell.describe()))?;
             let run_dir = run_dir(&config, dirs.out);
             Ok(SweepCell { cell, experiment_file, config, run_dir })

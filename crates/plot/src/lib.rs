@@ -44,12 +44,12 @@ pub enum PlotError {
         message: String,
     },
     /// A PNG could not be encoded.
-    #[error("cannot encode {}: {source}", .path.display())]
+    #[error("cannot encode {}: {error}", .path.display())]
     Encode {
         /// The file being encoded.
         path: PathBuf,
-        /// The encoder's error.
-        source: image::ImageError,
+        /// The encoder's error (in the message, so not also its source).
+        error: image::ImageError,
     },
     /// A file could not be written (the message names it).
     #[error(transparent)]
@@ -167,9 +167,9 @@ fn render_png(kind: Kind, figure: &Figure, path: &Path) -> Result<Vec<u8>, PlotE
         height,
         image::ExtendedColorType::Rgb8,
     )
-    .map_err(|source| PlotError::Encode {
+    .map_err(|error| PlotError::Encode {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     Ok(png)
 }

@@ -177,6 +177,17 @@ impl DeviceChoice {
         }
     }
 
+    /// The CPU threads this device computes with, as the results record them: flex's pool or
+    /// libtorch's intra-op threads; `None` for a GPU, and for `auto` and `cpu` (call it on a
+    /// [`concrete`](Self::concrete) choice).
+    pub fn cpu_threads(self) -> Option<usize> {
+        match self {
+            Self::Flex => Some(w2s_models::flex_threads()),
+            Self::LibTorchCpu => w2s_models::libtorch_threads(),
+            Self::Auto | Self::Cpu | Self::Cuda(_) => None,
+        }
+    }
+
     /// The backend's name when it is libtorch's (`libtorch-cpu`, `cuda`).
     fn libtorch_backend(self) -> Option<&'static str> {
         match self {

@@ -19,6 +19,7 @@ use crate::checkpoint::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
 use crate::compute::Compute;
 use crate::divergence::{Diverged, divergence_advice};
+use crate::job_errors::{refetch_hint, save_advice};
 use crate::progress::StageProgress;
 use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
 
@@ -191,11 +192,16 @@ impl TrainJob {
     }
 }
 
-/// Errors of a job, with the model folder they concern.
+/// Errors of a job, with the folder they concern. Each message holds its cause, which is not
+/// also the error's `source()`, so that a chain printed with `{:#}` says each cause once.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
-    #[error("model {dir}: {source}")]
-    Model { dir: PathBuf, source: w2s_models::ModelError },
+    /// Loading or running the pretrained model in `dir` failed.
+    #[error("model {}: {error}{}", dir.display(), refetch_hint(dir, error))]
+    Model { dir: PathBuf, error: w2s_models::ModelError },
+    /// Saving the fine-tuned weights into `dir` failed (the pretrained model is not at fault).
+    #[error("saving the fine-tuned weights into {}: {}", dir.display(), save_advice(dir, error))]
+    Save { dir: PathBuf, error: w2s_models::ModelError },
     /// The device failed, e.g. ran out of memory.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -225,7 +231,7 @@ pub fn run(
     weights_dir: Option<&Path>,
     checkpoint_dir: Option<&Path>,
 ) -> Result<JobOutput, JobError> {
-    let model_error = |source| JobError::Model { dir: job.model_dir.clone(), source };
+    let model_error = |error| JobError::Model { dir: job.model_dir.clone(), error };
     let tokenizer_path = job.model_dir.join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
     let encode = |texts: &[String]| tokenizer.encode(texts, job.max_len).map_err(model_error);
@@ -272,7 +278,8 @@ pub fn run(
     })?;
     log_timing(&stage, &output);
     if let Some(dir) = weights_dir {
-        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(model_error)?;
+        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir)
+            .map_err(|error| JobError::Save { dir: dir.to_path_buf(), error })?;
     }
     Ok(output)
 }
@@ -299,7 +306,7 @@ fn seeded_training_devices(compute: &Compute, seed: u64) -> (Device, Vec<Device>
 /// The pretrained model with a fresh classification head, pooled as its HF classifier pools
 /// (encoders mean-pool, GPT-2 takes the last token).
 fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, LoadReport), JobError> {
-    let model_error = |source| JobError::Model { dir: job.model_dir.clone(), source };
+    let model_error = |error| JobError::Model { dir: job.model_dir.clone(), error };
     let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
         num_classes: job.classes.len(),

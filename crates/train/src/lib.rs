@@ -20,6 +20,7 @@ pub mod device;
 pub mod divergence;
 pub mod host_memory;
 pub mod job;
+mod job_errors;
 pub mod libtorch_version;
 pub mod loss;
 pub mod optim;

@@ -37,11 +37,9 @@ pub(crate) fn parse(
         .headers()
         .map_err(|e| csv_error(path, &e, 1, None))?
         .clone();
-    let text_column = column(path, &header, fields.text)?;
-    let label_column = fields
-        .label
-        .map(|name| column(path, &header, name))
-        .transpose()?;
+    let column = |name| column(path, &header, name, dialect.delimiter);
+    let text_column = column(fields.text)?;
+    let label_column = fields.label.map(column).transpose()?;
 
     let mut records = Vec::new();
     let mut row = StringRecord::new();
@@ -67,8 +65,13 @@ fn line_of(position: &csv::Position) -> usize {
     usize::try_from(position.line()).unwrap_or(usize::MAX)
 }
 
-/// Index of the header column `name`.
-fn column(path: &Path, header: &StringRecord, name: &str) -> Result<usize, DataError> {
+/// Index of the header column `name`; `delimiter` is the one the header was split by.
+fn column(
+    path: &Path,
+    header: &StringRecord,
+    name: &str,
+    delimiter: u8,
+) -> Result<usize, DataError> {
     header
         .iter()
         .position(|h| h == name)
@@ -77,7 +80,24 @@ fn column(path: &Path, header: &StringRecord, name: &str) -> Result<usize, DataE
             location: Location::Line(1),
             field: name.to_owned(),
             available: header.iter().map(|h| format!("{h:?}")).collect(),
+            hint: delimiter_hint(header, delimiter),
         })
+}
+
+/// When the header reads as one column holding another common delimiter, the `delimiter`
+/// key that would split it (a `;`-separated export read as CSV, say).
+fn delimiter_hint(header: &StringRecord, delimiter: u8) -> Option<String> {
+    let [only] = header.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let found = [';', '\t', '|', ',']
+        .into_iter()
+        .find(|&c| c != char::from(delimiter) && only.contains(c))?;
+    let written = found.escape_default(); // a tab as `\t`, as TOML writes it
+    Some(format!(
+        "the header is one column that contains `{written}`: set `delimiter = \"{written}\"` \
+         on the source if that separates the fields"
+    ))
 }
 
 /// Turns a `csv` error into [`DataError::Malformed`] at the row's line

@@ -117,6 +117,7 @@ fn lookup<'v>(
                 location,
                 field: dotted.to_owned(),
                 available: map.keys().cloned().collect(),
+                hint: None,
             })?,
             other => {
                 return Err(DataError::InvalidValue {
