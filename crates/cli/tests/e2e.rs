@@ -109,6 +109,44 @@ fn a_changed_student_loss_reuses_the_teachers() {
 }
 
 #[test]
+fn stages_know_a_pretrained_model_by_the_content_of_its_weights() {
+    let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let path = write_experiment(root.path());
+    let run_with_strong = |dir: &Path| {
+        let overrides = ["seeds=[3]".to_string(), format!("strong.model=\"{}\"", dir.display())];
+        let config = ExperimentConfig::load(&path, &overrides).unwrap();
+        run_experiment(&config, &env(root.path(), false)).unwrap().stages_computed
+    };
+    let strong = root.path().join("models/strong");
+    assert_eq!(run_with_strong(&strong), 4);
+    // The same weights in a folder of another name are the same model: nothing trains.
+    let copy = root.path().join("models/strong-copy");
+    copy_dir(&strong, &copy);
+    assert_eq!(run_with_strong(&copy), 0);
+    // Other weights of the same size are another model: the student and the ceiling train anew.
+    let other = root.path().join("models/strong-other");
+    copy_dir(&strong, &other);
+    let weights = other.join("model.safetensors");
+    let mut bytes = std::fs::read(&weights).unwrap();
+    let last = bytes.len() - 4;
+    bytes[last..].copy_from_slice(&0.125f32.to_le_bytes());
+    std::fs::write(&weights, bytes).unwrap();
+    assert_eq!(std::fs::metadata(&weights).unwrap().len(), std::fs::metadata(strong.join("model.safetensors")).unwrap().len());
+    assert_eq!(run_with_strong(&other), 2);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_name() != ".w2s-weights.json" {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
 fn teachers_of_different_families_form_one_ensemble() {
     let _turn = TRAINING.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let root = tempfile::tempdir().unwrap();

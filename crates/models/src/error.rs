@@ -28,6 +28,39 @@ pub enum ModelError {
         error: serde_json::Error,
     },
 
+    /// A fetched model's weights are no longer those `just models` fetched.
+    #[error(
+        "{path} is not the file that was fetched (sha256 {found}, fetched {fetched}): the weights \
+         changed since. Delete the folder and fetch it again with `just models {name}`, or copy \
+         the weights into a folder of their own and name that folder in the config"
+    )]
+    WeightsChanged {
+        /// The weights file.
+        path: PathBuf,
+        /// The sum recorded at fetch time.
+        fetched: String,
+        /// The sum of the file now.
+        found: String,
+        /// The registry name of the model.
+        name: String,
+    },
+
+    /// A weight is NaN or infinite: training from it would only spread it.
+    #[error(
+        "{path}: tensor `{name}` holds {value} at index {index}: the weights are damaged. Fetch the \
+         model again (`just models <name>`), or use other weights"
+    )]
+    NonFiniteWeight {
+        /// The safetensors file.
+        path: PathBuf,
+        /// The tensor as stored in the file.
+        name: String,
+        /// The first non-finite value's index in the flattened tensor.
+        index: usize,
+        /// NaN or an infinity.
+        value: f32,
+    },
+
     /// A config field has a value this crate cannot use.
     #[error("{path}: field `{field}`: {message}")]
     Config {

@@ -22,6 +22,7 @@
 mod attention;
 mod bert;
 mod hf_layout;
+mod identity;
 mod classifier;
 mod config;
 mod error;
@@ -51,6 +52,7 @@ pub use mpnet::{
     MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder,
     relative_position_bucket,
 };
+pub use identity::{IDENTITY_FILE, PretrainedModel, weights_sha256};
 pub use ops::LayerNorm;
 pub use pooling::{Pooling, last_token_state, mean_pool};
 pub use registry::{

@@ -231,6 +231,9 @@ impl WeightSource for CheckpointReader<'_> {
                 name: stored.clone(),
                 dtype: format!("{:?}", view.dtype()),
             })?;
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            return Err(ModelError::NonFiniteWeight { path: self.path.clone(), name: stored, index, value: values[index] });
+        }
         self.used.insert(stored);
         Ok(values)
     }

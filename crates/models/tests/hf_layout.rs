@@ -122,6 +122,23 @@ fn misshapen_tensor_is_named_with_both_shapes() {
 }
 
 #[test]
+fn a_nan_weight_is_named_and_refused() {
+    let dir = tiny_copy();
+    edit_tensors(dir.path(), Dtype::F32, |tensors| {
+        let (_, _, data) = tensors
+            .iter_mut()
+            .find(|(n, ..)| n == "encoder.layer.0.intermediate.dense.weight")
+            .unwrap();
+        data[5] = f32::NAN;
+    });
+    let err = load_err(dir.path());
+    assert!(
+        err.contains("`encoder.layer.0.intermediate.dense.weight` holds NaN at index 5") && err.contains("damaged"),
+        "{err}"
+    );
+}
+
+#[test]
 fn config_that_disagrees_with_the_weights_is_a_shape_error() {
     let dir = tiny_copy();
     edit_config(dir.path(), |c| {

@@ -14,7 +14,7 @@ use w2s_core::metrics::{argmax, evaluate};
 use w2s_core::report::{ModelResult, Role, RunResults, SeedResult};
 use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
-use w2s_models::{ModelConfig, resolve_model_dir};
+use w2s_models::{ModelConfig, PretrainedModel, resolve_model_dir};
 use w2s_train::{Compute, JobOutput, TrainJob};
 
 use crate::stages::{SCRATCH_DIR, StageStatus, StageStore};
@@ -113,25 +113,27 @@ pub fn plan_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<Vec<Pl
 }
 
 fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<SeedsDone> {
-    check_models_present(config, env)?;
     check_max_len(config, env)?;
+    let models = open_models(config, env)?;
     let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
     if mode != Mode::Plan {
         let counts = dataset.class_counts();
         eprintln!("dataset {}: {} examples, classes {:?} = {:?}", dataset.name, dataset.examples.len(), dataset.classes, counts);
     }
     let stages = StageStore::new(env.out_dir.join("cache"), env.force);
-    let mut runner = SeedRunner { config, dataset: &dataset, env, stages: &stages, mode, computed: 0, plan: Vec::new() };
+    let mut runner = SeedRunner { config, dataset: &dataset, models: &models, env, stages: &stages, mode, computed: 0, plan: Vec::new() };
     let seeds = config.seeds.iter().map(|&seed| runner.run(seed)).collect::<Result<Vec<_>>>()?;
     Ok(SeedsDone { seeds, computed: runner.computed, plan: runner.plan })
 }
 
-/// Fails before any training when a model the experiment names has not been fetched.
-fn check_models_present(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
-    for model in config.models() {
-        resolve_model_dir(model, &env.pretrained_root)?;
-    }
-    Ok(())
+/// Every model the experiment names, by name, with its weights' sum; fails before any
+/// training when one has not been fetched or its weights are not the fetched ones.
+fn open_models(config: &ExperimentConfig, env: &RunEnv) -> Result<BTreeMap<String, PretrainedModel>> {
+    config
+        .models()
+        .into_iter()
+        .map(|name| Ok((name.to_string(), PretrainedModel::open(resolve_model_dir(name, &env.pretrained_root)?)?)))
+        .collect()
 }
 
 /// Fails before any training when `data.max_len` is longer than the inputs a model of the run
@@ -198,6 +200,8 @@ fn remove_old_results(path: &Path) -> Result<()> {
 struct SeedRunner<'a> {
     config: &'a ExperimentConfig,
     dataset: &'a Dataset,
+    /// The run's pretrained models by name.
+    models: &'a BTreeMap<String, PretrainedModel>,
     env: &'a RunEnv,
     stages: &'a StageStore,
     mode: Mode,
@@ -295,7 +299,7 @@ impl SeedRunner<'_> {
         let (train, val) = (pick(&train), pick(&val));
         let job = TrainJob {
             role,
-            model_dir: resolve_model_dir(model, &self.env.pretrained_root)?,
+            model: self.models[model].clone(),
             config: config.weak.train.clone(),
             loss: Loss::Xent,
             max_len: config.data.max_len,
@@ -323,7 +327,7 @@ impl SeedRunner<'_> {
         let texts = |positions: &[usize]| positions.iter().map(|&p| self.dataset.examples[split.transfer[p]].text.clone()).collect();
         let job = TrainJob {
             role,
-            model_dir: resolve_model_dir(&config.strong.model, &self.env.pretrained_root)?,
+            model: self.models[&config.strong.model].clone(),
             config: config.strong.train.clone(),
             loss: loss.clone(),
             max_len: config.data.max_len,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use w2s_core::config::{LogconfConfig, Loss, LossKind, TrainConfig, stable_hash};
 use w2s_core::report::Role;
 use w2s_core::report::StageTiming;
-use w2s_models::{ClassifierOptions, LoadReport, ModelConfig, SequenceClassifier, TextTokenizer, load_classifier, save_classifier};
+use w2s_models::{ClassifierOptions, LoadReport, ModelConfig, PretrainedModel, SequenceClassifier, TextTokenizer, load_classifier, save_classifier};
 
 use crate::checkpoint::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
@@ -29,7 +29,7 @@ pub struct TrainJob {
     /// The model's part in the study: names the progress bar and the log lines.
     pub role: Role,
     /// The pretrained model's folder (HF layout).
-    pub model_dir: PathBuf,
+    pub model: PretrainedModel,
     pub config: TrainConfig,
     pub loss: Loss,
     pub max_len: usize,
@@ -143,7 +143,7 @@ pub const TRAINING_REVISION: u32 = 2;
 pub struct JobKey<'a> {
     /// [`TRAINING_REVISION`].
     training: u32,
-    /// The pretrained weights ([`model_fingerprint`]).
+    /// The pretrained weights, by the sha256 of their file ([`PretrainedModel`]).
     model: String,
     config: &'a TrainConfig,
     loss: LossKind,
@@ -176,7 +176,7 @@ impl TrainJob {
     pub fn key(&self, compute: &Compute) -> JobKey<'_> {
         JobKey {
             training: TRAINING_REVISION,
-            model: model_fingerprint(&self.model_dir),
+            model: format!("sha256:{}", self.model.sha256),
             config: &self.config,
             loss: self.loss.kind(),
             logconf: self.loss.logconf(),
@@ -231,8 +231,8 @@ pub fn run(
     weights_dir: Option<&Path>,
     checkpoint_dir: Option<&Path>,
 ) -> Result<JobOutput, JobError> {
-    let model_error = |error| JobError::Model { dir: job.model_dir.clone(), error };
-    let tokenizer_path = job.model_dir.join("tokenizer.json");
+    let model_error = |error| JobError::Model { dir: job.model.dir.clone(), error };
+    let tokenizer_path = job.model.dir.join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
     let encode = |texts: &[String]| tokenizer.encode(texts, job.max_len).map_err(model_error);
     let train_ids = encode(&job.train_texts)?;
@@ -306,15 +306,15 @@ fn seeded_training_devices(compute: &Compute, seed: u64) -> (Device, Vec<Device>
 /// The pretrained model with a fresh classification head, pooled as its HF classifier pools
 /// (encoders mean-pool, GPT-2 takes the last token).
 fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, LoadReport), JobError> {
-    let model_error = |error| JobError::Model { dir: job.model_dir.clone(), error };
-    let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
+    let model_error = |error| JobError::Model { dir: job.model.dir.clone(), error };
+    let family = ModelConfig::from_file(&job.model.dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
         num_classes: job.classes.len(),
         dropout: job.config.dropout,
         pooling: family.default_pooling(),
         head_seed: job.seed,
     };
-    let (model, load_report) = load_classifier(&job.model_dir, &options, device).map_err(model_error)?;
+    let (model, load_report) = load_classifier(&job.model.dir, &options, device).map_err(model_error)?;
     eprint!("{}: {load_report}", job.role);
     Ok((model, load_report))
 }
@@ -349,14 +349,6 @@ fn log_timing(stage: &str, output: &JobOutput) {
     }
 }
 
-/// Identifies pretrained weights by folder name and file size, so that replacing the weights
-/// under the same name invalidates the cached stages.
-fn model_fingerprint(dir: &Path) -> String {
-    let name = dir.file_name().map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned());
-    let size = std::fs::metadata(dir.join("model.safetensors")).map_or(0, |m| m.len());
-    format!("{name}:{size}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,7 +356,7 @@ mod tests {
     fn job() -> TrainJob {
         TrainJob {
             role: Role::Student,
-            model_dir: PathBuf::from("models/tiny"),
+            model: PretrainedModel { dir: PathBuf::from("models/tiny"), sha256: "0".repeat(64) },
             config: TrainConfig::default(),
             loss: Loss::Xent,
             max_len: 8,
@@ -457,23 +449,25 @@ mod tests {
 
 #[cfg(test)]
 mod pinned_keys {
-    //! Keys of known jobs, computed by w2s before the stage identity was gathered into
-    //! [`TrainJob::key`]: caches written since then must stay valid. Change a value here only
-    //! together with a deliberate bump of [`TRAINING_REVISION`], said in the README.
+    //! Keys of known jobs: caches written since must stay valid, so a change here is a
+    //! deliberate one, said in docs/RESULTS.md (with a bump of [`TRAINING_REVISION`] when how
+    //! w2s trains changed). They held through the refactor that gathered the stage identity into
+    //! [`TrainJob::key`], and changed once since, when stages came to know their pretrained
+    //! model by the sha256 of its weights instead of the folder's name and the file's size.
     use super::*;
 
-    /// A model folder named `tiny` whose weights file has 1234 bytes.
-    fn model_dir(root: &Path) -> PathBuf {
+    /// A pretrained model folder whose weights file holds the bytes "tiny".
+    fn tiny_model(root: &Path) -> PretrainedModel {
         let dir = root.join("tiny");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("model.safetensors"), vec![7u8; 1234]).unwrap();
-        dir
+        std::fs::write(dir.join("model.safetensors"), b"tiny").unwrap();
+        PretrainedModel::open(dir).unwrap()
     }
 
-    fn teacher(model_dir: PathBuf) -> TrainJob {
+    fn teacher(model: PretrainedModel) -> TrainJob {
         TrainJob {
             role: Role::Teacher(0),
-            model_dir,
+            model,
             config: TrainConfig::default(),
             loss: Loss::Xent,
             max_len: 16,
@@ -497,15 +491,16 @@ mod pinned_keys {
     #[test]
     fn keys_of_known_jobs_are_unchanged() {
         let root = tempfile::tempdir().unwrap();
-        let teacher = teacher(model_dir(root.path()));
+        let teacher = teacher(tiny_model(root.path()));
         let student = TrainJob {
             role: Role::Student,
             loss: Loss::Logconf(LogconfConfig { aux_coef: 0.3, warmup_frac: 0.2 }),
             ..teacher.clone()
         };
         let hard = TrainJob { loss: Loss::Hard, ..teacher.clone() };
-        assert_eq!(stable_hash(&teacher.key(&Compute::flex())), "10360607947f");
-        assert_eq!(libtorch_key(&student), "b60e91222a20");
-        assert_eq!(stable_hash(&hard.key(&Compute::flex())), "c3f48500521e");
+        let keys = [stable_hash(&teacher.key(&Compute::flex())), libtorch_key(&student), stable_hash(&hard.key(&Compute::flex()))];
+        // Before the weights' sha256 replaced `tiny:1234` (name and size), these were
+        // 10360607947f, b60e91222a20 and c3f48500521e, and held through the refactor.
+        assert_eq!(keys, ["baca21dc4da4", "7d7157349f35", "fb1e6bdb6f3c"]);
     }
 }

@@ -114,7 +114,7 @@ mod tests {
         let texts: Vec<String> = ["good", "bad", "fine", "awful"].map(String::from).into();
         let job = TrainJob {
             role: Role::Ceiling,
-            model_dir: model_dir.clone(),
+            model: w2s_models::PretrainedModel::open(model_dir.clone()).unwrap(),
             config: TrainConfig { epochs: 1, batch_size: 2, ..TrainConfig::default() },
             loss: Loss::Xent,
             max_len: 8,
