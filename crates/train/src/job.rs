@@ -78,8 +78,10 @@ impl JobOutput {
 /// Revision of how w2s trains on every backend, in every stage's cache key: a change to the
 /// algorithm bumps it, so that stages trained before are trained anew. Revision 2: gradients
 /// are clipped to a global norm, as PyTorch and HF clip them (revision 1 clipped each parameter
-/// tensor on its own, as burn does).
-pub const TRAINING_REVISION: u32 = 2;
+/// tensor on its own, as burn does). Revision 3: the devices' generators are seeded before every
+/// step from the seed and the step (dropout masks are other ones, and a resumed stage draws those
+/// of an uninterrupted one).
+pub const TRAINING_REVISION: u32 = 3;
 
 /// The inputs that determine a job's output. Large inputs enter through their hashes.
 #[derive(Debug, Serialize)]
@@ -157,18 +159,9 @@ pub fn run(
     let train_ids = encode(&job.train_texts)?;
     let val_ids = encode(&job.val_texts)?;
 
+    // `fit` seeds the devices' generators (dropout) before every step.
     let train_device = device.clone().autodiff();
-    train_device.seed(job.seed);
     let train_replicas: Vec<Device> = replicas.iter().map(|replica| replica.clone().autodiff()).collect();
-    // Dropout on a replica draws from its device's RNG: seed each other device once. (Replicas
-    // on `device` itself share its RNG, which is seeded above.)
-    let mut seeded = vec![device.clone()];
-    for (i, replica) in replicas.iter().enumerate() {
-        if !seeded.contains(replica) {
-            train_replicas[i].seed(job.seed.wrapping_add(i as u64 + 1));
-            seeded.push(replica.clone());
-        }
-    }
     // Each family pools as its HF classifier does: encoders mean-pool, GPT-2 takes the last token.
     let family = ModelConfig::from_file(&job.model_dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
