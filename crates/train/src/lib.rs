@@ -12,6 +12,8 @@
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
 //! - [`libtorch_version`]: the torch a `tch` build was linked against, and the one it loaded.
 //! - [`precision`]: mixed precision (`--precision bf16|f16`).
+//! - [`step_seed`]: seeding dropout per step, so that a resumed run draws the masks of an
+//!   uninterrupted one.
 //! - [`host_memory`]: keeping freed host memory for the next batch (glibc malloc tuning).
 
 pub mod checkpoint;
@@ -26,6 +28,7 @@ pub mod loss;
 pub mod optim;
 pub mod precision;
 pub mod progress;
+pub mod step_seed;
 pub mod trainer;
 
 pub use checkpoint::CHECKPOINT_INTERVAL;

@@ -26,6 +26,7 @@ use crate::loss::{Targets, probabilities, soft_cross_entropy, targets};
 use crate::optim::{ModelOptimizer, adamw};
 use crate::precision::{Precision, cast_params, forward_logits, precision};
 use crate::progress::StageProgress;
+use crate::step_seed::seed_step;
 
 /// Batches that are length-sorted within a pool of this many batches, which cuts padding
 /// while keeping the order random.
@@ -104,10 +105,11 @@ pub enum FitOutcome {
 /// uninterrupted run, and the batches already done in the current epoch are skipped. A
 /// checkpoint of another run, or a broken one, is ignored (with a log line) and overwritten.
 ///
-/// A resumed run is close to but not bitwise identical to an uninterrupted one when dropout is
-/// on: dropout masks come from burn's device-global RNG (seeded once per job), which a resumed
-/// process does not bring back to the state it had at the checkpoint. Without dropout the
-/// resumed run matches the uninterrupted one.
+/// A resumed run ends bit for bit as the uninterrupted one (weights, losses, accuracies), with
+/// dropout too: before every step the devices' generators are seeded from the spec's seed and
+/// the global step ([`seed_step`]), so a step draws the same dropout masks in whichever process
+/// takes it, provided nothing else in the process draws from those generators meanwhile (their
+/// state, which a checkpoint cannot hold, is then never needed).
 ///
 /// With [`FitSpec::replicas`], every step is data-parallel over `device` and the replicas
 /// ([`train_step_parallel`]); `device` holds the model, the optimizer state and the evaluation.
@@ -180,6 +182,7 @@ pub fn fit_with_budget(
             let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
             let loss_value;
             let batch_targets = targets(spec.loss, &labels, step_frac);
+            seed_step(&devices, spec.seed, step);
             (model, loss_value) = train_step_parallel(model, &mut optimizer, &ids, spec.pad_id, &devices, lr, &batch_targets);
             if !loss_value.is_finite() {
                 progress.finish();
