@@ -1,7 +1,7 @@
 //! Format parsers: each turns a file's bytes into [`RawRecord`]s, keeping file order.
 //!
 //! Parsers only extract the text and the raw label; turning raw labels into
-//! classes, checking texts and applying prefixes happens in [`crate::load`].
+//! classes, checking texts and applying prefixes happens in the loader (`load.rs`).
 
 pub(crate) mod delimited;
 pub(crate) mod json;

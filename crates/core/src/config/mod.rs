@@ -1,0 +1,29 @@
+//! Experiment configuration: the TOML schema, profiles, command-line overrides and validation.
+//!
+//! Resolution order for [`ExperimentConfig::load`]:
+//! 1. the file itself, which must be a complete config once its `[profiles.*]` tables are set aside;
+//! 2. the profile selected by a `profile=<name>` override, if any;
+//! 3. every other `dotted.key=value` override, in the order given.
+//!
+//! Every key set by a profile or an override is checked against the schema: an unknown key is
+//! rejected with the list of valid keys, and a value of the wrong type names the key.
+//!
+//! The files: [`schema`] the typed config and its defaults, [`overrides`] reading a file,
+//! profiles and `key=value` overrides, [`validate`] the constraints serde cannot express,
+//! [`error`] what goes wrong, [`hash`] the stable content hash of configs and stage keys.
+
+mod error;
+mod hash;
+mod overrides;
+mod schema;
+mod validate;
+
+pub use error::*;
+pub use hash::*;
+pub use overrides::*;
+pub use schema::*;
+#[allow(unused_imports)] // the validation helpers are the tests' too
+pub use validate::*;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,186 @@
+//! The constraints a config must meet that serde cannot express, each problem naming its key
+//! and where its value was set.
+
+use std::collections::BTreeMap;
+
+use super::error::ConfigError;
+use super::schema::{ExperimentConfig, TrainConfig};
+
+impl ExperimentConfig {
+    /// Check every constraint serde cannot express.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] listing every broken constraint at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut check = |ok: bool, problem: &str| {
+            if !ok {
+                problems.push(problem.to_string());
+            }
+        };
+        check(
+            !self.name.trim().is_empty(),
+            "`name` is empty: give the experiment a name",
+        );
+        check(
+            !self.dataset.trim().is_empty(),
+            "`dataset` is empty: name a dataset in datasets/",
+        );
+        check(
+            !self.seeds.is_empty(),
+            "`seeds` is empty: give at least one seed, e.g. seeds = [0]",
+        );
+        check(
+            !self.weak.models.is_empty(),
+            "`weak.models` is empty: list at least one model, e.g. models = [\"minilm-l6\"]",
+        );
+        check(
+            self.weak.models.iter().all(|m| !m.trim().is_empty()),
+            "`weak.models` contains an empty model name",
+        );
+        check(
+            !self.strong.model.trim().is_empty(),
+            "`strong.model` is empty: name a model",
+        );
+        if let Some(seed) = first_duplicate(&self.seeds) {
+            problems.push(format!(
+                "`seeds` lists {seed} more than once: each seed runs one pipeline"
+            ));
+        }
+        problems.extend(file_name_problem("name", &self.name));
+        let data = &self.data;
+        for (key, value) in [
+            ("data.n_weak", data.n_weak),
+            ("data.n_transfer", data.n_transfer),
+            ("data.n_test", data.n_test),
+            ("data.max_len", data.max_len),
+            ("ensemble.size", self.ensemble.size),
+        ] {
+            problems.extend(positive(key, value));
+        }
+        problems.extend(in_range(
+            "data.val_fraction",
+            data.val_fraction,
+            0.0,
+            1.0,
+            false,
+        ));
+        problems.extend(in_range(
+            "strong.weak_label_share",
+            self.strong.weak_label_share,
+            0.0,
+            1.0,
+            true,
+        ));
+        problems.extend(train_problems("weak.train", &self.weak.train));
+        problems.extend(train_problems("strong.train", &self.strong.train));
+        if let Some(logconf) = self.strong.loss.logconf() {
+            problems.extend(in_range("strong.logconf.aux_coef", logconf.aux_coef, 0.0, 1.0, true));
+            problems.extend(in_range("strong.logconf.warmup_frac", logconf.warmup_frac, 0.0, 1.0, true));
+        }
+
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid {
+                origin: None,
+                problems,
+            })
+        }
+    }
+
+}
+
+/// Each problem of an [`ConfigError::Invalid`] followed by where its key's value came from:
+/// `sources` for overrides and profile entries, else the file `origin`.
+pub(super) fn attribute_problems(
+    error: ConfigError,
+    sources: &BTreeMap<String, String>,
+    origin: &str,
+) -> ConfigError {
+    let ConfigError::Invalid { problems, .. } = error else {
+        return error;
+    };
+    let attributed = problems
+        .into_iter()
+        .map(|problem| {
+            let from = problem_key(&problem)
+                .and_then(|key| sources.get(key))
+                .map_or_else(|| format!("in {origin}"), Clone::clone);
+            format!("{problem} ({from})")
+        })
+        .collect();
+    ConfigError::Invalid {
+        origin: None,
+        problems: attributed,
+    }
+}
+
+/// The key a problem of [`ExperimentConfig::validate`] is about: each starts with it in backticks.
+pub(super) fn problem_key(problem: &str) -> Option<&str> {
+    problem.strip_prefix('`')?.split('`').next()
+}
+
+/// `Some(problem)` unless `name` is safe as a file name: the run folder is `runs/<name>-<hash>`.
+pub(super) fn file_name_problem(key: &str, name: &str) -> Option<String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    (!name.chars().all(allowed) || name.contains("..")).then(|| {
+        format!(
+            "`{key}` = {name:?} is not a file name: use letters, digits, `-`, `_` and `.` \
+             (not `..`), e.g. \"legal-small\""
+        )
+    })
+}
+
+pub(super) fn first_duplicate(seeds: &[u64]) -> Option<u64> {
+    let mut seen = std::collections::BTreeSet::new();
+    seeds.iter().copied().find(|s| !seen.insert(*s))
+}
+
+pub(super) fn positive(key: &str, value: usize) -> Option<String> {
+    (value == 0).then(|| format!("`{key}` must be greater than 0"))
+}
+
+/// `Some(problem)` unless `lo <= value < hi` (or `<= hi` when `hi_inclusive`).
+pub(super) fn in_range(key: &str, value: f64, lo: f64, hi: f64, hi_inclusive: bool) -> Option<String> {
+    let below_hi = if hi_inclusive {
+        value <= hi
+    } else {
+        value < hi
+    };
+    let close = if hi_inclusive { ']' } else { ')' };
+    (!(value >= lo && below_hi)).then(|| format!("`{key}` = {value} must be in [{lo}, {hi}{close}"))
+}
+
+pub(super) fn train_problems(prefix: &str, train: &TrainConfig) -> Vec<String> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let mut problems: Vec<String> = [
+        positive(&key("epochs"), train.epochs),
+        positive(&key("batch_size"), train.batch_size),
+        positive(&key("eval_batch_size"), train.eval_batch_size),
+        in_range(&key("warmup_frac"), train.warmup_frac, 0.0, 1.0, true),
+        in_range(&key("dropout"), train.dropout, 0.0, 1.0, false),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !(train.lr > 0.0 && train.lr.is_finite()) {
+        problems.push(format!(
+            "`{}` = {} must be a positive number",
+            key("lr"),
+            train.lr
+        ));
+    }
+    for (field, value) in [
+        ("weight_decay", train.weight_decay),
+        ("grad_clip", train.grad_clip),
+    ] {
+        if !(value >= 0.0 && value.is_finite()) {
+            problems.push(format!(
+                "`{}` = {value} must be 0 or a positive number",
+                key(field)
+            ));
+        }
+    }
+    problems
+}
