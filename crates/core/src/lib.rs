@@ -16,6 +16,7 @@ pub mod report;
 pub mod role;
 pub mod schedule;
 pub mod split;
+pub mod tables;
 pub mod stats;
 pub mod sweep;
 /// Builders of synthetic configs and results for tests: core's own and, through the `testing`

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::ExperimentConfig;
-use crate::metrics::{Metrics, wilson_interval};
+use crate::metrics::Metrics;
 use crate::pgr::{Pgr, pgr_of_optional};
 pub use crate::role::Role;
 use crate::stats::{Summary, summarize};
@@ -139,52 +139,6 @@ pub struct RunResults {
     pub threads: Option<usize>,
 }
 
-/// `, 2 threads` for the title line.
-fn threads_text(threads: usize) -> String {
-    format!(", {threads} thread{}", if threads == 1 { "" } else { "s" })
-}
-
-const CSV_HEADER: [&str; 16] = [
-    "seed",
-    "role",
-    "model",
-    "n",
-    "accuracy",
-    "balanced_accuracy",
-    "f1_weighted",
-    "auroc",
-    "label_accuracy",
-    "val_accuracy",
-    "pgr_accuracy",
-    "pgr_auroc",
-    "train_seconds",
-    "train_examples_per_s",
-    "label_seconds",
-    "label_examples_per_s",
-];
-
-const TIMING_TITLE: &str = "Time per stage (mean over seeds; wall seconds, examples/s)";
-
-const TIMING_HEADER: [&str; 6] = [
-    "role",
-    "model",
-    "train s",
-    "train ex/s",
-    "label s",
-    "label ex/s",
-];
-
-const TABLE_HEADER: [&str; 8] = [
-    "role",
-    "model",
-    "n",
-    "accuracy",
-    "bal acc",
-    "F1",
-    "AUROC",
-    "label acc",
-];
-
 impl RunResults {
     /// Summarize `seeds` per role (in order of first appearance) and across seeds for PGR.
     pub fn new(config: ExperimentConfig, seeds: Vec<SeedResult>) -> Self {
@@ -229,178 +183,10 @@ impl RunResults {
         Self { threads, ..self }
     }
 
-    /// CSV with a header line, one row per (seed, role), then one row per role with
-    /// `seed = "mean"` holding the means across seeds. Each row carries its seed's PGRs (their
-    /// means on `mean` rows). Missing values are empty fields; fields are quoted per RFC 4180.
-    pub fn to_csv(&self) -> String {
-        let mut lines = vec![csv_line(CSV_HEADER.map(String::from))];
-        for seed in &self.seeds {
-            for m in &seed.models {
-                lines.push(csv_line(
-                    [
-                        seed.seed.to_string(),
-                        m.role.to_string(),
-                        m.model.clone(),
-                        m.test.n.to_string(),
-                        m.test.accuracy.to_string(),
-                        m.test.balanced_accuracy.to_string(),
-                        m.test.f1_weighted.to_string(),
-                        optional(m.test.auroc),
-                        optional(m.label_accuracy),
-                        optional(m.val_accuracy),
-                        optional(seed.pgr_accuracy.value),
-                        optional(seed.pgr_auroc.value),
-                    ]
-                    .into_iter()
-                    .chain(timing_fields(m.timing.as_ref())),
-                ));
-            }
-        }
-        for row in &self.summary {
-            lines.push(csv_line(
-                [
-                    "mean".to_string(),
-                    row.role.to_string(),
-                    row.model.clone(),
-                    String::new(),
-                    optional(row.accuracy.mean),
-                    optional(row.balanced_accuracy.mean),
-                    optional(row.f1_weighted.mean),
-                    optional(row.auroc.mean),
-                    optional(row.label_accuracy.mean),
-                    String::new(),
-                    optional(self.pgr_accuracy.mean),
-                    optional(self.pgr_auroc.mean),
-                ]
-                .into_iter()
-                .chain(timing_fields(mean_timing(&self.seeds, row.role).as_ref())),
-            ));
-        }
-        lines.concat()
-    }
-
-    /// Aligned plain-text table: per role the test size and accuracy (mean ± std across seeds,
-    /// or the 95% Wilson interval for a single seed), balanced accuracy, F1, AUROC and label
-    /// accuracy; then the PGR lines.
-    pub fn to_table(&self) -> String {
-        let mut rows = vec![TABLE_HEADER.map(String::from)];
-        rows.extend(self.summary.iter().map(|row| self.cells(row)));
-        let mut out = format!("{}\n\n{}\n", self.title(), aligned(&rows));
-        for (label, line) in self.pgr_lines() {
-            out.push_str(&format!("{label}: {line}\n"));
-        }
-        let timing = self.timing_rows();
-        if timing.len() > 1 {
-            out.push_str(&format!("\n{TIMING_TITLE}:\n{}", aligned(&timing)));
-        }
-        out
-    }
-
-    /// The same content as [`RunResults::to_table`] as a Markdown document.
-    pub fn to_markdown(&self) -> String {
-        let mut out = format!("# {}\n\n", markdown_escape(&self.experiment));
-        if !self.config.description.is_empty() {
-            out.push_str(&format!("{}\n\n", self.config.description));
-        }
-        out.push_str(&format!("{}\n\n", self.title()));
-        let mut rows = vec![TABLE_HEADER.map(String::from)];
-        rows.extend(self.summary.iter().map(|row| self.cells(row)));
-        out.push_str(&markdown_table(&rows));
-        out.push('\n');
-        for (label, line) in self.pgr_lines() {
-            out.push_str(&format!("- **{label}:** {}\n", markdown_escape(&line)));
-        }
-        let timing = self.timing_rows();
-        if timing.len() > 1 {
-            out.push_str(&format!("\n{TIMING_TITLE}:\n\n{}", markdown_table(&timing)));
-        }
-        out
-    }
-
-    /// A header, then per fine-tuned role the mean over seeds of its stage's times and rates;
-    /// only the header when no stage was timed.
-    fn timing_rows(&self) -> Vec<[String; 6]> {
-        let mut rows = vec![TIMING_HEADER.map(String::from)];
-        for row in &self.summary {
-            if let Some(t) = mean_timing(&self.seeds, row.role) {
-                let number =
-                    |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
-                rows.push([
-                    row.role.to_string(),
-                    row.model.clone(),
-                    number(Some(t.train_seconds)),
-                    number(Some(t.train_examples_per_s)),
-                    number(t.label_seconds),
-                    number(t.label_examples_per_s),
-                ]);
-            }
-        }
-        rows
-    }
-
-    fn title(&self) -> String {
-        let seeds: Vec<String> = self.seeds.iter().map(|s| s.seed.to_string()).collect();
-        let compute = self
-            .compute
-            .as_ref()
-            .map_or(String::new(), |c| format!(", {c}"))
-            + &self.threads.map_or(String::new(), threads_text);
-        format!(
-            "{} on {}: config {}, profile {}, {} seed{} ({}){compute}",
-            self.experiment,
-            self.config.dataset,
-            self.config_hash,
-            self.config.profile,
-            seeds.len(),
-            if seeds.len() == 1 { "" } else { "s" },
-            seeds.join(", ")
-        )
-    }
-
-    fn cells(&self, row: &RunSummaryRow) -> [String; 8] {
-        let test_size = self
-            .seeds
-            .iter()
-            .find_map(|s| s.model(row.role))
-            .map(|m| m.test.n);
-        let accuracy = match (row.accuracy.n, row.accuracy.mean, test_size) {
-            (1, Some(mean), Some(n)) => {
-                let (lo, hi) = wilson_interval(((mean * n as f64).round() as usize).min(n), n);
-                format!("{mean:.3} [{lo:.3}, {hi:.3}]")
-            }
-            _ => mean_std(&row.accuracy),
-        };
-        [
-            row.role.to_string(),
-            row.model.clone(),
-            test_size.map_or_else(|| "-".to_string(), |n| n.to_string()),
-            accuracy,
-            mean_std(&row.balanced_accuracy),
-            mean_std(&row.f1_weighted),
-            mean_std(&row.auroc),
-            mean_std(&row.label_accuracy),
-        ]
-    }
-
-    fn pgr_lines(&self) -> [(&'static str, String); 2] {
-        [
-            (
-                "PGR (accuracy)",
-                pgr_line(
-                    &self.pgr_accuracy,
-                    self.seeds.iter().map(|s| &s.pgr_accuracy),
-                ),
-            ),
-            (
-                "PGR (AUROC)",
-                pgr_line(&self.pgr_auroc, self.seeds.iter().map(|s| &s.pgr_auroc)),
-            ),
-        ]
-    }
 }
 
 /// The mean over `seeds` of the stage times of `role`, over the seeds that recorded them.
-fn mean_timing(seeds: &[SeedResult], role: Role) -> Option<StageTiming> {
+pub(crate) fn mean_timing(seeds: &[SeedResult], role: Role) -> Option<StageTiming> {
     let timings: Vec<StageTiming> = seeds.iter().filter_map(|s| s.model(role)?.timing).collect();
     let mean = |field: fn(&StageTiming) -> Option<f64>| -> Option<f64> {
         let values: Vec<f64> = timings.iter().filter_map(field).collect();
@@ -412,42 +198,6 @@ fn mean_timing(seeds: &[SeedResult], role: Role) -> Option<StageTiming> {
         label_seconds: mean(|t| t.label_seconds),
         label_examples_per_s: mean(|t| t.label_examples_per_s),
     })
-}
-
-/// The CSV fields of `timing`, empty when there is none.
-fn timing_fields(timing: Option<&StageTiming>) -> [String; 4] {
-    [
-        optional(timing.map(|t| t.train_seconds)),
-        optional(timing.map(|t| t.train_examples_per_s)),
-        optional(timing.and_then(|t| t.label_seconds)),
-        optional(timing.and_then(|t| t.label_examples_per_s)),
-    ]
-}
-
-/// Rows as left-aligned columns two spaces apart, each line ending in a newline.
-pub(crate) fn aligned<R: AsRef<[String]>>(rows: &[R]) -> String {
-    let columns = rows.iter().map(|r| r.as_ref().len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.as_ref().get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in rows {
-        let padded: Vec<String> = row
-            .as_ref()
-            .iter()
-            .zip(&widths)
-            .map(|(cell, &w)| format!("{cell:<w$}"))
-            .collect();
-        out.push_str(padded.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }
 
 fn roles_in_order(seeds: &[SeedResult]) -> Vec<Role> {
@@ -476,90 +226,12 @@ fn summarize_role(seeds: &[SeedResult], role: Role) -> RunSummaryRow {
     }
 }
 
-/// `"0.812 ± 0.010"` across several seeds, `"0.812"` for one, `"-"` for none.
-pub(crate) fn mean_std(summary: &Summary) -> String {
-    match (summary.mean, summary.std) {
-        (Some(mean), Some(std)) => format!("{mean:.3} ± {std:.3}"),
-        (Some(mean), None) => format!("{mean:.3}"),
-        _ => "-".to_string(),
-    }
-}
-
-/// The PGR across seeds, its interval and how many seeds were undefined and why.
-fn pgr_line<'a>(summary: &Summary, per_seed: impl Iterator<Item = &'a Pgr>) -> String {
-    let per_seed: Vec<&Pgr> = per_seed.collect();
-    let undefined: Vec<&str> = per_seed
-        .iter()
-        .filter(|p| p.value.is_none())
-        .map(|p| p.reason.as_deref().unwrap_or("unknown reason"))
-        .collect();
-    let Some(mean) = summary.mean else {
-        return match undefined.first() {
-            Some(reason) => format!("null: {reason}"),
-            None => "null: no seeds".to_string(),
-        };
-    };
-    let mut line = match (summary.std, summary.ci95) {
-        (Some(std), Some((lo, hi))) => format!(
-            "{mean:.3} ± {std:.3} (95% CI {lo:.3} to {hi:.3}, {} seeds)",
-            summary.n
-        ),
-        _ => format!("{mean:.3}"),
-    };
-    if let Some(reason) = undefined.first() {
-        line.push_str(&format!(
-            "; null in {} of {} seeds: {reason}",
-            undefined.len(),
-            per_seed.len()
-        ));
-    }
-    line
-}
-
-pub(crate) fn optional(value: Option<f64>) -> String {
-    value.map(|v| v.to_string()).unwrap_or_default()
-}
-
-/// One CSV record, fields quoted when they hold a comma, quote or line break (RFC 4180).
-pub(crate) fn csv_line(fields: impl IntoIterator<Item = String>) -> String {
-    let quoted: Vec<String> = fields.into_iter().map(|f| csv_field(&f)).collect();
-    format!("{}\n", quoted.join(","))
-}
-
-fn csv_field(field: &str) -> String {
-    if field.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", field.replace('"', "\"\""))
-    } else {
-        field.to_string()
-    }
-}
-
-/// `rows` as a Markdown table, the first row its header.
-pub(crate) fn markdown_table<R: AsRef<[String]>>(rows: &[R]) -> String {
-    let Some((header, body)) = rows.split_first() else {
-        return String::new();
-    };
-    let rule: Vec<String> = header.as_ref().iter().map(|_| "---".to_string()).collect();
-    let mut out = markdown_row(header.as_ref());
-    out.push_str(&markdown_row(&rule));
-    for row in body {
-        out.push_str(&markdown_row(row.as_ref()));
-    }
-    out
-}
-
-fn markdown_row(cells: &[String]) -> String {
-    let escaped: Vec<String> = cells.iter().map(|c| markdown_escape(c)).collect();
-    format!("| {} |\n", escaped.join(" | "))
-}
-
-pub(crate) fn markdown_escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::wilson_interval;
+    use crate::tables::csv_field;
+    use crate::tables::run::CSV_HEADER;
     use crate::testing::model;
 
     fn config(seeds: &[u64]) -> ExperimentConfig {

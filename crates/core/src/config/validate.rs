@@ -12,83 +12,50 @@ impl ExperimentConfig {
     /// # Errors
     /// [`ConfigError::Invalid`] listing every broken constraint at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let mut problems = Vec::new();
-        let mut check = |ok: bool, problem: &str| {
-            if !ok {
-                problems.push(problem.to_string());
-            }
-        };
-        check(
-            !self.name.trim().is_empty(),
-            "`name` is empty: give the experiment a name",
-        );
-        check(
-            !self.dataset.trim().is_empty(),
-            "`dataset` is empty: name a dataset in datasets/",
-        );
-        check(
-            !self.seeds.is_empty(),
-            "`seeds` is empty: give at least one seed, e.g. seeds = [0]",
-        );
-        check(
-            !self.weak.models.is_empty(),
-            "`weak.models` is empty: list at least one model, e.g. models = [\"minilm-l6\"]",
-        );
-        check(
-            self.weak.models.iter().all(|m| !m.trim().is_empty()),
-            "`weak.models` contains an empty model name",
-        );
-        check(
-            !self.strong.model.trim().is_empty(),
-            "`strong.model` is empty: name a model",
-        );
-        if let Some(seed) = first_duplicate(&self.seeds) {
-            problems.push(format!(
-                "`seeds` lists {seed} more than once: each seed runs one pipeline"
-            ));
-        }
-        problems.extend(file_name_problem("name", &self.name));
-        let data = &self.data;
-        for (key, value) in [
-            ("data.n_weak", data.n_weak),
-            ("data.n_transfer", data.n_transfer),
-            ("data.n_test", data.n_test),
-            ("data.max_len", data.max_len),
-            ("ensemble.size", self.ensemble.size),
-        ] {
-            problems.extend(positive(key, value));
-        }
-        problems.extend(in_range(
-            "data.val_fraction",
-            data.val_fraction,
-            0.0,
-            1.0,
-            false,
-        ));
-        problems.extend(in_range(
-            "strong.weak_label_share",
-            self.strong.weak_label_share,
-            0.0,
-            1.0,
-            true,
-        ));
+        let mut problems = self.name_problems();
+        problems.extend(self.size_problems());
         problems.extend(train_problems("weak.train", &self.weak.train));
         problems.extend(train_problems("strong.train", &self.strong.train));
         if let Some(logconf) = self.strong.loss.logconf() {
             problems.extend(in_range("strong.logconf.aux_coef", logconf.aux_coef, 0.0, 1.0, true));
             problems.extend(in_range("strong.logconf.warmup_frac", logconf.warmup_frac, 0.0, 1.0, true));
         }
-
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid {
-                origin: None,
-                problems,
-            })
-        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { origin: None, problems }) }
     }
 
+    /// Problems of the names: the run's, the dataset's, the models' and the seeds.
+    fn name_problems(&self) -> Vec<String> {
+        let checks = [
+            (!self.name.trim().is_empty(), "`name` is empty: give the experiment a name"),
+            (!self.dataset.trim().is_empty(), "`dataset` is empty: name a dataset in datasets/"),
+            (!self.seeds.is_empty(), "`seeds` is empty: give at least one seed, e.g. seeds = [0]"),
+            (!self.weak.models.is_empty(), "`weak.models` is empty: list at least one model, e.g. models = [\"minilm-l6\"]"),
+            (self.weak.models.iter().all(|m| !m.trim().is_empty()), "`weak.models` contains an empty model name"),
+            (!self.strong.model.trim().is_empty(), "`strong.model` is empty: name a model"),
+        ];
+        let mut problems: Vec<String> = checks.iter().filter(|(ok, _)| !ok).map(|(_, problem)| problem.to_string()).collect();
+        if let Some(seed) = first_duplicate(&self.seeds) {
+            problems.push(format!("`seeds` lists {seed} more than once: each seed runs one pipeline"));
+        }
+        problems.extend(file_name_problem("name", &self.name));
+        problems
+    }
+
+    /// Problems of the sizes and shares of the data and the ensemble.
+    fn size_problems(&self) -> Vec<String> {
+        let data = &self.data;
+        let positives = [
+            ("data.n_weak", data.n_weak),
+            ("data.n_transfer", data.n_transfer),
+            ("data.n_test", data.n_test),
+            ("data.max_len", data.max_len),
+            ("ensemble.size", self.ensemble.size),
+        ];
+        let mut problems: Vec<String> = positives.iter().filter_map(|&(key, value)| positive(key, value)).collect();
+        problems.extend(in_range("data.val_fraction", data.val_fraction, 0.0, 1.0, false));
+        problems.extend(in_range("strong.weak_label_share", self.strong.weak_label_share, 0.0, 1.0, true));
+        problems
+    }
 }
 
 /// Each problem of an [`ConfigError::Invalid`] followed by where its key's value came from:
