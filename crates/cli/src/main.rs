@@ -13,14 +13,14 @@ use w2s_cli::{AblateArgs, Backend, parse_ablate_args, parse_run_args};
 use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
-use w2s_models::{needs_fetch, set_threads};
+use w2s_models::needs_fetch;
 use w2s_pipeline::slurm::{ClusterOptions, SweepJobs};
 use w2s_pipeline::study::{RunEnv, run_experiment};
 use w2s_pipeline::sweep::{
     CellCommand, LOG_FILE, LoadedSweep, SweepDirs, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local,
     sweep_file, train_shared_stages,
 };
-use w2s_train::{Compute, DeviceChoice};
+use w2s_train::{Compute, DeviceChoice, set_threads};
 
 #[derive(Parser)]
 #[command(name = "w2s", version, about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them.")]

@@ -2,10 +2,14 @@
 //! autodiff graph ([`torch`], with the `tch` feature), and AdamW's update of one tensor as
 //! torch's in-place ops ([`adamw_on_torch`]). The models (`w2s-models`) run their layers through
 //! the kernels and the optimizer (`w2s-train`) its update; both fall back to burn's own ops on
-//! any other device. [`LIBTORCH_KERNELS`] names the kernels' revision in stage keys.
+//! any other device. [`LIBTORCH_KERNELS`] names the kernels' revision in stage keys, and
+//! [`set_threads`] sizes both backends' CPU thread pools.
 
+mod threads;
 #[cfg(feature = "tch")]
 pub mod torch;
+
+pub use threads::{flex_threads, libtorch_threads, set_threads};
 
 use burn::tensor::Tensor;
 

@@ -32,7 +32,6 @@ mod mpnet;
 mod ops;
 mod pooling;
 mod registry;
-mod threads;
 mod tokenizer;
 mod weights;
 
@@ -59,5 +58,4 @@ pub use registry::{
     ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
     resolve_model_dir,
 };
-pub use threads::{flex_threads, libtorch_threads, set_threads};
 pub use tokenizer::{TextTokenizer, check_compatible, make_batch};

@@ -182,8 +182,8 @@ impl DeviceChoice {
     /// [`concrete`](Self::concrete) choice).
     pub fn cpu_threads(self) -> Option<usize> {
         match self {
-            Self::Flex => Some(w2s_models::flex_threads()),
-            Self::LibTorchCpu => w2s_models::libtorch_threads(),
+            Self::Flex => Some(w2s_kernels::flex_threads()),
+            Self::LibTorchCpu => w2s_kernels::libtorch_threads(),
             Self::Auto | Self::Cpu | Self::Cuda(_) => None,
         }
     }

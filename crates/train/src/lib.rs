@@ -33,6 +33,7 @@ pub mod trainer;
 
 pub use checkpoint::CHECKPOINT_INTERVAL;
 pub use compute::{Compute, ComputeError};
+pub use w2s_kernels::set_threads;
 pub use divergence::Diverged;
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use job::{JobError, JobOutput, TrainJob};
