@@ -277,23 +277,7 @@ fn run(cli: Cli) -> Result<()> {
                 print_missing_models(sweep.cells.iter().map(|c| &c.config), &paths.pretrained);
                 return Ok(());
             }
-            let env = run_env(&paths, &run, false)?;
-            let sweep = load_sweep_of(&words, &paths)?.computed_on(&env.compute.label());
-            let command = CellCommand {
-                program: std::env::current_exe().context("locating the w2s binary")?,
-                flags: [paths.to_args(), run.to_args()].concat(),
-                extra: words.overrides.clone(),
-            };
-            match (dry_run, cell, shared, words.backend) {
-                (true, ..) => {
-                    print!("{}", describe_plan(&sweep, &env)?);
-                    Ok(())
-                }
-                (_, Some(index), ..) => run_one_cell(&sweep, index, &command),
-                (_, _, true, _) => train_shared_stages(&sweep, &env),
-                (.., Backend::Local) => run_sweep_here(&sweep, &command, &words),
-                (.., Backend::Slurm) => submit_to_slurm(&sweep, &paths, &words, &run, &cluster),
-            }
+            ablate(&words, &paths, &run, AblateMode { dry_run, cell, shared }, &cluster)
         }
         Command::Aggregate { args, paths } => {
             let words = parse_ablate_args(&args)?;
@@ -314,6 +298,34 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Datasets { paths } => list_datasets(&paths),
+    }
+}
+
+/// What `w2s ablate` was asked to do besides running the sweep's cells.
+struct AblateMode {
+    dry_run: bool,
+    cell: Option<usize>,
+    shared: bool,
+}
+
+/// Runs the sweep `words` names: here, on Slurm, one cell, its shared stages, or a dry run.
+fn ablate(words: &AblateArgs, paths: &Paths, run: &RunFlags, mode: AblateMode, cluster: &ClusterFlags) -> Result<()> {
+    let env = run_env(paths, run, false)?;
+    let sweep = load_sweep_of(words, paths)?.computed_on(&env.compute.label());
+    let command = CellCommand {
+        program: std::env::current_exe().context("locating the w2s binary")?,
+        flags: [paths.to_args(), run.to_args()].concat(),
+        extra: words.overrides.clone(),
+    };
+    match (mode.dry_run, mode.cell, mode.shared, words.backend) {
+        (true, ..) => {
+            print!("{}", describe_plan(&sweep, &env)?);
+            Ok(())
+        }
+        (_, Some(index), ..) => run_one_cell(&sweep, index, &command),
+        (_, _, true, _) => train_shared_stages(&sweep, &env),
+        (.., Backend::Local) => run_sweep_here(&sweep, &command, words),
+        (.., Backend::Slurm) => submit_to_slurm(&sweep, paths, words, run, cluster),
     }
 }
 

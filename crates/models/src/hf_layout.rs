@@ -138,22 +138,7 @@ pub fn load_classifier(
         ParamOrigin::Initialized { .. } => layout.build_head(&mut fresh, h, classes)?,
     };
 
-    let (pooler, pooler_origin) = match opts.pooling {
-        Pooling::Mean | Pooling::Last => (None, None),
-        Pooling::Cls => {
-            let origin = if reader.contains(&format!("{POOLER}.weight")) {
-                ParamOrigin::Loaded
-            } else {
-                ParamOrigin::Initialized {
-                    seed: opts.head_seed,
-                }
-            };
-            (
-                Some(take_linear(&mut reader, &mut fresh, origin, POOLER, h, h)?),
-                Some(origin),
-            )
-        }
-    };
+    let (pooler, pooler_origin) = load_pooler(&mut reader, &mut fresh, opts, h)?;
 
     let tokenizer = Some(dir.join(TOKENIZER_FILE)).filter(|p| p.is_file());
     let report = LoadReport {
@@ -166,6 +151,25 @@ pub fn load_classifier(
         tokenizer,
     };
     Ok((SequenceClassifier::new(encoder, pooler, head, opts), report))
+}
+
+/// The `[CLS]` pooler of [`Pooling::Cls`], from the file when it has one, else initialised from
+/// the head's seed; none for the other poolings.
+fn load_pooler(
+    reader: &mut CheckpointReader<'_>,
+    fresh: &mut SeededInit,
+    opts: &ClassifierOptions,
+    hidden: usize,
+) -> Result<(Option<Linear>, Option<ParamOrigin>), ModelError> {
+    if opts.pooling != Pooling::Cls {
+        return Ok((None, None));
+    }
+    let origin = if reader.contains(&format!("{POOLER}.weight")) {
+        ParamOrigin::Loaded
+    } else {
+        ParamOrigin::Initialized { seed: opts.head_seed }
+    };
+    Ok((Some(take_linear(reader, fresh, origin, POOLER, hidden, hidden)?), Some(origin)))
 }
 
 /// [`Pooling::Cls`] needs a pooler, which GPT-2 does not have.
