@@ -2,7 +2,7 @@
 //!
 //! Once a batch's loss is NaN or infinite, the optimizer step it drove has put NaN or huge values
 //! into the weights, and every later step and prediction is garbage (a NaN loss once led to a
-//! model cached with `null` predictions). [`fit`](crate::fit) therefore stops at the first such
+//! model cached with `null` predictions). `fit` therefore stops at the first such
 //! step with a [`Diverged`] error.
 
 use w2s_core::report::Role;

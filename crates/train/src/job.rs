@@ -15,13 +15,14 @@ use w2s_core::report::Role;
 use w2s_core::report::StageTiming;
 use w2s_models::{ClassifierOptions, LoadReport, ModelConfig, PretrainedModel, SequenceClassifier, TextTokenizer, load_classifier, save_classifier};
 
-use crate::checkpoint::CHECKPOINT_INTERVAL;
+use crate::resume::CHECKPOINT_INTERVAL;
 use crate::device::{DeviceError, catch_out_of_memory};
 use crate::compute::Compute;
 use crate::divergence::{Diverged, divergence_advice};
 use crate::job_errors::{refetch_hint, save_advice};
 use crate::progress::StageProgress;
-use crate::trainer::{FitReport, FitSpec, fit, predict_proba_with_progress};
+use crate::fit::{FitReport, FitSpec, fit};
+use crate::predict::predict_proba_with_progress;
 
 /// One model to fine-tune and the example sets it must label afterwards.
 #[derive(Debug, Clone)]
@@ -404,7 +405,7 @@ mod tests {
 
     #[test]
     fn the_timing_averages_the_epochs_and_counts_every_labelled_text() {
-        let epoch = |epoch, examples_per_sec| crate::trainer::EpochLog {
+        let epoch = |epoch, examples_per_sec| crate::records::EpochLog {
             epoch,
             train_loss: 0.5,
             val_accuracy: None,

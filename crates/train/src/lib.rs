@@ -2,11 +2,14 @@
 //!
 //! - [`loss`]: the student losses (`xent`, `hard`, `logconf`) as pure functions of
 //!   (logits, soft labels, step fraction).
-//! - [`trainer`]: AdamW with warmup and decay, gradient clipping, per-epoch evaluation and
-//!   best-checkpoint selection, resuming a killed run, and batched prediction.
+//! - [`fit`](mod@fit): the training loop: AdamW with warmup and decay, gradient clipping,
+//!   per-epoch evaluation and best-checkpoint selection, and resuming a killed run.
+//! - [`step`]: one optimisation step, on one device or data-parallel over several.
+//! - [`predict`]: batched prediction.
+//! - [`records`]: what a run records: each epoch's log, where it stands, its best model.
 //! - [`optim`]: gradient clipping to a global norm, and AdamW (torch's in-place ops on
 //!   libtorch).
-//! - [`checkpoint`]: the resumable training checkpoints that [`fit`] saves and loads.
+//! - [`resume`]: the resumable training checkpoints that [`fit()`] saves and loads.
 //! - [`compute`]: the resolved devices and precision of a run, and what of them stage keys name.
 //! - [`divergence`]: stopping a run whose loss is NaN or infinite, and what to try instead.
 //! - [`device`]: the `--device` choice, and turning a device's out-of-memory error into advice.
@@ -16,10 +19,11 @@
 //!   uninterrupted one.
 //! - [`host_memory`]: keeping freed host memory for the next batch (glibc malloc tuning).
 
-pub mod checkpoint;
+mod batches;
 pub mod compute;
 pub mod device;
 pub mod divergence;
+pub mod fit;
 pub mod host_memory;
 pub mod job;
 mod job_errors;
@@ -27,19 +31,25 @@ pub mod libtorch_version;
 pub mod loss;
 pub mod optim;
 pub mod precision;
+pub mod predict;
 pub mod progress;
+pub mod records;
+pub mod resume;
+mod sharded;
+pub mod step;
 pub mod step_seed;
-pub mod trainer;
+#[cfg(test)]
+mod testing;
 
-pub use checkpoint::CHECKPOINT_INTERVAL;
 pub use compute::{Compute, ComputeError};
 pub use w2s_kernels::set_threads;
-pub use divergence::Diverged;
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
+pub use divergence::Diverged;
+pub use fit::{FitOutcome, FitReport, FitSpec, fit, fit_with_budget};
 pub use job::{JobError, JobOutput, TrainJob};
 pub use optim::adamw;
 pub use precision::{Precision, PrecisionError, set_precision};
-pub use trainer::{
-    EpochLog, FitOutcome, FitReport, FitSpec, fit, fit_with_budget, predict_proba, train_step,
-    train_step_parallel,
-};
+pub use predict::predict_proba;
+pub use records::EpochLog;
+pub use resume::CHECKPOINT_INTERVAL;
+pub use step::{train_step, train_step_parallel};

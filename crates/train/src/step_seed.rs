@@ -1,7 +1,7 @@
 //! Dropout masks as a function of the run's seed and the step.
 //!
 //! Dropout draws from the devices' random number generators (burn's on flex, torch's on
-//! libtorch), which live in the process and are not part of a [checkpoint](crate::checkpoint).
+//! libtorch), which live in the process and are not part of a [checkpoint](crate::resume).
 //! Seeded once per run, the masks of a step would depend on every draw before it, so a run
 //! resumed from a checkpoint would draw other masks than the uninterrupted run. Seeding them
 //! afresh before every step from (seed, step) makes a step's masks the same whichever process

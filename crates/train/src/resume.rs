@@ -1,4 +1,4 @@
-//! Resumable training checkpoints: saving and loading everything [`fit`](crate::fit) needs to
+//! Resumable training checkpoints: saving and loading everything `fit` needs to
 //! continue a run that was killed, from the batch after the last checkpoint.
 //!
 //! # Layout and crash safety
@@ -36,7 +36,7 @@ use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_models::SequenceClassifier;
 
 use crate::optim::ModelOptimizer;
-use crate::trainer::EpochLog;
+use crate::records::{Best, TrainState};
 
 /// Wall-clock time between two mid-epoch checkpoints (one is also saved at the end of every
 /// epoch).
@@ -104,47 +104,6 @@ impl Fingerprint {
             .collect();
         differences.join(", ")
     }
-}
-
-/// Where a run stands: everything of the training state except tensors.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct TrainState {
-    /// Epochs finished.
-    pub epochs_done: usize,
-    /// Batches done in the current (unfinished) epoch.
-    pub batches_done: usize,
-    /// Optimisation steps done in all.
-    pub step: usize,
-    /// Sum of the batch losses (weighted by batch size) of the current epoch so far.
-    pub loss_sum: f64,
-    /// Examples seen in the current epoch so far.
-    pub seen: usize,
-    /// Training time spent in the current epoch so far.
-    pub epoch_seconds: f64,
-    /// Training time spent in all so far.
-    pub seconds: f64,
-    /// The finished epochs.
-    pub epochs: Vec<EpochLog>,
-}
-
-impl TrainState {
-    /// Records the finished epoch and resets the running counts for the next one.
-    pub fn end_epoch(&mut self, log: EpochLog) {
-        self.epochs.push(log);
-        self.epochs_done += 1;
-        self.batches_done = 0;
-        self.loss_sum = 0.0;
-        self.seen = 0;
-        self.epoch_seconds = 0.0;
-    }
-}
-
-/// The best model so far: its score, its epoch (1-based) and its weights (without autodiff).
-#[derive(Debug, Clone)]
-pub struct Best {
-    pub score: f64,
-    pub epoch: usize,
-    pub model: SequenceClassifier,
 }
 
 /// A checkpoint loaded back.
