@@ -26,10 +26,17 @@ pub fn parse_run_args(words: &[String], experiments_dir: &Path) -> Result<(PathB
         }
     }
     let Some(path) = experiment else {
-        bail!("no experiment given: pass `experiment=<name>` ({})", available_names(experiments_dir));
+        bail!(
+            "no experiment given: pass `experiment=<name>` ({})",
+            available_names(experiments_dir)
+        );
     };
     if !path.exists() {
-        bail!("experiment file {} not found ({})", path.display(), available_names(experiments_dir));
+        bail!(
+            "experiment file {} not found ({})",
+            path.display(),
+            available_names(experiments_dir)
+        );
     }
     Ok((path, overrides))
 }
@@ -84,7 +91,12 @@ pub fn parse_ablate_args(words: &[String]) -> Result<AblateArgs> {
     let Some(sweep) = sweep else {
         bail!("no sweep given: pass `name=<sweep>`, a file of experiments/ablations without `.toml`");
     };
-    Ok(AblateArgs { sweep, backend, experiments, overrides })
+    Ok(AblateArgs {
+        sweep,
+        backend,
+        experiments,
+        overrides,
+    })
 }
 
 #[cfg(test)]
@@ -113,7 +125,9 @@ mod tests {
         };
         assert_eq!(args, expected);
         assert_eq!(parse_ablate_args(&["loss".into()]).unwrap().backend, Backend::Local);
-        let error = parse_ablate_args(&["name=x".into(), "backend=pbs".into()]).unwrap_err().to_string();
+        let error = parse_ablate_args(&["name=x".into(), "backend=pbs".into()])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("pbs") && error.contains("backend=slurm"), "{error}");
         assert!(parse_ablate_args(&["seeds=[0]".into()]).is_err());
     }
@@ -122,7 +136,9 @@ mod tests {
     fn an_unknown_experiment_lists_the_available_ones() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("legal.toml"), "").unwrap();
-        let error = parse_run_args(&["experiment=legl".into()], dir.path()).unwrap_err().to_string();
+        let error = parse_run_args(&["experiment=legl".into()], dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("legl.toml") && error.contains("legal"), "{error}");
         let error = parse_run_args(&["oops".into()], dir.path()).unwrap_err().to_string();
         assert!(error.contains("oops"), "{error}");

@@ -23,7 +23,11 @@ use w2s_pipeline::sweep::{
 use w2s_train::{Compute, DeviceChoice, set_threads};
 
 #[derive(Parser)]
-#[command(name = "w2s", version, about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them.")]
+#[command(
+    name = "w2s",
+    version,
+    about = "Weak-to-strong generalization studies: weak teachers label data, a strong student learns from them."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -177,7 +181,10 @@ impl ClusterFlags {
     fn options(&self) -> Result<ClusterOptions> {
         let mut options = match &self.cluster {
             Some(path) => ClusterOptions::load(path)?,
-            None => ClusterOptions { gpus_per_task: 1, ..ClusterOptions::default() },
+            None => ClusterOptions {
+                gpus_per_task: 1,
+                ..ClusterOptions::default()
+            },
         };
         let or = |flag: &Option<String>, profile: Option<String>| flag.clone().or(profile);
         options.partition = or(&self.partition, options.partition);
@@ -257,20 +264,23 @@ fn end_quietly_on_closed_stdout() {}
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Train { args, paths, run, force, fetch } => {
-            let config = load_config(&args, &paths)?;
-            if fetch.missing_models {
-                print_missing_models([&config], &paths.pretrained);
-                return Ok(());
-            }
-            let env = run_env(&paths, &run, force)?;
-            eprintln!("experiment {} (profile {}, config {})", config.name, config.profile, config.hash());
-            let output = run_experiment(&config, &env)?;
-            println!("{}", output.results.to_table());
-            println!("results: {}", output.dir.display());
-            Ok(())
-        }
-        Command::Ablate { args, paths, run, dry_run, cell, shared, cluster, fetch } => {
+        Command::Train {
+            args,
+            paths,
+            run,
+            force,
+            fetch,
+        } => train(&args, &paths, &run, force, fetch.missing_models),
+        Command::Ablate {
+            args,
+            paths,
+            run,
+            dry_run,
+            cell,
+            shared,
+            cluster,
+            fetch,
+        } => {
             let words = parse_ablate_args(&args)?;
             if fetch.missing_models {
                 let sweep = load_sweep_of(&words, &paths)?;
@@ -294,11 +304,35 @@ fn run(cli: Cli) -> Result<()> {
             let config = load_config(&args, &paths)?;
             println!("# config hash {}", config.hash());
             println!("{}", toml::to_string_pretty(&config)?);
-            println!("# keys that can be overridden with key=value:\n# {}", ExperimentConfig::valid_keys().join(" "));
+            println!(
+                "# keys that can be overridden with key=value:\n# {}",
+                ExperimentConfig::valid_keys().join(" ")
+            );
             Ok(())
         }
         Command::Datasets { paths } => list_datasets(&paths),
     }
+}
+
+/// Runs every stage of the experiment `args` name and prints its table; with `missing_models`,
+/// only prints the registry models it needs that are not fetched yet.
+fn train(args: &[String], paths: &Paths, run: &RunFlags, force: bool, missing_models: bool) -> Result<()> {
+    let config = load_config(args, paths)?;
+    if missing_models {
+        print_missing_models([&config], &paths.pretrained);
+        return Ok(());
+    }
+    let env = run_env(paths, run, force)?;
+    eprintln!(
+        "experiment {} (profile {}, config {})",
+        config.name,
+        config.profile,
+        config.hash()
+    );
+    let output = run_experiment(&config, &env)?;
+    println!("{}", output.results.to_table());
+    println!("results: {}", output.dir.display());
+    Ok(())
 }
 
 /// What `w2s ablate` was asked to do besides running the sweep's cells.
@@ -338,7 +372,12 @@ fn list_datasets(paths: &Paths) -> Result<()> {
     let mut failed = Vec::new();
     for name in &names {
         match registry.load(name, &data_root) {
-            Ok(dataset) => println!("{name}: {} examples, {:?} = {:?}", dataset.examples.len(), dataset.classes, dataset.class_counts()),
+            Ok(dataset) => println!(
+                "{name}: {} examples, {:?} = {:?}",
+                dataset.examples.len(),
+                dataset.classes,
+                dataset.class_counts()
+            ),
             Err(error) => {
                 println!("{name}: not loadable: {error}");
                 failed.push(name.as_str());
@@ -346,7 +385,12 @@ fn list_datasets(paths: &Paths) -> Result<()> {
         }
     }
     if !failed.is_empty() {
-        bail!("{} of {} datasets are not loadable ({}); see above", failed.len(), names.len(), failed.join(", "));
+        bail!(
+            "{} of {} datasets are not loadable ({}); see above",
+            failed.len(),
+            names.len(),
+            failed.join(", ")
+        );
     }
     Ok(())
 }
@@ -372,7 +416,15 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
 /// The sweep that the words of `w2s ablate` or `w2s aggregate` name, its cells resolved.
 fn load_sweep_of(words: &AblateArgs, paths: &Paths) -> Result<LoadedSweep> {
     let file = sweep_file(&words.sweep, &paths.experiments);
-    load_sweep(&file, &words.experiments, &words.overrides, SweepDirs { experiments: &paths.experiments, out: &paths.out })
+    load_sweep(
+        &file,
+        &words.experiments,
+        &words.overrides,
+        SweepDirs {
+            experiments: &paths.experiments,
+            out: &paths.out,
+        },
+    )
 }
 
 /// Sets the CPU threads from `--threads` or Slurm's CPUs per task (see [`resolve_threads`]);
@@ -394,10 +446,17 @@ fn sweep_dir(paths: &Paths, sweep: &LoadedSweep) -> PathBuf {
 /// What each Slurm array task does: run the cell with this index.
 fn run_one_cell(sweep: &LoadedSweep, index: usize, command: &CellCommand) -> Result<()> {
     let Some(cell) = sweep.cells.iter().find(|c| c.cell.index == index) else {
-        bail!("the sweep {} has no cell {index} (it has {} cells)", sweep.file.display(), sweep.cells.len());
+        bail!(
+            "the sweep {} has no cell {index} (it has {} cells)",
+            sweep.file.display(),
+            sweep.cells.len()
+        );
     };
     if !run_cell(cell, command)? {
-        bail!("cell {index} failed; its log is {}", cell.run_dir.join(LOG_FILE).display());
+        bail!(
+            "cell {index} failed; its log is {}",
+            cell.run_dir.join(LOG_FILE).display()
+        );
     }
     Ok(())
 }
@@ -412,7 +471,11 @@ fn run_sweep_here(sweep: &LoadedSweep, command: &CellCommand, words: &AblateArgs
         aggregate_command(words)
     );
     if !summary.failed.is_empty() {
-        let failed: Vec<String> = summary.failed.iter().map(|(i, log)| format!("cell {i} (log {})", log.display())).collect();
+        let failed: Vec<String> = summary
+            .failed
+            .iter()
+            .map(|(i, log)| format!("cell {i} (log {})", log.display()))
+            .collect();
         bail!("{} cells failed: {}", failed.len(), failed.join(", "));
     }
     Ok(())
@@ -431,12 +494,27 @@ fn aggregate_command(words: &AblateArgs) -> String {
     command
 }
 
-fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: &RunFlags, cluster: &ClusterFlags) -> Result<()> {
+fn submit_to_slurm(
+    sweep: &LoadedSweep,
+    paths: &Paths,
+    words: &AblateArgs,
+    run: &RunFlags,
+    cluster: &ClusterFlags,
+) -> Result<()> {
     let options = cluster.options()?;
-    let todo: Vec<usize> = sweep.cells.iter().filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_))).map(|c| c.cell.index).collect();
+    let todo: Vec<usize> = sweep
+        .cells
+        .iter()
+        .filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_)))
+        .map(|c| c.cell.index)
+        .collect();
     let absolute = |path: &Path| std::path::absolute(path).with_context(|| format!("resolving {}", path.display()));
     let program = std::env::current_exe().context("locating the w2s binary")?;
-    let mut command = vec![program.display().to_string(), "ablate".into(), absolute(&sweep.file)?.display().to_string()];
+    let mut command = vec![
+        program.display().to_string(),
+        "ablate".into(),
+        absolute(&sweep.file)?.display().to_string(),
+    ];
     if !words.experiments.is_empty() {
         command.push(format!("experiment={}", words.experiments.join(",")));
     }
@@ -445,7 +523,13 @@ fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: 
     command.extend(run.to_args());
     let dir = absolute(&sweep_dir(paths, sweep))?;
     let workdir = std::env::current_dir()?;
-    let jobs = SweepJobs { sweep: &sweep.sweep.name, w2s_command: &command, cells: &todo, dir: &dir, workdir: &workdir };
+    let jobs = SweepJobs {
+        sweep: &sweep.sweep.name,
+        w2s_command: &command,
+        cells: &todo,
+        dir: &dir,
+        workdir: &workdir,
+    };
     let submitted = jobs.submit(&options)?;
     println!(
         "submitted sweep {}: shared stages as job {}, {} cells as array job {} (after it succeeds)",
@@ -454,7 +538,11 @@ fn submit_to_slurm(sweep: &LoadedSweep, paths: &Paths, words: &AblateArgs, run: 
         todo.len(),
         submitted.array_job
     );
-    println!("scripts and Slurm output in {}; each cell logs to its run folder; then `{}`", dir.display(), aggregate_command(words));
+    println!(
+        "scripts and Slurm output in {}; each cell logs to its run folder; then `{}`",
+        dir.display(),
+        aggregate_command(words)
+    );
     Ok(())
 }
 

@@ -32,7 +32,11 @@ mod tests {
     #[test]
     fn the_flag_wins_over_slurm_which_wins_over_the_default() {
         assert_eq!(resolve_threads(Some(2), Some("8")).unwrap(), Some(2));
-        assert_eq!(resolve_threads(Some(2), Some("garbage")).unwrap(), Some(2), "the flag wins, unread");
+        assert_eq!(
+            resolve_threads(Some(2), Some("garbage")).unwrap(),
+            Some(2),
+            "the flag wins, unread"
+        );
         assert_eq!(resolve_threads(None, Some("8")).unwrap(), Some(8));
         assert_eq!(resolve_threads(None, Some(" 3\n")).unwrap(), Some(3));
         assert_eq!(resolve_threads(None, None).unwrap(), None);
@@ -42,7 +46,10 @@ mod tests {
     fn a_bad_slurm_value_is_an_error_naming_the_variable() {
         for bad in ["0", "", "two", "-1", "1.5"] {
             let error = resolve_threads(None, Some(bad)).unwrap_err().to_string();
-            assert!(error.contains("SLURM_CPUS_PER_TASK") && error.contains("--threads"), "{bad:?}: {error}");
+            assert!(
+                error.contains("SLURM_CPUS_PER_TASK") && error.contains("--threads"),
+                "{bad:?}: {error}"
+            );
         }
     }
 }

@@ -8,10 +8,10 @@ mod common;
 
 use common::{fixture_flags, fixtures, write_experiment, write_model_from};
 use w2s_core::SeedResult;
+use w2s_core::config::ExperimentConfig;
 use w2s_core::report::Role;
 use w2s_pipeline::study::{RunEnv, run_experiment};
 use w2s_train::Compute;
-use w2s_core::config::ExperimentConfig;
 
 /// burn's random number generator is global to the process: tests that train in this process
 /// take turns, so that each run is reproducible from its seed.
@@ -55,7 +55,10 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
                 assert_eq!(model.role, Role::Ensemble, "a fine-tuned model without stage times");
                 continue;
             };
-            assert!(timing.train_seconds > 0.0 && timing.train_examples_per_s > 0.0, "{model:?}");
+            assert!(
+                timing.train_seconds > 0.0 && timing.train_examples_per_s > 0.0,
+                "{model:?}"
+            );
             assert!(timing.label_seconds.is_some_and(|s| s > 0.0), "{model:?}");
         }
         // The cue words make the task easy: the ground-truth ceiling must learn it.
@@ -83,13 +86,19 @@ fn the_pipeline_runs_end_to_end_and_caches_its_stages() {
     // --force retrains every stage, and training is reproducible from the seed.
     let forced = run_experiment(&config, &env(root.path(), true)).unwrap();
     assert_eq!(forced.stages_computed, 8);
-    assert_eq!(without_timing(&forced.results.seeds), without_timing(&first.results.seeds));
+    assert_eq!(
+        without_timing(&forced.results.seeds),
+        without_timing(&first.results.seeds)
+    );
 }
 
 /// `seeds` without their stage times, which differ between two runs that train.
 fn without_timing(seeds: &[SeedResult]) -> Vec<SeedResult> {
     let mut seeds = seeds.to_vec();
-    seeds.iter_mut().flat_map(|s| &mut s.models).for_each(|m| m.timing = None);
+    seeds
+        .iter_mut()
+        .flat_map(|s| &mut s.models)
+        .for_each(|m| m.timing = None);
     seeds
 }
 
@@ -100,12 +109,20 @@ fn a_changed_student_loss_reuses_the_teachers() {
     let path = write_experiment(root.path());
     let single_seed = ["seeds=[3]".to_string()];
     let xent = ExperimentConfig::load(&path, &single_seed).unwrap();
-    assert_eq!(run_experiment(&xent, &env(root.path(), false)).unwrap().stages_computed, 4);
+    assert_eq!(
+        run_experiment(&xent, &env(root.path(), false)).unwrap().stages_computed,
+        4
+    );
     let logconf_overrides = ["seeds=[3]".to_string(), "strong.loss=logconf".to_string()];
     let logconf = ExperimentConfig::load(&path, &logconf_overrides).unwrap();
     assert_ne!(logconf.hash(), xent.hash());
     // Only the student is new: the teachers and the ceiling come from the cache.
-    assert_eq!(run_experiment(&logconf, &env(root.path(), false)).unwrap().stages_computed, 1);
+    assert_eq!(
+        run_experiment(&logconf, &env(root.path(), false))
+            .unwrap()
+            .stages_computed,
+        1
+    );
 }
 
 #[test]
@@ -116,7 +133,9 @@ fn stages_know_a_pretrained_model_by_the_content_of_its_weights() {
     let run_with_strong = |dir: &Path| {
         let overrides = ["seeds=[3]".to_string(), format!("strong.model=\"{}\"", dir.display())];
         let config = ExperimentConfig::load(&path, &overrides).unwrap();
-        run_experiment(&config, &env(root.path(), false)).unwrap().stages_computed
+        run_experiment(&config, &env(root.path(), false))
+            .unwrap()
+            .stages_computed
     };
     let strong = root.path().join("models/strong");
     assert_eq!(run_with_strong(&strong), 4);
@@ -132,7 +151,10 @@ fn stages_know_a_pretrained_model_by_the_content_of_its_weights() {
     let last = bytes.len() - 4;
     bytes[last..].copy_from_slice(&0.125f32.to_le_bytes());
     std::fs::write(&weights, bytes).unwrap();
-    assert_eq!(std::fs::metadata(&weights).unwrap().len(), std::fs::metadata(strong.join("model.safetensors")).unwrap().len());
+    assert_eq!(
+        std::fs::metadata(&weights).unwrap().len(),
+        std::fs::metadata(strong.join("model.safetensors")).unwrap().len()
+    );
     assert_eq!(run_with_strong(&other), 2);
 }
 
@@ -187,34 +209,76 @@ fn the_binary_rejects_bad_input_with_clear_errors() {
     let experiment = experiment.to_str().unwrap();
     let datasets = fixtures().join("datasets");
     let data = fixtures().join("data");
-    let common = ["--datasets", datasets.to_str().unwrap(), "--data-root", data.to_str().unwrap()];
+    let common = [
+        "--datasets",
+        datasets.to_str().unwrap(),
+        "--data-root",
+        data.to_str().unwrap(),
+    ];
 
     // A config typo names the key and the valid ones.
     let (ok, stderr) = w2s(&[&["train", experiment, "data.n_wek=5"][..], &common].concat());
     assert!(!ok);
-    assert!(stderr.contains("data.n_wek") && stderr.contains("data.n_weak"), "{stderr}");
+    assert!(
+        stderr.contains("data.n_wek") && stderr.contains("data.n_weak"),
+        "{stderr}"
+    );
 
     // An unknown model lists the known ones; a known one not yet fetched says how to fetch it.
     let (ok, stderr) = w2s(&[&["train", experiment, "strong.model=no-such-model"][..], &common].concat());
     assert!(!ok);
-    assert!(stderr.contains("no-such-model") && stderr.contains("minilm-l6"), "{stderr}");
-    let (ok, stderr) =
-        w2s(&[&["train", experiment, "strong.model=minilm-l6", "--pretrained", "/nonexistent"][..], &common].concat());
+    assert!(
+        stderr.contains("no-such-model") && stderr.contains("minilm-l6"),
+        "{stderr}"
+    );
+    let (ok, stderr) = w2s(&[
+        &[
+            "train",
+            experiment,
+            "strong.model=minilm-l6",
+            "--pretrained",
+            "/nonexistent",
+        ][..],
+        &common,
+    ]
+    .concat());
     assert!(!ok);
-    assert!(stderr.contains("minilm-l6") && stderr.contains("just models"), "{stderr}");
+    assert!(
+        stderr.contains("minilm-l6") && stderr.contains("just models"),
+        "{stderr}"
+    );
 
     // Missing data says where the data root is looked for.
-    let (ok, stderr) = w2s(&["train", experiment, "--datasets", datasets.to_str().unwrap(), "--data-root", "/nonexistent"]);
+    let (ok, stderr) = w2s(&[
+        "train",
+        experiment,
+        "--datasets",
+        datasets.to_str().unwrap(),
+        "--data-root",
+        "/nonexistent",
+    ]);
     assert!(!ok);
     assert!(stderr.contains("sentiment.csv"), "{stderr}");
 
     // Half precision where the backend has no kernels for it says where it runs.
-    let (ok, stderr) = w2s(&[&["train", experiment, "--device", "flex", "--precision", "bf16"][..], &common].concat());
+    let (ok, stderr) = w2s(&[
+        &["train", experiment, "--device", "flex", "--precision", "bf16"][..],
+        &common,
+    ]
+    .concat());
     assert!(!ok);
-    assert!(stderr.contains("`flex`") && stderr.contains("libtorch-cpu") && stderr.contains("--precision f32"), "{stderr}");
+    assert!(
+        stderr.contains("`flex`") && stderr.contains("libtorch-cpu") && stderr.contains("--precision f32"),
+        "{stderr}"
+    );
 
     // An unknown experiment lists the available ones.
-    let (ok, stderr) = w2s(&["train", "experiment=nope", "--experiments", fixtures().to_str().unwrap()]);
+    let (ok, stderr) = w2s(&[
+        "train",
+        "experiment=nope",
+        "--experiments",
+        fixtures().to_str().unwrap(),
+    ]);
     assert!(!ok);
     assert!(stderr.contains("nope") && stderr.contains("experiment"), "{stderr}");
 
@@ -247,7 +311,10 @@ fn a_closed_stdout_ends_the_binary_quietly() {
 /// The per-seed `models` arrays (every metric of every model, without the stage times) of the one
 /// run under `root`.
 fn run_models(root: &Path) -> Vec<serde_json::Value> {
-    let runs: Vec<_> = std::fs::read_dir(root.join("out/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    let runs: Vec<_> = std::fs::read_dir(root.join("out/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     let mut results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(runs[0].join("results.json")).unwrap()).unwrap();
@@ -257,7 +324,12 @@ fn run_models(root: &Path) -> Vec<serde_json::Value> {
             model.as_object_mut().unwrap().remove("timing");
         }
     }
-    results["seeds"].as_array().unwrap().iter().map(|seed| seed["models"].clone()).collect()
+    results["seeds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|seed| seed["models"].clone())
+        .collect()
 }
 
 /// `--devices flex` is `--device flex`; `--devices flex,flex` trains data-parallel over two
@@ -276,7 +348,11 @@ fn the_devices_flag_trains_data_parallel() {
         config["attention_probs_dropout_prob"] = 0.0.into();
         let path = root.path().join(format!("{name}-config.json"));
         std::fs::write(&path, config.to_string()).unwrap();
-        write_model_from(&path, &fixtures().join("tokenizer.json"), &root.path().join("models").join(name));
+        write_model_from(
+            &path,
+            &fixtures().join("tokenizer.json"),
+            &root.path().join("models").join(name),
+        );
     }
     let flags = fixture_flags(root.path());
     let train = |devices: &[&str]| {
@@ -301,7 +377,11 @@ fn the_devices_flag_trains_data_parallel() {
     let (ok, stderr) = train(&["--devices", "flex"]);
     assert!(ok, "{stderr}");
     assert!(stderr.contains("device flex, precision f32"), "{stderr}");
-    assert_eq!(run_models(root.path()), one_device, "--devices flex must be --device flex");
+    assert_eq!(
+        run_models(root.path()),
+        one_device,
+        "--devices flex must be --device flex"
+    );
 
     let (ok, stderr) = train(&["--devices", "flex,flex"]);
     assert!(ok, "{stderr}");
@@ -313,12 +393,19 @@ fn the_devices_flag_trains_data_parallel() {
             assert_eq!(a["role"], b["role"]);
             for metric in ["accuracy", "auroc"] {
                 let (x, y) = (a["test"][metric].as_f64().unwrap(), b["test"][metric].as_f64().unwrap());
-                assert!((x - y).abs() <= 0.01, "{} {metric}: {x} on two replicas, {y} on one", a["role"]);
+                assert!(
+                    (x - y).abs() <= 0.01,
+                    "{} {metric}: {x} on two replicas, {y} on one",
+                    a["role"]
+                );
             }
         }
     }
 
     let (ok, stderr) = train(&["--devices", "flex,cuda:0"]);
     assert!(!ok);
-    assert!(stderr.contains("`--devices flex,cuda:0` mixes backends (flex and cuda)"), "{stderr}");
+    assert!(
+        stderr.contains("`--devices flex,cuda:0` mixes backends (flex and cuda)"),
+        "{stderr}"
+    );
 }

@@ -42,33 +42,50 @@ fn run_and_kill_mid_stage(root: &Path) {
     let mut child = process.spawn().unwrap();
     let started = Instant::now();
     while !has_checkpoint(root) {
-        assert!(started.elapsed() < Duration::from_secs(120), "no training checkpoint appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before a checkpoint was seen");
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no training checkpoint appeared"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before a checkpoint was seen"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
-    let killed = Command::new("kill").args(["-KILL", "--", &format!("-{}", child.id())]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
     assert!(killed.success());
     child.wait().unwrap();
 }
 
 fn has_checkpoint(root: &Path) -> bool {
     let stages = fs::read_dir(root.join("out/cache")).into_iter().flatten().flatten();
-    stages.map(|e| e.path().join("resume/state.json")).any(|state| state.exists())
+    stages
+        .map(|e| e.path().join("resume/state.json"))
+        .any(|state| state.exists())
 }
 
 /// Every stage of the run, by folder name (its key): what training produced, without the times
 /// and the step it resumed from, and the bytes of its saved weights.
 fn stages(root: &Path) -> Vec<(String, Value, Vec<u8>)> {
-    let mut dirs: Vec<PathBuf> = fs::read_dir(root.join("out/cache")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut dirs: Vec<PathBuf> = fs::read_dir(root.join("out/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     dirs.sort();
     dirs.iter()
         .map(|dir| {
-            let mut output: Value = serde_json::from_str(&fs::read_to_string(dir.join("output.json")).unwrap()).unwrap();
+            let mut output: Value =
+                serde_json::from_str(&fs::read_to_string(dir.join("output.json")).unwrap()).unwrap();
             let fit = &mut output["fit"];
             for epoch in fit["epochs"].as_array_mut().unwrap() {
                 epoch.as_object_mut().unwrap().remove("examples_per_sec");
             }
-            fit.as_object_mut().unwrap().retain(|key, _| !["seconds", "resumed_from_step"].contains(&key.as_str()));
+            fit.as_object_mut()
+                .unwrap()
+                .retain(|key, _| !["seconds", "resumed_from_step"].contains(&key.as_str()));
             let kept = serde_json::json!({ "fit": output["fit"], "predictions": output["predictions"] });
             let weights = fs::read(dir.join("model/model.safetensors")).unwrap();
             (dir.file_name().unwrap().to_string_lossy().into_owned(), kept, weights)
@@ -86,17 +103,29 @@ fn a_run_killed_mid_stage_and_resumed_equals_an_uninterrupted_one() {
     write_experiment(resumed.path());
     run_and_kill_mid_stage(resumed.path());
     let stderr = run_to_the_end(resumed.path());
-    assert!(stderr.contains("resuming from epoch"), "the killed stage started over:\n{stderr}");
+    assert!(
+        stderr.contains("resuming from epoch"),
+        "the killed stage started over:\n{stderr}"
+    );
 
     let (resumed, uninterrupted) = (stages(resumed.path()), stages(uninterrupted.path()));
     assert_eq!(uninterrupted.len(), 4, "two teachers, the student and the ceiling");
     for (name, output, weights) in &uninterrupted {
         // A stage whose inputs differ (a student taught by a teacher that trained otherwise) has
         // another key: it is missing here, and below.
-        let Some((_, resumed_output, resumed_weights)) = resumed.iter().find(|(other, ..)| other == name) else { continue };
+        let Some((_, resumed_output, resumed_weights)) = resumed.iter().find(|(other, ..)| other == name) else {
+            continue;
+        };
         assert_eq!(resumed_output, output, "{name}: the resumed run trained otherwise");
-        assert!(resumed_weights == weights, "{name}: the resumed run saved other weights");
+        assert!(
+            resumed_weights == weights,
+            "{name}: the resumed run saved other weights"
+        );
     }
     let names = |stages: &[(String, Value, Vec<u8>)]| stages.iter().map(|s| s.0.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&resumed), names(&uninterrupted), "the resumed run trained other stages");
+    assert_eq!(
+        names(&resumed),
+        names(&uninterrupted),
+        "the resumed run trained other stages"
+    );
 }

@@ -15,7 +15,11 @@ use common::{fixture_flags, write_experiment};
 fn train(root: &Path, args: &[&str], limit: Duration) -> (bool, String) {
     let experiment = root.join("tiny.toml");
     let mut command = Command::new(env!("CARGO_BIN_EXE_w2s"));
-    command.arg("train").arg(&experiment).args(args).args(fixture_flags(root));
+    command
+        .arg("train")
+        .arg(&experiment)
+        .args(args)
+        .args(fixture_flags(root));
     let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
     let mut stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
@@ -38,7 +42,12 @@ fn train(root: &Path, args: &[&str], limit: Duration) -> (bool, String) {
 }
 
 /// One seed, one epoch per stage: the quickest whole run of the fixture experiment.
-const QUICK: [&str; 4] = ["seeds=[0]", "weak.train.epochs=1", "strong.train.epochs=1", "--no-save-weights"];
+const QUICK: [&str; 4] = [
+    "seeds=[0]",
+    "weak.train.epochs=1",
+    "strong.train.epochs=1",
+    "--no-save-weights",
+];
 const LIMIT: Duration = Duration::from_secs(300);
 
 fn quick(extra: &[&str]) -> Vec<String> {
@@ -51,16 +60,25 @@ fn strs(args: &[String]) -> Vec<&str> {
 
 /// The stage folders under `root`'s cache, and which of them hold an `output.json`.
 fn stage_folders(root: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(root.join("out/cache")) else { return (Vec::new(), Vec::new()) };
+    let Ok(entries) = std::fs::read_dir(root.join("out/cache")) else {
+        return (Vec::new(), Vec::new());
+    };
     let mut all: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
     all.sort();
-    let done = all.iter().filter(|dir| dir.join("output.json").is_file()).cloned().collect();
+    let done = all
+        .iter()
+        .filter(|dir| dir.join("output.json").is_file())
+        .cloned()
+        .collect();
     (all, done)
 }
 
 /// The one run folder under `root`.
 fn run_folder(root: &Path) -> PathBuf {
-    let runs: Vec<PathBuf> = std::fs::read_dir(root.join("out/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    let runs: Vec<PathBuf> = std::fs::read_dir(root.join("out/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     runs[0].clone()
 }
@@ -73,12 +91,25 @@ fn a_diverging_stage_stops_at_once_with_advice_and_caches_nothing() {
     assert!(!ok, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     // The ceiling trains after the two teachers, and is the first stage with the strong model.
-    let error = stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_else(|| panic!("no error line: {stderr}"));
-    for part in ["ceiling: the training loss became", "at step", "nothing of the stage is cached", "`strong.train.lr=1e3` (now 1e4)", "grad_clip"] {
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    for part in [
+        "ceiling: the training loss became",
+        "at step",
+        "nothing of the stage is cached",
+        "`strong.train.lr=1e3` (now 1e4)",
+        "grad_clip",
+    ] {
         assert!(error.contains(part), "`{part}` missing from: {error}");
     }
     let (all, done) = stage_folders(root.path());
-    assert_eq!((all.len(), done.len()), (3, 2), "the teachers are cached, the ceiling is not: {all:?}");
+    assert_eq!(
+        (all.len(), done.len()),
+        (3, 2),
+        "the teachers are cached, the ceiling is not: {all:?}"
+    );
     assert!(!root.path().join("out/runs").exists() || !run_folder(root.path()).join("results.json").exists());
 }
 
@@ -89,8 +120,14 @@ fn a_max_len_beyond_a_models_positions_fails_before_anything_trains() {
     let (ok, stderr) = train(root.path(), &strs(&quick(&["data.max_len=65"])), LIMIT);
     assert!(!ok);
     let weak = root.path().join("models/weak");
-    let expected = format!("`data.max_len` is 65, but model `{}` takes inputs of at most 64 tokens", weak.display());
-    assert!(stderr.contains(&expected) && stderr.contains("set `data.max_len=64` or lower"), "{stderr}");
+    let expected = format!(
+        "`data.max_len` is 65, but model `{}` takes inputs of at most 64 tokens",
+        weak.display()
+    );
+    assert!(
+        stderr.contains(&expected) && stderr.contains("set `data.max_len=64` or lower"),
+        "{stderr}"
+    );
     assert!(stage_folders(root.path()).0.is_empty(), "nothing trained");
 
     // MPNet numbers positions after its padding index: 64 positions take 62 tokens. (The check
@@ -102,7 +139,13 @@ fn a_max_len_beyond_a_models_positions_fails_before_anything_trains() {
     let strong = format!("strong.model=\"{}\"", mpnet.display());
     let (ok, stderr) = train(root.path(), &strs(&quick(&[&strong, "data.max_len=63"])), LIMIT);
     assert!(!ok);
-    assert!(stderr.contains(&format!("model `{}` takes inputs of at most 62 tokens", mpnet.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "model `{}` takes inputs of at most 62 tokens",
+            mpnet.display()
+        )),
+        "{stderr}"
+    );
     assert!(stage_folders(root.path()).0.is_empty(), "nothing trained");
     assert!(experiment.exists());
 }
@@ -116,7 +159,8 @@ fn tampered_or_truncated_cache_entries_are_trained_again() {
     let (_, done) = stage_folders(root.path());
     assert_eq!(done.len(), 4);
     let outputs: Vec<PathBuf> = done.iter().map(|dir| dir.join("output.json")).collect();
-    let read = |path: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap() };
+    let read =
+        |path: &Path| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap() };
     let write = |path: &Path, value: &serde_json::Value| std::fs::write(path, value.to_string()).unwrap();
 
     // 10 predictions for 200 test texts; probabilities outside [0, 1]; a truncated file.
@@ -138,12 +182,19 @@ fn tampered_or_truncated_cache_entries_are_trained_again() {
         (&outputs[2], "cannot parse"),
     ] {
         let warning = format!("warning: ignoring the cached stage output {} (", output.display());
-        let line = stderr.lines().find(|l| l.starts_with(&warning)).unwrap_or_else(|| panic!("no warning for {}: {stderr}", output.display()));
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&warning))
+            .unwrap_or_else(|| panic!("no warning for {}: {stderr}", output.display()));
         assert!(line.contains(problem) && line.contains("computed again"), "{line}");
         // Trained again, and cached whole.
         assert_eq!(read(output)["predictions"]["test"].as_array().unwrap().len(), 200);
     }
-    assert_eq!(stderr.matches("warning: ignoring the cached stage output").count(), 3, "{stderr}");
+    assert_eq!(
+        stderr.matches("warning: ignoring the cached stage output").count(),
+        3,
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -173,9 +224,15 @@ fn results_json_is_written_last_and_a_cut_write_leaves_none() {
     let (ok, stderr) = train(root.path(), &strs(&args), LIMIT);
     assert!(!ok);
     assert!(stderr.contains("results.md"), "{stderr}");
-    assert!(!run.join("results.json").exists(), "a run without its results.md must not count as done");
+    assert!(
+        !run.join("results.json").exists(),
+        "a run without its results.md must not count as done"
+    );
     assert!(!stale.exists(), "the stale temporary is removed");
-    assert!(live.exists() && recent.exists(), "temporaries that may still be written are kept");
+    assert!(
+        live.exists() && recent.exists(),
+        "temporaries that may still be written are kept"
+    );
 
     std::fs::remove_dir(run.join("results.md")).unwrap();
     let (ok, stderr) = train(root.path(), &strs(&args), LIMIT);

@@ -39,12 +39,23 @@ fn a_sweep_runs_as_a_slurm_job_array_after_its_shared_stages() {
     let flags = fixture_flags(root);
     let run = |args: &[&str]| w2s(&[args, &flags.iter().map(String::as_str).collect::<Vec<_>>()].concat());
 
-    let (ok, stdout, stderr) = run(&["ablate", "name=slurm", "backend=slurm", "--gpus", "0", "--time", "10:00"]);
+    let (ok, stdout, stderr) = run(&[
+        "ablate",
+        "name=slurm",
+        "backend=slurm",
+        "--gpus",
+        "0",
+        "--time",
+        "10:00",
+    ]);
     assert!(ok, "{stderr}");
     let (shared, array) = job_ids(&stdout);
     let sweep_dir = root.join("out/sweeps/slurm");
     let array_script = fs::read_to_string(sweep_dir.join("cells.sbatch")).unwrap();
-    assert!(array_script.contains("#SBATCH --array=0,1,2") && array_script.contains("--time=10:00"), "{array_script}");
+    assert!(
+        array_script.contains("#SBATCH --array=0,1,2") && array_script.contains("--time=10:00"),
+        "{array_script}"
+    );
 
     wait_until_gone(&[shared, array], Duration::from_secs(300));
     let shared_out = fs::read_to_string(sweep_dir.join(format!("slurm/{shared}.out"))).unwrap();
@@ -52,21 +63,32 @@ fn a_sweep_runs_as_a_slurm_job_array_after_its_shared_stages() {
 
     let (ok, _, stderr) = run(&["aggregate", "name=slurm"]);
     assert!(ok, "{stderr}");
-    let summary: SweepSummary = serde_json::from_str(&fs::read_to_string(sweep_dir.join("aggregate.json")).unwrap()).unwrap();
+    let summary: SweepSummary =
+        serde_json::from_str(&fs::read_to_string(sweep_dir.join("aggregate.json")).unwrap()).unwrap();
     let statuses: Vec<&str> = summary.cells.iter().map(|c| c.status.as_str()).collect();
     assert_eq!(statuses, ["done", "done", "failed"], "{summary:?}");
     let failed = &summary.cells[2];
     let log = failed.log.as_ref().expect("a failed cell names its log");
     assert!(log.starts_with(&failed.run_dir) && log.exists(), "{failed:?}");
-    assert!(failed.error.as_deref().is_some_and(|e| e.contains("100000")), "{failed:?}");
+    assert!(
+        failed.error.as_deref().is_some_and(|e| e.contains("100000")),
+        "{failed:?}"
+    );
     // The failed cell is listed, never averaged in.
     let markdown = fs::read_to_string(sweep_dir.join("aggregate.md")).unwrap();
     assert!(markdown.contains(&log.display().to_string()), "{markdown}");
-    assert!(summary.axis_medians.iter().all(|m| m.value != "100000" || m.cells == 0), "{:?}", summary.axis_medians);
+    assert!(
+        summary.axis_medians.iter().all(|m| m.value != "100000" || m.cells == 0),
+        "{:?}",
+        summary.axis_medians
+    );
 
     // The cells' teachers were trained by the shared job: each cell's log shows them reused.
     let cell_log = fs::read_to_string(summary.cells[1].run_dir.join("log.txt")).unwrap();
-    assert!(cell_log.contains("teacher-0: finished before, reusing it"), "{cell_log}");
+    assert!(
+        cell_log.contains("teacher-0: finished before, reusing it"),
+        "{cell_log}"
+    );
 
     // Submitting again sends only what is unfinished: the failed cell.
     let (ok, stdout, stderr) = run(&["ablate", "name=slurm", "backend=slurm", "--gpus", "0"]);
@@ -80,7 +102,10 @@ fn a_sweep_runs_as_a_slurm_job_array_after_its_shared_stages() {
 /// The shared job's and the array job's ids, from `w2s ablate`'s report.
 fn job_ids(stdout: &str) -> (&str, &str) {
     let after = |marker: &str| {
-        let rest = &stdout[stdout.find(marker).unwrap_or_else(|| panic!("no `{marker}` in {stdout}")) + marker.len()..];
+        let rest = &stdout[stdout
+            .find(marker)
+            .unwrap_or_else(|| panic!("no `{marker}` in {stdout}"))
+            + marker.len()..];
         rest.split(|c: char| !c.is_ascii_digit()).next().unwrap()
     };
     (after("shared stages as job "), after("as array job "))
@@ -90,12 +115,18 @@ fn job_ids(stdout: &str) -> (&str, &str) {
 fn wait_until_gone(jobs: &[&str], timeout: Duration) {
     let started = Instant::now();
     loop {
-        let output = Command::new("squeue").args(["--noheader", "--jobs", &jobs.join(","), "--format=%i %T"]).output().unwrap();
+        let output = Command::new("squeue")
+            .args(["--noheader", "--jobs", &jobs.join(","), "--format=%i %T"])
+            .output()
+            .unwrap();
         let listed = String::from_utf8_lossy(&output.stdout).into_owned();
         if listed.trim().is_empty() {
             return;
         }
-        assert!(started.elapsed() < timeout, "jobs still queued after {timeout:?}:\n{listed}");
+        assert!(
+            started.elapsed() < timeout,
+            "jobs still queued after {timeout:?}:\n{listed}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }

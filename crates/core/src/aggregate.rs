@@ -101,17 +101,11 @@ pub struct CellMetrics {
 impl CellMetrics {
     fn of(run: &RunResults) -> Self {
         let row = |role: Role| run.summary.iter().find(|r| r.role == role);
-        let accuracy =
-            |role: Role| row(role).map_or_else(|| summarize(&[]), |r| r.accuracy.clone());
-        let pgrs: Vec<f64> = run
-            .seeds
-            .iter()
-            .filter_map(|s| s.pgr_accuracy.value)
-            .collect();
+        let accuracy = |role: Role| row(role).map_or_else(|| summarize(&[]), |r| r.accuracy.clone());
+        let pgrs: Vec<f64> = run.seeds.iter().filter_map(|s| s.pgr_accuracy.value).collect();
         Self {
             weak_accuracy: accuracy(Role::Ensemble),
-            label_accuracy: row(Role::Ensemble)
-                .map_or_else(|| summarize(&[]), |r| r.label_accuracy.clone()),
+            label_accuracy: row(Role::Ensemble).map_or_else(|| summarize(&[]), |r| r.label_accuracy.clone()),
             student_accuracy: accuracy(Role::Student),
             ceiling_accuracy: accuracy(Role::Ceiling),
             pgr_accuracy: run.pgr_accuracy.clone(),
@@ -156,10 +150,7 @@ impl CellSummary {
 
     /// The value of `axis`, if the cell has it.
     pub fn value(&self, axis: &str) -> Option<&str> {
-        self.values
-            .iter()
-            .find(|(k, _)| k == axis)
-            .map(|(_, v)| v.as_str())
+        self.values.iter().find(|(k, _)| k == axis).map(|(_, v)| v.as_str())
     }
 }
 
@@ -208,16 +199,8 @@ fn summarize_cell(cell: &CellRecord) -> CellSummary {
             None,
             Some(CellMetrics::of(run)),
         ),
-        CellOutcome::Failed { log, error } => (
-            CellStatus::Failed,
-            0,
-            Some(log.clone()),
-            Some(error.clone()),
-            None,
-        ),
-        CellOutcome::Incomplete { log } => {
-            (CellStatus::Incomplete, 0, Some(log.clone()), None, None)
-        }
+        CellOutcome::Failed { log, error } => (CellStatus::Failed, 0, Some(log.clone()), Some(error.clone()), None),
+        CellOutcome::Incomplete { log } => (CellStatus::Incomplete, 0, Some(log.clone()), None, None),
         CellOutcome::NotRun => (CellStatus::NotRun, 0, None, None, None),
     };
     CellSummary {
@@ -241,22 +224,15 @@ fn axis_medians(cells: &[CellSummary]) -> Vec<AxisMedian> {
         let pgr = cell.metrics.as_ref().and_then(|m| m.pgr_accuracy.mean);
         for (axis, value) in &cell.values {
             let key = (cell.experiment.as_str(), axis.as_str(), value.as_str());
-            let i = groups
-                .iter()
-                .position(|(k, _)| *k == key)
-                .unwrap_or_else(|| {
-                    groups.push((key, Vec::new()));
-                    groups.len() - 1
-                });
+            let i = groups.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
+                groups.push((key, Vec::new()));
+                groups.len() - 1
+            });
             groups[i].1.extend(pgr);
         }
     }
     let experiments = first_appearances(cells.iter().map(|c| c.experiment.as_str()));
-    let axes = first_appearances(
-        cells
-            .iter()
-            .flat_map(|c| c.values.iter().map(|(k, _)| k.as_str())),
-    );
+    let axes = first_appearances(cells.iter().flat_map(|c| c.values.iter().map(|(k, _)| k.as_str())));
     let rank = |names: &[&str], name: &str| names.iter().position(|n| *n == name);
     groups.sort_by_key(|((e, a, _), _)| (rank(&experiments, e), rank(&axes, a)));
     groups
@@ -274,9 +250,7 @@ fn axis_medians(cells: &[CellSummary]) -> Vec<AxisMedian> {
 impl SweepSummary {
     /// The done cells with their metrics.
     pub fn done(&self) -> impl Iterator<Item = (&CellSummary, &CellMetrics)> {
-        self.cells
-            .iter()
-            .filter_map(|c| c.metrics.as_ref().map(|m| (c, m)))
+        self.cells.iter().filter_map(|c| c.metrics.as_ref().map(|m| (c, m)))
     }
 
     /// Experiment names in order of first appearance.
@@ -286,13 +260,8 @@ impl SweepSummary {
 
     /// Axis keys of all cells in order of first appearance.
     pub fn axes(&self) -> Vec<&str> {
-        first_appearances(
-            self.cells
-                .iter()
-                .flat_map(|c| c.values.iter().map(|(k, _)| k.as_str())),
-        )
+        first_appearances(self.cells.iter().flat_map(|c| c.values.iter().map(|(k, _)| k.as_str())))
     }
-
 }
 
 fn first_appearances<'a>(items: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
@@ -386,15 +355,7 @@ mod tests {
         let statuses: Vec<&str> = s.cells.iter().map(|c| c.status.as_str()).collect();
         assert_eq!(
             statuses,
-            [
-                "done",
-                "done",
-                "done",
-                "failed",
-                "incomplete",
-                "not run",
-                "done"
-            ]
+            ["done", "done", "done", "failed", "incomplete", "not run", "done"]
         );
         let failed = &s.cells[3];
         assert!(failed.metrics.is_none() && failed.seeds == 0);
@@ -432,10 +393,7 @@ mod tests {
         );
         let get = |v: &str| s.axis_medians.iter().find(|m| m.value == v).unwrap();
         assert_eq!(get("soft").cells, 3);
-        assert!(
-            close(get("soft").median_pgr_accuracy, 0.5),
-            "the median, not the mean"
-        );
+        assert!(close(get("soft").median_pgr_accuracy, 0.5), "the median, not the mean");
         assert_eq!(get("1").cells, 2, "soft,1 and hard,1");
         assert!(close(get("1").median_pgr_accuracy, 0.25));
         assert!(close(get("3").median_pgr_accuracy, 1.0));
@@ -447,44 +405,26 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines.len(), 1 + 7, "{csv}");
         assert!(
-            lines[0].starts_with(
-                "index,experiment,ensemble.method,ensemble.size,status,seeds,weak_accuracy_mean,"
-            ),
+            lines[0].starts_with("index,experiment,ensemble.method,ensemble.size,status,seeds,weak_accuracy_mean,"),
             "{}",
             lines[0]
         );
         assert!(lines[0].ends_with(",pgr_accuracy_median,pgr_auroc_mean,run_dir,log,error"));
+        assert!(lines[1].starts_with("0,toxicity,soft,1,done,2,0.6,"), "{}", lines[1]);
         assert!(
-            lines[1].starts_with("0,toxicity,soft,1,done,2,0.6,"),
-            "{}",
-            lines[1]
-        );
-        assert!(
-            lines[4].ends_with(
-                ",runs/sweep/cell-3,runs/sweep/cell-3/run.log,\"out of memory, \"\"badly\"\"\""
-            ),
+            lines[4].ends_with(",runs/sweep/cell-3,runs/sweep/cell-3/run.log,\"out of memory, \"\"badly\"\"\""),
             "{}",
             lines[4]
         );
-        assert!(
-            lines[6].starts_with("5,toxicity,vote,3,not run,0,,"),
-            "{}",
-            lines[6]
-        );
+        assert!(lines[6].starts_with("5,toxicity,vote,3,not run,0,,"), "{}", lines[6]);
         let columns = lines[0].split(',').count();
-        assert!(
-            lines[1..4].iter().all(|l| l.split(',').count() == columns),
-            "{csv}"
-        );
+        assert!(lines[1..4].iter().all(|l| l.split(',').count() == columns), "{csv}");
     }
 
     #[test]
     fn markdown_has_cells_medians_and_failed_logs() {
         let md = sweep().to_markdown();
-        assert!(
-            md.starts_with("# Sweep demo\n\n4 of 7 cells done\n"),
-            "{md}"
-        );
+        assert!(md.starts_with("# Sweep demo\n\n4 of 7 cells done\n"), "{md}");
         assert!(
             md.contains("| # | experiment | ensemble.method | ensemble.size | seeds | weak acc |"),
             "{md}"
@@ -493,15 +433,9 @@ mod tests {
             md.contains("| 0 | toxicity | soft | 1 | 2 | 0.600 ± 0.000 [0.600, 0.600] |"),
             "{md}"
         );
-        assert!(
-            md.contains("| toxicity | ensemble.method | soft | 0.500 | 3 |"),
-            "{md}"
-        );
+        assert!(md.contains("| toxicity | ensemble.method | soft | 0.500 | 3 |"), "{md}");
         assert!(md.contains("## Failed or unfinished cells"), "{md}");
-        assert!(
-            md.contains("log `runs/sweep/cell-3/run.log`: out of memory"),
-            "{md}"
-        );
+        assert!(md.contains("log `runs/sweep/cell-3/run.log`: out of memory"), "{md}");
         assert!(
             md.contains("- **4** toxicity (vote, 1): incomplete, log `runs/sweep/cell-4/run.log`"),
             "{md}"
@@ -523,15 +457,10 @@ mod tests {
             table.starts_with("Sweep demo: 4 of 7 cells done\n\n#  experiment  cell"),
             "{table}"
         );
-        assert!(
-            table.contains("\n0  toxicity    soft, 1  2      0.600"),
-            "{table}"
-        );
+        assert!(table.contains("\n0  toxicity    soft, 1  2      0.600"), "{table}");
         assert!(table.contains("0.500 ± 0.141"), "{table}");
         assert!(
-            table.contains(
-                "  3 toxicity (hard, 3): failed, runs/sweep/cell-3/run.log: out of memory"
-            ),
+            table.contains("  3 toxicity (hard, 3): failed, runs/sweep/cell-3/run.log: out of memory"),
             "{table}"
         );
     }

@@ -34,11 +34,7 @@ pub fn ensemble_name(method: EnsembleMethod, teachers: usize) -> String {
 /// # Panics
 /// If teachers disagree on the number of examples or of classes, or (for `Weighted`) if there is
 /// not one validation accuracy per teacher.
-pub fn combine(
-    method: EnsembleMethod,
-    teacher_probs: &[Vec<Vec<f64>>],
-    val_accuracies: &[f64],
-) -> Vec<Vec<f64>> {
+pub fn combine(method: EnsembleMethod, teacher_probs: &[Vec<Vec<f64>>], val_accuracies: &[f64]) -> Vec<Vec<f64>> {
     let Some(first) = teacher_probs.first() else {
         return Vec::new();
     };
@@ -170,10 +166,7 @@ mod tests {
 
     #[test]
     fn none_returns_first_teacher() {
-        assert_eq!(
-            combine(EnsembleMethod::None, &teachers(), &[]),
-            teachers()[0]
-        );
+        assert_eq!(combine(EnsembleMethod::None, &teachers(), &[]), teachers()[0]);
     }
 
     #[test]
@@ -202,10 +195,7 @@ mod tests {
             vec![vec![0.5, 0.0, 0.5]],
             vec![vec![0.5, 0.1, 0.4]],
         ];
-        assert_eq!(
-            combine(EnsembleMethod::Hard, &t, &[]),
-            vec![vec![1.0, 0.0, 0.0]]
-        );
+        assert_eq!(combine(EnsembleMethod::Hard, &t, &[]), vec![vec![1.0, 0.0, 0.0]]);
     }
 
     #[test]
@@ -228,18 +218,12 @@ mod tests {
         );
         // K = 4: chance is 0.25; acc 0.5 -> ln 1 + ln 3.
         let w = teacher_weights(&[0.5, 0.25], 4);
-        assert!(
-            (w[0] - 3f64.ln()).abs() < 1e-12 && w[1].abs() < 1e-12,
-            "{w:?}"
-        );
+        assert!((w[0] - 3f64.ln()).abs() < 1e-12 && w[1].abs() < 1e-12, "{w:?}");
         // All at or below chance: uniform.
         assert_eq!(teacher_weights(&[0.5, 0.1], 2), vec![1.0, 1.0]);
         // Perfect accuracy is clamped, not infinite.
         let w = teacher_weights(&[1.0], 2)[0];
-        assert!(
-            w.is_finite() && (w - ((1.0 - 1e-6) / 1e-6f64).ln()).abs() < 1e-9,
-            "{w}"
-        );
+        assert!(w.is_finite() && (w - ((1.0 - 1e-6) / 1e-6f64).ln()).abs() < 1e-9, "{w}");
         assert_eq!(teacher_weights(&[f64::NAN, 0.9], 2)[0], 0.0);
         assert_eq!(teacher_weights(&[0.9], 1), vec![1.0]);
         assert!(teacher_weights(&[], 2).is_empty());

@@ -64,9 +64,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// # Errors
 /// As [`write_atomic`], or when `value` cannot be serialized as JSON.
 pub fn write_json_atomic<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
-    let mut bytes = serde_json::to_vec_pretty(value).map_err(|e| {
-        io::Error::other(format!("cannot serialize JSON for {}: {e}", path.display()))
-    })?;
+    let mut bytes = serde_json::to_vec_pretty(value)
+        .map_err(|e| io::Error::other(format!("cannot serialize JSON for {}: {e}", path.display())))?;
     bytes.push(b'\n');
     write_atomic(path, &bytes)
 }
@@ -90,11 +89,7 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, ReadJsonError> {
 fn temp_name(file_name: &std::ffi::OsStr) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!(
-        ".{}.tmp-{}-{n}",
-        file_name.to_string_lossy(),
-        std::process::id()
-    )
+    format!(".{}.tmp-{}-{n}", file_name.to_string_lossy(), std::process::id())
 }
 
 /// How long a temporary file of [`write_atomic`] must have been left alone before
@@ -228,10 +223,7 @@ mod tests {
         let value = BTreeMap::from([("a".to_string(), vec![1.5, 2.0])]);
         write_json_atomic(&path, &value).unwrap();
         let text = fs::read_to_string(&path).unwrap();
-        assert!(
-            text.contains("\n  \"a\"") && text.ends_with("]\n}\n"),
-            "{text}"
-        );
+        assert!(text.contains("\n  \"a\"") && text.ends_with("]\n}\n"), "{text}");
         let back: BTreeMap<String, Vec<f64>> = read_json(&path).unwrap();
         assert_eq!(back, value);
     }

@@ -43,12 +43,18 @@ mod tests {
 
     #[test]
     fn one_hot_rows_put_all_mass_on_the_label() {
-        assert_eq!(one_hot_rows(&[1, 0, 2], 3), [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]);
+        assert_eq!(
+            one_hot_rows(&[1, 0, 2], 3),
+            [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]
+        );
     }
 
     #[test]
     fn label_accuracy_scores_the_argmax() {
-        assert_eq!(label_accuracy(&[vec![0.4, 0.6], vec![0.9, 0.1], vec![0.2, 0.8]], &[1, 1, 1]), 2.0 / 3.0);
+        assert_eq!(
+            label_accuracy(&[vec![0.4, 0.6], vec![0.9, 0.1], vec![0.2, 0.8]], &[1, 1, 1]),
+            2.0 / 3.0
+        );
     }
 
     #[test]

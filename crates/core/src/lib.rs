@@ -16,9 +16,9 @@ pub mod report;
 pub mod role;
 pub mod schedule;
 pub mod split;
-pub mod tables;
 pub mod stats;
 pub mod sweep;
+pub mod tables;
 /// Builders of synthetic configs and results for tests: core's own and, through the `testing`
 /// feature, other crates'.
 #[cfg(any(test, feature = "testing"))]

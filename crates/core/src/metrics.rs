@@ -89,10 +89,7 @@ pub fn balanced_accuracy(preds: &[usize], labels: &[usize], num_classes: usize) 
 /// If the lengths differ.
 pub fn f1_weighted(preds: &[usize], labels: &[usize], num_classes: usize) -> f64 {
     let counts = ClassCounts::new(preds, labels, num_classes);
-    let weighted_sum: f64 = counts
-        .present()
-        .map(|c| counts.support[c] as f64 * counts.f1(c))
-        .sum();
+    let weighted_sum: f64 = counts.present().map(|c| counts.support[c] as f64 * counts.f1(c)).sum();
     ratio_f(weighted_sum, labels.len())
 }
 
@@ -122,7 +119,10 @@ pub fn auroc(probs: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
     let one_vs_rest = |class: usize| {
         let scores: Vec<f64> = probs.iter().map(|p| p[class]).collect();
         let positive: Vec<bool> = labels.iter().map(|&l| l == class).collect();
-        scores.iter().all(|s| s.is_finite()).then(|| binary_auroc(&scores, &positive))
+        scores
+            .iter()
+            .all(|s| s.is_finite())
+            .then(|| binary_auroc(&scores, &positive))
     };
     if num_columns == 2 {
         return one_vs_rest(1);
@@ -139,10 +139,7 @@ const Z_95: f64 = 1.959_963_984_540_054;
 /// # Panics
 /// If `successes > n`.
 pub fn wilson_interval(successes: usize, n: usize) -> (f64, f64) {
-    assert!(
-        successes <= n,
-        "wilson_interval: {successes} successes out of {n}"
-    );
+    assert!(successes <= n, "wilson_interval: {successes} successes out of {n}");
     if n == 0 {
         return (0.0, 1.0);
     }
@@ -150,8 +147,7 @@ pub fn wilson_interval(successes: usize, n: usize) -> (f64, f64) {
     let z2 = Z_95 * Z_95;
     let denominator = 1.0 + z2 / trials;
     let center = (p + z2 / (2.0 * trials)) / denominator;
-    let half_width =
-        Z_95 * (p * (1.0 - p) / trials + z2 / (4.0 * trials * trials)).sqrt() / denominator;
+    let half_width = Z_95 * (p * (1.0 - p) / trials + z2 / (4.0 * trials * trials)).sqrt() / denominator;
     // The exact bounds at the extremes are 0 and 1; pin them against rounding.
     let lower = if successes == 0 {
         0.0
@@ -175,12 +171,7 @@ fn binary_auroc(scores: &[f64], positive: &[bool]) -> f64 {
         return 0.5;
     }
     let ranks = average_ranks(scores);
-    let positive_rank_sum: f64 = ranks
-        .iter()
-        .zip(positive)
-        .filter(|(_, p)| **p)
-        .map(|(r, _)| r)
-        .sum();
+    let positive_rank_sum: f64 = ranks.iter().zip(positive).filter(|(_, p)| **p).map(|(r, _)| r).sum();
     let (n_pos, n_neg) = (n_pos as f64, n_neg as f64);
     (positive_rank_sum - n_pos * (n_pos + 1.0) / 2.0) / (n_pos * n_neg)
 }
@@ -196,9 +187,7 @@ fn average_ranks(values: &[f64]) -> Vec<f64> {
     while start < order.len() {
         let first = values[order[start]];
         let tied = |j: &usize| values[order[*j]] == first || values[order[*j]].total_cmp(&first).is_eq();
-        let end = (start..order.len())
-            .find(|j| !tied(j))
-            .unwrap_or(order.len());
+        let end = (start..order.len()).find(|j| !tied(j)).unwrap_or(order.len());
         let average = (start + 1 + end) as f64 / 2.0; // mean of the ranks start+1 ..= end
         for &i in &order[start..end] {
             ranks[i] = average;
@@ -302,10 +291,7 @@ mod tests {
         // Class 0: 2/3 recalled, class 1: 1/1; class 2 predicted but absent from labels.
         let preds = [0, 0, 2, 1];
         let labels = [0, 0, 0, 1];
-        assert!(close(
-            balanced_accuracy(&preds, &labels, 3),
-            (2.0 / 3.0 + 1.0) / 2.0
-        ));
+        assert!(close(balanced_accuracy(&preds, &labels, 3), (2.0 / 3.0 + 1.0) / 2.0));
         assert_eq!(balanced_accuracy(&[1, 1], &[0, 0], 2), 0.0);
         assert_eq!(balanced_accuracy(&[0, 0], &[0, 0], 2), 1.0);
         assert_eq!(balanced_accuracy(&[], &[], 2), 0.0);
@@ -331,24 +317,14 @@ mod tests {
     fn binary_auroc_with_ties() {
         // Positives scored 0.8, 0.4; negatives 0.4, 0.1.
         // Pairs: (0.8>0.4)=1, (0.8>0.1)=1, (0.4=0.4)=0.5, (0.4>0.1)=1 -> 3.5/4.
-        let probs = vec![
-            vec![0.2, 0.8],
-            vec![0.6, 0.4],
-            vec![0.6, 0.4],
-            vec![0.9, 0.1],
-        ];
+        let probs = vec![vec![0.2, 0.8], vec![0.6, 0.4], vec![0.6, 0.4], vec![0.9, 0.1]];
         let labels = [1, 1, 0, 0];
         assert!(close(auroc(&probs, &labels).unwrap(), 0.875));
         // All scores tied: 0.5.
         let tied = vec![vec![0.5, 0.5]; 4];
         assert!(close(auroc(&tied, &labels).unwrap(), 0.5));
         // Perfectly wrong ranking: 0.
-        let wrong = vec![
-            vec![0.9, 0.1],
-            vec![0.8, 0.2],
-            vec![0.2, 0.8],
-            vec![0.1, 0.9],
-        ];
+        let wrong = vec![vec![0.9, 0.1], vec![0.8, 0.2], vec![0.2, 0.8], vec![0.1, 0.9]];
         assert!(close(auroc(&wrong, &labels).unwrap(), 0.0));
     }
 
@@ -363,17 +339,9 @@ mod tests {
         // Class 0 vs rest: scores [0.7, 0.2, 0.1 | labels 0, 1, 1] -> 1.0
         // Class 1 vs rest: scores [0.2, 0.5, 0.6 | positives at 1, 2] -> 1.0
         // Class 2 is absent from the labels and is skipped.
-        let probs = vec![
-            vec![0.7, 0.2, 0.1],
-            vec![0.2, 0.5, 0.3],
-            vec![0.1, 0.6, 0.3],
-        ];
+        let probs = vec![vec![0.7, 0.2, 0.1], vec![0.2, 0.5, 0.3], vec![0.1, 0.6, 0.3]];
         assert!(close(auroc(&probs, &[0, 1, 1]).unwrap(), 1.0));
-        let probs = vec![
-            vec![0.2, 0.6, 0.2],
-            vec![0.5, 0.2, 0.3],
-            vec![0.1, 0.3, 0.6],
-        ];
+        let probs = vec![vec![0.2, 0.6, 0.2], vec![0.5, 0.2, 0.3], vec![0.1, 0.3, 0.6]];
         let value = auroc(&probs, &[1, 2, 0]).unwrap();
         // Class 0 (label at index 2): score 0.1 vs 0.2, 0.5 -> 0.
         // Class 1 (index 0): 0.6 vs 0.2, 0.3 -> 1. Class 2 (index 1): 0.3 vs 0.2, 0.6 -> 0.5.
@@ -382,10 +350,7 @@ mod tests {
 
     #[test]
     fn average_ranks_share_ties() {
-        assert_eq!(
-            average_ranks(&[3.0, 1.0, 3.0, 2.0]),
-            vec![3.5, 1.0, 3.5, 2.0]
-        );
+        assert_eq!(average_ranks(&[3.0, 1.0, 3.0, 2.0]), vec![3.5, 1.0, 3.5, 2.0]);
         assert_eq!(average_ranks(&[]), Vec::<f64>::new());
     }
 
@@ -428,12 +393,7 @@ mod tests {
 
     #[test]
     fn evaluate_combines_everything() {
-        let probs = vec![
-            vec![0.9, 0.1],
-            vec![0.4, 0.6],
-            vec![0.7, 0.3],
-            vec![0.2, 0.8],
-        ];
+        let probs = vec![vec![0.9, 0.1], vec![0.4, 0.6], vec![0.7, 0.3], vec![0.2, 0.8]];
         let m = evaluate(&probs, &[0, 1, 1, 1]);
         assert_eq!(m.n, 4);
         assert!(close(m.accuracy, 0.75));

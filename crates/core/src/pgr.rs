@@ -78,10 +78,7 @@ mod tests {
 
     #[test]
     fn pgr_values() {
-        assert_eq!(
-            pgr(0.6, 0.7, 0.8).value.map(|v| (v * 1e9).round() / 1e9),
-            Some(0.5)
-        );
+        assert_eq!(pgr(0.6, 0.7, 0.8).value.map(|v| (v * 1e9).round() / 1e9), Some(0.5));
         assert_eq!(pgr(0.6, 0.8, 0.8), Pgr::defined(1.0));
         assert_eq!(pgr(0.6, 0.6, 0.8), Pgr::defined(0.0));
         assert!(
@@ -111,10 +108,7 @@ mod tests {
         assert!(p.reason.unwrap().contains("student metric is not finite"));
         let p = pgr_of_optional(Some(0.6), Some(0.7), None);
         assert_eq!(p.reason.as_deref(), Some("the ceiling metric is missing"));
-        assert_eq!(
-            pgr_of_optional(Some(0.6), Some(0.7), Some(0.8)),
-            pgr(0.6, 0.7, 0.8)
-        );
+        assert_eq!(pgr_of_optional(Some(0.6), Some(0.7), Some(0.8)), pgr(0.6, 0.7, 0.8));
         for bad in [f64::INFINITY, f64::NEG_INFINITY] {
             assert_eq!(pgr(bad, 0.7, 0.8).value, None);
             assert_eq!(pgr(0.6, 0.7, bad).value, None);

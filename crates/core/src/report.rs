@@ -146,12 +146,7 @@ impl RunResults {
             .into_iter()
             .map(|role| summarize_role(&seeds, role))
             .collect();
-        let pgr_accuracy = summarize(
-            &seeds
-                .iter()
-                .map(|s| s.pgr_accuracy.value)
-                .collect::<Vec<_>>(),
-        );
+        let pgr_accuracy = summarize(&seeds.iter().map(|s| s.pgr_accuracy.value).collect::<Vec<_>>());
         let pgr_auroc = summarize(&seeds.iter().map(|s| s.pgr_auroc.value).collect::<Vec<_>>());
         let created_unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -182,7 +177,6 @@ impl RunResults {
     pub fn with_threads(self, threads: Option<usize>) -> Self {
         Self { threads, ..self }
     }
-
 }
 
 /// The mean over `seeds` of the stage times of `role`, over the seeds that recorded them.
@@ -212,9 +206,8 @@ fn roles_in_order(seeds: &[SeedResult]) -> Vec<Role> {
 
 fn summarize_role(seeds: &[SeedResult], role: Role) -> RunSummaryRow {
     let results: Vec<&ModelResult> = seeds.iter().filter_map(|s| s.model(role)).collect();
-    let across = |metric: fn(&ModelResult) -> Option<f64>| {
-        summarize(&results.iter().map(|m| metric(m)).collect::<Vec<_>>())
-    };
+    let across =
+        |metric: fn(&ModelResult) -> Option<f64>| summarize(&results.iter().map(|m| metric(m)).collect::<Vec<_>>());
     RunSummaryRow {
         role,
         model: results.first().map(|m| m.model.clone()).unwrap_or_default(),
@@ -259,10 +252,7 @@ mod tests {
         let s = seed(0, 0.6, 0.7, 0.8);
         assert!(close(s.pgr_accuracy.value, 0.5));
         assert_eq!(s.pgr_auroc.value, None, "ceiling AUROC is missing");
-        assert_eq!(
-            s.pgr_auroc.reason.as_deref(),
-            Some("the ceiling metric is missing")
-        );
+        assert_eq!(s.pgr_auroc.reason.as_deref(), Some("the ceiling metric is missing"));
         assert_eq!(s.model(Role::Student).unwrap().model, "big");
         assert!(s.model(Role::Teacher(1)).is_none());
     }
@@ -284,10 +274,7 @@ mod tests {
 
     #[test]
     fn run_results_summarize_per_role_in_order() {
-        let run = RunResults::new(
-            config(&[0, 1]),
-            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
-        );
+        let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)]);
         let roles: Vec<String> = run.summary.iter().map(|r| r.role.to_string()).collect();
         assert_eq!(roles, ["teacher-0", "ensemble", "student", "ceiling"]);
         let student = &run.summary[2];
@@ -310,32 +297,19 @@ mod tests {
             .insert(1, model(Role::Teacher(1), "tiny2", 0.5, None, Some(0.5 + 0.01)));
         let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), second]);
         let roles: Vec<String> = run.summary.iter().map(|r| r.role.to_string()).collect();
-        assert_eq!(
-            roles,
-            ["teacher-0", "ensemble", "student", "ceiling", "teacher-1"]
-        );
+        assert_eq!(roles, ["teacher-0", "ensemble", "student", "ceiling", "teacher-1"]);
         assert_eq!(run.summary[4].accuracy.n, 1);
     }
 
     #[test]
     fn csv_has_seed_rows_and_mean_rows() {
-        let run = RunResults::new(
-            config(&[0, 1]),
-            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
-        );
+        let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)]);
         let csv = run.to_csv();
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], CSV_HEADER.join(","));
         assert_eq!(lines.len(), 1 + 8 + 4);
-        assert_eq!(
-            lines[3],
-            "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,"
-        );
-        assert!(
-            lines[11].starts_with("mean,student,big,,0.725,"),
-            "{}",
-            lines[11]
-        );
+        assert_eq!(lines[3], "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,");
+        assert!(lines[11].starts_with("mean,student,big,,0.725,"), "{}", lines[11]);
         assert!(lines.iter().all(|l| l.split(',').count() == 16), "{csv}");
     }
 
@@ -356,10 +330,7 @@ mod tests {
         let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)]);
         let table = run.to_table();
         let (lo, hi) = wilson_interval(70, 100);
-        assert!(
-            table.contains(&format!("0.700 [{lo:.3}, {hi:.3}]")),
-            "{table}"
-        );
+        assert!(table.contains(&format!("0.700 [{lo:.3}, {hi:.3}]")), "{table}");
         assert!(table.contains("PGR (accuracy): 0.500\n"), "{table}");
         assert!(
             table.contains("PGR (AUROC): null: the ceiling metric is missing"),
@@ -367,22 +338,13 @@ mod tests {
         );
         assert!(table.contains("demo on sst2: config"), "{table}");
         // Columns line up: each is as wide as its widest cell plus two spaces.
-        assert!(
-            table.contains("\nrole       model  n    accuracy "),
-            "{table}"
-        );
-        assert!(
-            table.contains("\nstudent    big    100  0.700 ["),
-            "{table}"
-        );
+        assert!(table.contains("\nrole       model  n    accuracy "), "{table}");
+        assert!(table.contains("\nstudent    big    100  0.700 ["), "{table}");
     }
 
     #[test]
     fn table_for_several_seeds_shows_std_and_ci() {
-        let run = RunResults::new(
-            config(&[0, 1]),
-            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
-        );
+        let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)]);
         let table = run.to_table();
         assert!(table.contains("0.725 ± 0.035"), "{table}");
         assert!(
@@ -395,11 +357,7 @@ mod tests {
     fn pgr_line_mentions_partially_undefined_seeds() {
         let run = RunResults::new(
             config(&[0, 1, 2]),
-            vec![
-                seed(0, 0.6, 0.7, 0.8),
-                seed(1, 0.6, 0.75, 0.8),
-                seed(2, 0.8, 0.7, 0.8),
-            ],
+            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8), seed(2, 0.8, 0.7, 0.8)],
         );
         let table = run.to_table();
         assert!(
@@ -417,9 +375,7 @@ mod tests {
         let md = RunResults::new(cfg, vec![s]).to_markdown();
         assert!(md.starts_with("# demo\n\nA test run.\n"), "{md}");
         assert!(
-            md.contains(
-                "| role | model | n | accuracy | bal acc | F1 | AUROC | label acc |\n| --- |"
-            ),
+            md.contains("| role | model | n | accuracy | bal acc | F1 | AUROC | label acc |\n| --- |"),
             "{md}"
         );
         assert!(md.contains("| teacher-0 | a\\|b | 100 |"), "{md}");
@@ -428,32 +384,21 @@ mod tests {
 
     #[test]
     fn the_compute_is_recorded_and_shown() {
-        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)])
-            .computed_on("libtorch-cpu bf16");
+        let run = RunResults::new(config(&[0]), vec![seed(0, 0.6, 0.7, 0.8)]).computed_on("libtorch-cpu bf16");
         assert!(
-            run.to_table()
-                .lines()
-                .next()
-                .unwrap()
-                .ends_with(", libtorch-cpu bf16"),
+            run.to_table().lines().next().unwrap().ends_with(", libtorch-cpu bf16"),
             "{}",
             run.to_table()
         );
         let json = serde_json::to_string(&run).unwrap();
         assert_eq!(
-            serde_json::from_str::<RunResults>(&json)
-                .unwrap()
-                .compute
-                .as_deref(),
+            serde_json::from_str::<RunResults>(&json).unwrap().compute.as_deref(),
             Some("libtorch-cpu bf16")
         );
         // Results written before the field existed still load.
         let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
         old.as_object_mut().unwrap().remove("compute");
-        assert_eq!(
-            serde_json::from_value::<RunResults>(old).unwrap().compute,
-            None
-        );
+        assert_eq!(serde_json::from_value::<RunResults>(old).unwrap().compute, None);
     }
 
     #[test]
@@ -463,7 +408,11 @@ mod tests {
             .with_threads(Some(2));
         let table = run.to_table();
         assert!(
-            table.lines().next().unwrap().ends_with(", libtorch-cpu f32 (torch 2.9.0), 2 threads"),
+            table
+                .lines()
+                .next()
+                .unwrap()
+                .ends_with(", libtorch-cpu f32 (torch 2.9.0), 2 threads"),
             "{table}"
         );
         let json: serde_json::Value = serde_json::to_value(&run).unwrap();
@@ -475,12 +424,7 @@ mod tests {
         assert_eq!(serde_json::from_value::<RunResults>(old).unwrap().threads, None);
     }
 
-    fn timed(
-        mut seed: SeedResult,
-        role: Role,
-        train_seconds: f64,
-        label_seconds: Option<f64>,
-    ) -> SeedResult {
+    fn timed(mut seed: SeedResult, role: Role, train_seconds: f64, label_seconds: Option<f64>) -> SeedResult {
         let model = seed.models.iter_mut().find(|m| m.role == role).unwrap();
         model.timing = Some(StageTiming {
             train_seconds,
@@ -504,10 +448,7 @@ mod tests {
         ];
         let run = RunResults::new(config(&[0, 1]), seeds);
         let student = mean_timing(&run.seeds, Role::Student).unwrap();
-        assert_eq!(
-            (student.train_seconds, student.train_examples_per_s),
-            (30.0, 6.0)
-        );
+        assert_eq!((student.train_seconds, student.train_examples_per_s), (30.0, 6.0));
         assert_eq!(
             (student.label_seconds, student.label_examples_per_s),
             (Some(2.0), Some(25.0))
@@ -515,10 +456,7 @@ mod tests {
         assert_eq!(mean_timing(&run.seeds, Role::Ensemble), None);
 
         let table = run.to_table();
-        let timing = table
-            .split_once("Time per stage")
-            .expect("a timing section")
-            .1;
+        let timing = table.split_once("Time per stage").expect("a timing section").1;
         let rows: Vec<&str> = timing.lines().skip(2).collect();
         assert_eq!(rows.len(), 2, "{table}");
         assert!(
@@ -559,10 +497,7 @@ mod tests {
             ),
             ("50".into(), "".into())
         );
-        let mean_student = csv
-            .lines()
-            .find(|l| l.starts_with("mean,student,"))
-            .unwrap();
+        let mean_student = csv.lines().find(|l| l.starts_with("mean,student,")).unwrap();
         assert_eq!(field(mean_student, "train_seconds"), "30");
         let ensemble = csv.lines().find(|l| l.starts_with("0,ensemble,")).unwrap();
         assert_eq!(field(ensemble, "train_seconds"), "");
@@ -587,10 +522,7 @@ mod tests {
 
     #[test]
     fn results_round_trip_through_json() {
-        let run = RunResults::new(
-            config(&[0, 1]),
-            vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)],
-        );
+        let run = RunResults::new(config(&[0, 1]), vec![seed(0, 0.6, 0.7, 0.8), seed(1, 0.6, 0.75, 0.8)]);
         let json = serde_json::to_string(&run).unwrap();
         assert_eq!(serde_json::from_str::<RunResults>(&json).unwrap(), run);
     }

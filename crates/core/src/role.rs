@@ -74,7 +74,13 @@ mod tests {
 
     #[test]
     fn roles_spell_and_parse_as_results_and_seeds_always_have() {
-        let roles = [Role::Teacher(0), Role::Teacher(12), Role::Ensemble, Role::Student, Role::Ceiling];
+        let roles = [
+            Role::Teacher(0),
+            Role::Teacher(12),
+            Role::Ensemble,
+            Role::Student,
+            Role::Ceiling,
+        ];
         let names = roles.map(|role| role.to_string());
         assert_eq!(names, ["teacher-0", "teacher-12", "ensemble", "student", "ceiling"]);
         for (role, name) in roles.iter().zip(&names) {

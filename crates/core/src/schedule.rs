@@ -8,13 +8,7 @@ pub use crate::config::Schedule;
 /// `base_lr * s / warmup`, so step 0 has rate 0). Afterwards the rate is constant, decays
 /// linearly to 0 at `total_steps`, or decays to 0 along a half cosine. Steps at or past the end
 /// get 0 for the decaying schedules.
-pub fn learning_rate(
-    schedule: Schedule,
-    base_lr: f64,
-    warmup_frac: f64,
-    step: usize,
-    total_steps: usize,
-) -> f64 {
+pub fn learning_rate(schedule: Schedule, base_lr: f64, warmup_frac: f64, step: usize, total_steps: usize) -> f64 {
     let warmup = warmup_steps(warmup_frac, total_steps);
     if step < warmup {
         return base_lr * step as f64 / warmup as f64;
@@ -70,10 +64,7 @@ mod tests {
     fn linear_decays_to_zero() {
         // warmup 2 of 10: decay over 8 steps.
         assert!(close(learning_rate(Schedule::Linear, 1.0, 0.2, 6, 10), 0.5));
-        assert!(close(
-            learning_rate(Schedule::Linear, 1.0, 0.2, 9, 10),
-            0.125
-        ));
+        assert!(close(learning_rate(Schedule::Linear, 1.0, 0.2, 9, 10), 0.125));
         assert_eq!(learning_rate(Schedule::Linear, 1.0, 0.2, 10, 10), 0.0);
         assert_eq!(learning_rate(Schedule::Linear, 1.0, 0.2, 12, 10), 0.0);
     }

@@ -35,11 +35,7 @@ pub enum SplitError {
 ///
 /// # Errors
 /// [`SplitError::TooFewExamples`] when the sizes add up to more than `labels.len()`.
-pub fn stratified_split(
-    labels: &[usize],
-    sizes: &[usize],
-    seed: u64,
-) -> Result<Vec<Vec<usize>>, SplitError> {
+pub fn stratified_split(labels: &[usize], sizes: &[usize], seed: u64) -> Result<Vec<Vec<usize>>, SplitError> {
     let requested: usize = sizes.iter().sum();
     if requested > labels.len() {
         return Err(SplitError::TooFewExamples {
@@ -129,10 +125,7 @@ fn largest_remainder_quotas(counts: &[usize], total: usize) -> Vec<usize> {
         return vec![0; counts.len()];
     }
     let share = |c: usize| (total as u128) * (c as u128);
-    let mut quotas: Vec<usize> = counts
-        .iter()
-        .map(|&c| (share(c) / pool as u128) as usize)
-        .collect();
+    let mut quotas: Vec<usize> = counts.iter().map(|&c| (share(c) / pool as u128) as usize).collect();
     let left = total - quotas.iter().sum::<usize>();
     let mut by_remainder: Vec<usize> = (0..counts.len()).collect();
     by_remainder.sort_by_key(|&k| {
@@ -166,10 +159,7 @@ mod tests {
         // 70% class 0, 30% class 1.
         let labels: Vec<usize> = (0..100).map(|i| usize::from(i % 10 >= 7)).collect();
         let splits = stratified_split(&labels, &[20, 30, 10], 7).unwrap();
-        assert_eq!(
-            splits.iter().map(Vec::len).collect::<Vec<_>>(),
-            vec![20, 30, 10]
-        );
+        assert_eq!(splits.iter().map(Vec::len).collect::<Vec<_>>(), vec![20, 30, 10]);
         assert_eq!(class_counts(&labels, &splits[0]), vec![14, 6]);
         assert_eq!(class_counts(&labels, &splits[1]), vec![21, 9]);
         assert_eq!(class_counts(&labels, &splits[2]), vec![7, 3]);
@@ -215,14 +205,8 @@ mod tests {
             stratified_split(&[], &[0, 0], 0).unwrap(),
             vec![Vec::<usize>::new(), vec![]]
         );
-        assert_eq!(
-            stratified_split(&[0, 1], &[], 0).unwrap(),
-            Vec::<Vec<usize>>::new()
-        );
-        assert_eq!(
-            stratified_split(&[0, 1], &[0], 0).unwrap(),
-            vec![Vec::<usize>::new()]
-        );
+        assert_eq!(stratified_split(&[0, 1], &[], 0).unwrap(), Vec::<Vec<usize>>::new());
+        assert_eq!(stratified_split(&[0, 1], &[0], 0).unwrap(), vec![Vec::<usize>::new()]);
     }
 
     #[test]
@@ -246,11 +230,7 @@ mod tests {
         let (train, val) = train_val_split(&labels, 0.0, 5);
         assert_eq!((train.len(), val.len()), (40, 0));
         let (train, val) = train_val_split(&[0, 1, 0], 0.5, 5);
-        assert_eq!(
-            (train.len(), val.len()),
-            (1, 2),
-            "1.5 rounds half away from zero"
-        );
+        assert_eq!((train.len(), val.len()), (1, 2), "1.5 rounds half away from zero");
     }
 
     #[test]
@@ -266,10 +246,7 @@ mod tests {
         assert!(sample.iter().all(|&i| i < 200));
         let drawn: BTreeSet<usize> = sample.iter().copied().collect();
         assert!(drawn.len() < 200, "with replacement some positions repeat");
-        assert_eq!(
-            oob,
-            (0..200).filter(|i| !drawn.contains(i)).collect::<Vec<_>>()
-        );
+        assert_eq!(oob, (0..200).filter(|i| !drawn.contains(i)).collect::<Vec<_>>());
         // About 1/e of positions are out of bag.
         assert!((50..100).contains(&oob.len()), "{}", oob.len());
         assert_eq!(bootstrap(200, 9), (sample, oob));
@@ -283,9 +260,6 @@ mod tests {
         assert_ne!(a, derive_seed(1, "teacher-1"));
         assert_ne!(a, derive_seed(2, "teacher-0"));
         let digest = Sha256::digest([1u8, 0, 0, 0, 0, 0, 0, 0, b'x']);
-        assert_eq!(
-            derive_seed(1, "x"),
-            u64::from_le_bytes(digest[..8].try_into().unwrap())
-        );
+        assert_eq!(derive_seed(1, "x"), u64::from_le_bytes(digest[..8].try_into().unwrap()));
     }
 }

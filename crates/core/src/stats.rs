@@ -17,12 +17,7 @@ pub struct Summary {
 
 /// Summarize the values that are present; `None` and non-finite values are skipped.
 pub fn summarize(values: &[Option<f64>]) -> Summary {
-    let present: Vec<f64> = values
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .collect();
+    let present: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
     let n = present.len();
     if n == 0 {
         return Summary {
@@ -147,11 +142,7 @@ mod tests {
                 ci95: None
             }
         );
-        assert_eq!(
-            summarize(&[Some(f64::NAN), Some(1.0)]).n,
-            1,
-            "NaN is skipped"
-        );
+        assert_eq!(summarize(&[Some(f64::NAN), Some(1.0)]).n, 1, "NaN is skipped");
     }
 
     #[test]

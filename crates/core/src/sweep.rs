@@ -93,12 +93,21 @@ impl Cell {
     /// `overrides` with where each is set, to load the cell's config with.
     pub fn sourced_overrides(&self) -> Vec<SourcedOverride> {
         let sourced = self.overrides.iter().zip(&self.sources);
-        sourced.map(|(text, from)| SourcedOverride { text: text.clone(), from: from.clone() }).collect()
+        sourced
+            .map(|(text, from)| SourcedOverride {
+                text: text.clone(),
+                from: from.clone(),
+            })
+            .collect()
     }
 
     /// E.g. `toxicity: ensemble.method=soft, ensemble.size=3`.
     pub fn describe(&self) -> String {
-        let values: Vec<String> = self.values.iter().map(|(axis, label)| format!("{axis}={label}")).collect();
+        let values: Vec<String> = self
+            .values
+            .iter()
+            .map(|(axis, label)| format!("{axis}={label}"))
+            .collect();
         format!("{}: {}", self.experiment, values.join(", "))
     }
 }
@@ -111,7 +120,11 @@ pub enum SweepError {
     #[error("{path}: {message}")]
     Parse { path: String, message: String },
     #[error("{path}, line {line}: {error}")]
-    Setting { path: String, line: usize, error: Box<ConfigError> },
+    Setting {
+        path: String,
+        line: usize,
+        error: Box<ConfigError>,
+    },
     #[error("{path}, line {line}: {message}")]
     Shape { path: String, line: usize, message: String },
 }
@@ -137,8 +150,13 @@ impl Sweep {
     /// [`SweepError`] naming the file, and the line and key of a bad setting.
     pub fn load(path: &Path) -> Result<Self, SweepError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| SweepError::Read { path: shown.clone(), error })?;
-        let name = path.file_stem().map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let text = std::fs::read_to_string(path).map_err(|error| SweepError::Read {
+            path: shown.clone(),
+            error,
+        })?;
+        let name = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
         Self::parse(&name, &text, &shown)
     }
 
@@ -147,13 +165,22 @@ impl Sweep {
     /// # Errors
     /// As [`Sweep::load`], except for reading the file.
     pub fn parse(name: &str, text: &str, path: &str) -> Result<Self, SweepError> {
-        let file: SweepFile = toml::from_str(text).map_err(|e| SweepError::Parse { path: path.to_string(), message: e.to_string() })?;
+        let file: SweepFile = toml::from_str(text).map_err(|e| SweepError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
         let reader = Reader { text, path };
         if file.experiments.is_empty() {
-            return Err(reader.shape("experiments", "`experiments` is empty: name at least one file of experiments/"));
+            return Err(reader.shape(
+                "experiments",
+                "`experiments` is empty: name at least one file of experiments/",
+            ));
         }
         if file.axes.is_empty() {
-            return Err(reader.shape("axes", "`[axes]` is empty: give at least one key and the list of values to try"));
+            return Err(reader.shape(
+                "axes",
+                "`[axes]` is empty: give at least one key and the list of values to try",
+            ));
         }
         let mut fixed = Vec::new();
         if let Some(seeds) = file.seeds {
@@ -163,8 +190,18 @@ impl Sweep {
         for (key, value) in file.set {
             fixed.push(reader.setting(&key, value, "in `[set]`")?);
         }
-        let axes = file.axes.into_iter().map(|(name, values)| reader.axis(name, values)).collect::<Result<_, _>>()?;
-        Ok(Self { name: name.to_string(), description: file.description, experiments: file.experiments, fixed, axes })
+        let axes = file
+            .axes
+            .into_iter()
+            .map(|(name, values)| reader.axis(name, values))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            name: name.to_string(),
+            description: file.description,
+            experiments: file.experiments,
+            fixed,
+            axes,
+        })
     }
 
     /// Every cell, experiments outermost and the last axis varying fastest.
@@ -173,17 +210,36 @@ impl Sweep {
         for axis in &self.axes {
             points = points
                 .into_iter()
-                .flat_map(|point| axis.values.iter().map(move |value| [point.clone(), vec![value]].concat()))
+                .flat_map(|point| {
+                    axis.values
+                        .iter()
+                        .map(move |value| [point.clone(), vec![value]].concat())
+                })
                 .collect();
         }
         let mut cells = Vec::new();
         for experiment in &self.experiments {
             for point in &points {
-                let values = self.axes.iter().zip(point).map(|(axis, value)| (axis.name.clone(), value.label.clone())).collect();
-                let settings: Vec<&Setting> = self.fixed.iter().chain(point.iter().flat_map(|value| &value.settings)).collect();
+                let values = self
+                    .axes
+                    .iter()
+                    .zip(point)
+                    .map(|(axis, value)| (axis.name.clone(), value.label.clone()))
+                    .collect();
+                let settings: Vec<&Setting> = self
+                    .fixed
+                    .iter()
+                    .chain(point.iter().flat_map(|value| &value.settings))
+                    .collect();
                 let overrides = settings.iter().map(|s| s.to_override()).collect();
                 let sources = settings.iter().map(|s| s.from.clone()).collect();
-                cells.push(Cell { index: cells.len(), experiment: experiment.clone(), values, overrides, sources });
+                cells.push(Cell {
+                    index: cells.len(),
+                    experiment: experiment.clone(),
+                    values,
+                    overrides,
+                    sources,
+                });
             }
         }
         cells
@@ -199,12 +255,18 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn axis(&self, name: String, values: toml::Value) -> Result<Axis, SweepError> {
         let toml::Value::Array(values) = values else {
-            return Err(self.shape(&name, &format!("axis `{name}` must be a list of values, e.g. \"{name}\" = [1, 2]")));
+            return Err(self.shape(
+                &name,
+                &format!("axis `{name}` must be a list of values, e.g. \"{name}\" = [1, 2]"),
+            ));
         };
         if values.is_empty() {
             return Err(self.shape(&name, &format!("axis `{name}` has no values")));
         }
-        let values = values.into_iter().map(|value| self.axis_value(&name, value)).collect::<Result<Vec<_>, _>>()?;
+        let values = values
+            .into_iter()
+            .map(|value| self.axis_value(&name, value))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut labels: Vec<&str> = values.iter().map(|v| v.label.as_str()).collect();
         labels.sort_unstable();
         if let Some(pair) = labels.windows(2).find(|pair| pair[0] == pair[1]) {
@@ -218,36 +280,68 @@ impl Reader<'_> {
         let from = format!("in axis `{axis}`");
         let toml::Value::Table(mut table) = value else {
             let setting = self.setting(axis, value, &from)?;
-            return Ok(AxisValue { label: label_of(&setting.value), settings: vec![setting] });
+            return Ok(AxisValue {
+                label: label_of(&setting.value),
+                settings: vec![setting],
+            });
         };
         let label = match table.remove(LABEL_KEY) {
             Some(toml::Value::String(label)) => Some(label),
-            Some(_) => return Err(self.shape(axis, &format!("the `label` of a value of axis `{axis}` must be a string"))),
+            Some(_) => {
+                return Err(self.shape(
+                    axis,
+                    &format!("the `label` of a value of axis `{axis}` must be a string"),
+                ));
+            }
             None => None,
         };
         if table.is_empty() {
             return Err(self.shape(axis, &format!("a value of axis `{axis}` sets no config key")));
         }
-        let settings = table.into_iter().map(|(key, value)| self.setting(&key, value, &from)).collect::<Result<Vec<_>, _>>()?;
-        let label = label.unwrap_or_else(|| settings.iter().map(|s| label_of(&s.value)).collect::<Vec<_>>().join(" / "));
+        let settings = table
+            .into_iter()
+            .map(|(key, value)| self.setting(&key, value, &from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let label = label.unwrap_or_else(|| {
+            settings
+                .iter()
+                .map(|s| label_of(&s.value))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        });
         Ok(AxisValue { label, settings })
     }
 
     fn setting(&self, key: &str, value: toml::Value, from: &str) -> Result<Setting, SweepError> {
         let from = format!("{from} of {}", self.path);
         match check_setting(key, value, &from) {
-            Ok(value) => Ok(Setting { key: key.to_string(), value, from }),
-            Err(error) => Err(SweepError::Setting { path: self.path.to_string(), line: self.line_of(key), error: Box::new(error) }),
+            Ok(value) => Ok(Setting {
+                key: key.to_string(),
+                value,
+                from,
+            }),
+            Err(error) => Err(SweepError::Setting {
+                path: self.path.to_string(),
+                line: self.line_of(key),
+                error: Box::new(error),
+            }),
         }
     }
 
     fn shape(&self, key: &str, message: &str) -> SweepError {
-        SweepError::Shape { path: self.path.to_string(), line: self.line_of(key), message: message.to_string() }
+        SweepError::Shape {
+            path: self.path.to_string(),
+            line: self.line_of(key),
+            message: message.to_string(),
+        }
     }
 
     /// The first line that mentions `key` (1-based), or 1.
     fn line_of(&self, key: &str) -> usize {
-        self.text.lines().position(|line| line.contains(key)).map_or(1, |i| i + 1)
+        self.text
+            .lines()
+            .position(|line| line.contains(key))
+            .map_or(1, |i| i + 1)
     }
 }
 
@@ -295,11 +389,19 @@ models = [
         assert_eq!(first.experiment, "toxicity");
         assert_eq!(
             first.values,
-            [("ensemble.method", "hard"), ("ensemble.size", "2"), ("models", "small")].map(|(a, b)| (a.to_string(), b.to_string()))
+            [("ensemble.method", "hard"), ("ensemble.size", "2"), ("models", "small")]
+                .map(|(a, b)| (a.to_string(), b.to_string()))
         );
         assert_eq!(
             first.overrides,
-            ["seeds=[0, 1]", "data.n_test=50", "ensemble.method=\"hard\"", "ensemble.size=2", "weak.models=[\"a\"]", "strong.model=\"b\""]
+            [
+                "seeds=[0, 1]",
+                "data.n_test=50",
+                "ensemble.method=\"hard\"",
+                "ensemble.size=2",
+                "weak.models=[\"a\"]",
+                "strong.model=\"b\""
+            ]
         );
         // The last axis varies fastest; a table value without a label is labelled by its values.
         assert_eq!(cells[1].values[2].1, "a+c / d");
@@ -347,14 +449,20 @@ model = "m"
         let text = SWEEP.replace("\"ensemble.size\" = [2, 3, 4]", "\"ensemble.sise\" = [2, 3, 4]");
         let error = Sweep::parse("m", &text, "methods.toml").unwrap_err().to_string();
         assert!(error.starts_with("methods.toml, line 11:"), "{error}");
-        assert!(error.contains("ensemble.sise") && error.contains("ensemble.size") && error.contains("Valid keys"), "{error}");
+        assert!(
+            error.contains("ensemble.sise") && error.contains("ensemble.size") && error.contains("Valid keys"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_value_of_the_wrong_type_names_the_axis() {
         let text = SWEEP.replace("[2, 3, 4]", "[2, \"three\"]");
         let error = Sweep::parse("m", &text, "methods.toml").unwrap_err().to_string();
-        assert!(error.contains("line 11") && error.contains("ensemble.size") && error.contains("integer"), "{error}");
+        assert!(
+            error.contains("line 11") && error.contains("ensemble.size") && error.contains("integer"),
+            "{error}"
+        );
         let text = SWEEP.replace("[\"hard\", \"soft\"]", "[\"hard\", \"median\"]");
         let error = Sweep::parse("m", &text, "methods.toml").unwrap_err().to_string();
         assert!(error.contains("ensemble.method") && error.contains("median"), "{error}");
@@ -367,9 +475,18 @@ model = "m"
             ("experiments = [\"x\"]\n[axes]", "`[axes]` is empty"),
             ("experiments = [\"x\"]\n[axes]\n\"ensemble.size\" = 3", "must be a list"),
             ("experiments = [\"x\"]\n[axes]\n\"ensemble.size\" = []", "has no values"),
-            ("experiments = [\"x\"]\n[axes]\n\"ensemble.size\" = [2, 2]", "lists `2` twice"),
-            ("experiments = [\"x\"]\naxis = 1\n[axes]\n\"ensemble.size\" = [2]", "unknown field `axis`"),
-            ("experiments = [\"x\"]\n[axes]\npair = [{ label = \"x\" }]", "sets no config key"),
+            (
+                "experiments = [\"x\"]\n[axes]\n\"ensemble.size\" = [2, 2]",
+                "lists `2` twice",
+            ),
+            (
+                "experiments = [\"x\"]\naxis = 1\n[axes]\n\"ensemble.size\" = [2]",
+                "unknown field `axis`",
+            ),
+            (
+                "experiments = [\"x\"]\n[axes]\npair = [{ label = \"x\" }]",
+                "sets no config key",
+            ),
         ] {
             let error = Sweep::parse("m", text, "m.toml").unwrap_err().to_string();
             assert!(error.contains(expected), "{text:?}: {error}");

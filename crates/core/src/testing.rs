@@ -31,13 +31,7 @@ pub fn config(name: &str, seeds: &[u64]) -> ExperimentConfig {
 
 /// One model's results on a 100-example test split, with balanced accuracy and F1 equal to
 /// `accuracy`.
-pub fn model(
-    role: Role,
-    name: &str,
-    accuracy: f64,
-    auroc: Option<f64>,
-    label_accuracy: Option<f64>,
-) -> ModelResult {
+pub fn model(role: Role, name: &str, accuracy: f64, auroc: Option<f64>, label_accuracy: Option<f64>) -> ModelResult {
     ModelResult {
         role,
         model: name.to_string(),
@@ -58,8 +52,7 @@ pub fn model(
 /// accuracy triple: roles ensemble, student and ceiling (model `"m"`, AUROC equal to accuracy), the
 /// ensemble's labels `label_offset` above its accuracy.
 pub fn run(name: &str, seeds: &[(f64, f64, f64)], label_offset: f64) -> RunResults {
-    let m =
-        |role, accuracy, label_accuracy| model(role, "m", accuracy, Some(accuracy), label_accuracy);
+    let m = |role, accuracy, label_accuracy| model(role, "m", accuracy, Some(accuracy), label_accuracy);
     let results: Vec<SeedResult> = seeds
         .iter()
         .enumerate()
@@ -84,19 +77,11 @@ pub fn done(name: &str, seeds: &[(f64, f64, f64)], label_offset: f64) -> CellOut
 }
 
 /// A sweep cell of `experiment` with these axis values, run folder `runs/sweep/cell-<index>`.
-pub fn cell(
-    index: usize,
-    experiment: &str,
-    values: &[(&str, &str)],
-    outcome: CellOutcome,
-) -> CellRecord {
+pub fn cell(index: usize, experiment: &str, values: &[(&str, &str)], outcome: CellOutcome) -> CellRecord {
     CellRecord {
         index,
         experiment: experiment.to_string(),
-        values: values
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
+        values: values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         run_dir: PathBuf::from(format!("runs/sweep/cell-{index}")),
         outcome,
     }

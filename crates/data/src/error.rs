@@ -36,10 +36,7 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// The registry has no `<name>.toml`.
-    #[error(
-        "unknown dataset '{name}'; available datasets: {}",
-        list_or_none(available)
-    )]
+    #[error("unknown dataset '{name}'; available datasets: {}", list_or_none(available))]
     UnknownDataset {
         /// The name that was asked for.
         name: String,
@@ -264,10 +261,7 @@ pub enum DataError {
 /// What to do about a missing field: `hint` when there is one, else the general fix.
 fn missing_field_advice(hint: Option<&str>) -> String {
     hint.map_or_else(
-        || {
-            "fix the file, or set the source's `text` / `label` in the spec to an existing field"
-                .to_owned()
-        },
+        || "fix the file, or set the source's `text` / `label` in the spec to an existing field".to_owned(),
         str::to_owned,
     )
 }

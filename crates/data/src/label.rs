@@ -29,9 +29,7 @@ impl LabelRule {
                 let key = map_key(raw)?;
                 map.get(&key).copied().ok_or(LabelError::Unknown(key))
             }
-            (LabelRule::Threshold(threshold), Some(raw)) => {
-                Ok(usize::from(number(raw)? >= *threshold))
-            }
+            (LabelRule::Threshold(threshold), Some(raw)) => Ok(usize::from(number(raw)? >= *threshold)),
         }
     }
 
@@ -105,10 +103,7 @@ mod tests {
             rule.resolve(Some(&RawLabel::Json(json!(1.0)))),
             Err(LabelError::Unknown("1.0".into()))
         );
-        assert_eq!(
-            rule.resolve(Some(&text("Yes"))),
-            Err(LabelError::Unknown("Yes".into()))
-        );
+        assert_eq!(rule.resolve(Some(&text("Yes"))), Err(LabelError::Unknown("Yes".into())));
         assert_eq!(
             rule.resolve(Some(&RawLabel::Json(json!(null)))),
             Err(LabelError::WrongType("null"))

@@ -64,11 +64,7 @@ impl Parsed {
 }
 
 /// Loads one source into examples.
-fn load_source(
-    spec: &DatasetSpec,
-    source: &SourceSpec,
-    root: &Path,
-) -> Result<Vec<Example>, DataError> {
+fn load_source(spec: &DatasetSpec, source: &SourceSpec, root: &Path) -> Result<Vec<Example>, DataError> {
     let rule = source
         .label_rule(&spec.classes)
         .map_err(|message| DataError::InvalidSpec {
@@ -77,9 +73,7 @@ fn load_source(
         })?;
     let parsed = parse_source(spec, source, root)?;
     if parsed.records.is_empty() {
-        return Err(DataError::EmptySource {
-            path: parsed.text_file,
-        });
+        return Err(DataError::EmptySource { path: parsed.text_file });
     }
     let normaliser = Normaliser {
         source,
@@ -113,9 +107,7 @@ fn parse_source(spec: &DatasetSpec, source: &SourceSpec, root: &Path) -> Result<
     let data = non_empty(&file, &data)?;
     let records = match source.format {
         Format::Csv | Format::Tsv => delimited::parse(&file, data, dialect, fields)?,
-        Format::Jsonl | Format::JsonlGz | Format::JsonlZip => {
-            json::parse_jsonl(&file, data, fields)?
-        }
+        Format::Jsonl | Format::JsonlGz | Format::JsonlZip => json::parse_jsonl(&file, data, fields)?,
         Format::Json => json::parse_list(&file, data, fields)?,
         Format::Lines => return parse_lines(spec, source, root, file, data),
     };
@@ -127,9 +119,7 @@ fn parse_source(spec: &DatasetSpec, source: &SourceSpec, root: &Path) -> Result<
 fn non_empty<'b>(path: &Path, bytes: &'b [u8]) -> Result<&'b [u8], DataError> {
     let bytes = strip_bom(bytes);
     if bytes.trim_ascii().is_empty() {
-        return Err(DataError::EmptySource {
-            path: path.to_owned(),
-        });
+        return Err(DataError::EmptySource { path: path.to_owned() });
     }
     Ok(bytes)
 }

@@ -73,11 +73,8 @@ pub(crate) fn unzip_jsonl(path: &Path, bytes: Vec<u8>) -> Result<(PathBuf, Vec<u
         path: path.to_owned(),
         message,
     };
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| {
-        archive_error(format!(
-            "not a valid zip archive ({e}); fetch the file again"
-        ))
-    })?;
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))
+        .map_err(|e| archive_error(format!("not a valid zip archive ({e}); fetch the file again")))?;
     let members: Vec<String> = archive
         .file_names()
         .filter(|name| is_jsonl_member(name))
@@ -94,11 +91,7 @@ pub(crate) fn unzip_jsonl(path: &Path, bytes: Vec<u8>) -> Result<(PathBuf, Vec<u
     archive
         .by_name(member)
         .and_then(|mut file| file.read_to_end(&mut out).map_err(Into::into))
-        .map_err(|e| {
-            archive_error(format!(
-                "cannot extract {member} ({e}); fetch the file again"
-            ))
-        })?;
+        .map_err(|e| archive_error(format!("cannot extract {member} ({e}); fetch the file again")))?;
     Ok((path.join(member), out))
 }
 

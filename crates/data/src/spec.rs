@@ -151,17 +151,11 @@ impl DatasetSpec {
             error,
         })?;
         let spec = Self::from_toml_str(&text, path)?;
-        let stem = path
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default();
+        let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
         if spec.name != stem {
             return Err(DataError::InvalidSpec {
                 origin: path.display().to_string(),
-                message: format!(
-                    "name = \"{}\" but the file is {stem}.toml; make them equal",
-                    spec.name
-                ),
+                message: format!("name = \"{}\" but the file is {stem}.toml; make them equal", spec.name),
             });
         }
         Ok(spec)
@@ -199,9 +193,9 @@ impl DatasetSpec {
             return Err("no [[sources]]; add at least one".to_owned());
         }
         for (index, source) in self.sources.iter().enumerate() {
-            source.validate(&self.classes).map_err(|message| {
-                format!("sources[{index}] ({}): {message}", source.path.display())
-            })?;
+            source
+                .validate(&self.classes)
+                .map_err(|message| format!("sources[{index}] ({}): {message}", source.path.display()))?;
         }
         Ok(())
     }
@@ -249,15 +243,9 @@ impl SourceSpec {
         forbid("delimiter", self.delimiter.is_some(), "a `lines` source")?;
         match (&self.labels_path, is_const) {
             (None, false) => Err("a `lines` source needs `labels_path`".to_owned()),
-            (Some(_), true) => {
-                Err("`labels_path` is unused with `label_const`; remove it".to_owned())
-            }
+            (Some(_), true) => Err("`labels_path` is unused with `label_const`; remove it".to_owned()),
             (Some(labels), false) => check_relative("labels_path", labels),
-            (None, true) => forbid(
-                "labels_sha256",
-                self.labels_sha256.is_some(),
-                "`label_const`",
-            ),
+            (None, true) => forbid("labels_sha256", self.labels_sha256.is_some(), "`label_const`"),
         }
     }
 
@@ -334,12 +322,10 @@ fn threshold_rule(threshold: f64, classes: &[String]) -> Result<LabelRule, Strin
 }
 
 fn class_index(class: &str, classes: &[String]) -> Result<usize, String> {
-    classes.iter().position(|c| c == class).ok_or_else(|| {
-        format!(
-            "class \"{class}\" is not in `classes` ({})",
-            classes.join(", ")
-        )
-    })
+    classes
+        .iter()
+        .position(|c| c == class)
+        .ok_or_else(|| format!("class \"{class}\" is not in `classes` ({})", classes.join(", ")))
 }
 
 fn forbid(key: &str, present: bool, context: &str) -> Result<(), String> {
@@ -352,9 +338,7 @@ fn forbid(key: &str, present: bool, context: &str) -> Result<(), String> {
 
 fn check_field_name(key: &str, value: Option<&str>, format: Format) -> Result<(), String> {
     let Some(value) = value else {
-        return Err(format!(
-            "`{key}` is required: the column or field that holds the {key}"
-        ));
+        return Err(format!("`{key}` is required: the column or field that holds the {key}"));
     };
     let bad_path = !format.is_delimited() && value.split('.').any(str::is_empty);
     if value.is_empty() || bad_path {
@@ -390,9 +374,9 @@ fn check_relative(key: &str, path: &Path) -> Result<(), String> {
 
 fn check_sha256(key: &str, digest: Option<&str>) -> Result<(), String> {
     match digest {
-        Some(hex) if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) => Err(
-            format!("`{key}` must be 64 hex digits (the output of sha256sum)"),
-        ),
+        Some(hex) if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Err(format!("`{key}` must be 64 hex digits (the output of sha256sum)"))
+        }
         _ => Ok(()),
     }
 }

@@ -30,7 +30,11 @@ const SEMICOLONS: &[u8] = b"prompt;is_safe\n\"hello; there\";True\nbye;False\n";
 
 #[test]
 fn a_semicolon_separated_csv_loads_with_its_delimiter() {
-    let dataset = load_with(&[("ethos.csv", SEMICOLONS)], &csv_source("ethos.csv", "delimiter = \";\"")).unwrap();
+    let dataset = load_with(
+        &[("ethos.csv", SEMICOLONS)],
+        &csv_source("ethos.csv", "delimiter = \";\""),
+    )
+    .unwrap();
     assert_eq!(dataset.examples, [ex("hello; there", 1), ex("bye", 0)]);
     let tsv_source = csv_source("pipes.tsv", "delimiter = \"|\"").replace("\"csv\"", "\"tsv\"");
     let dataset = load_with(&[("pipes.tsv", b"prompt|is_safe\nhi|True\n")], &tsv_source).unwrap();
@@ -40,10 +44,25 @@ fn a_semicolon_separated_csv_loads_with_its_delimiter() {
 #[test]
 fn a_header_read_as_one_column_suggests_the_delimiter() {
     let error = load_with(&[("ethos.csv", SEMICOLONS)], &csv_source("ethos.csv", "")).unwrap_err();
-    assert!(matches!(error, DataError::MissingField { location: Location::Line(1), .. }), "{error}");
+    assert!(
+        matches!(
+            error,
+            DataError::MissingField {
+                location: Location::Line(1),
+                ..
+            }
+        ),
+        "{error}"
+    );
     assert_mentions(
         &error.to_string(),
-        &["ethos.csv", "line 1", "no field 'prompt'", "\"prompt;is_safe\"", "set `delimiter = \";\"`"],
+        &[
+            "ethos.csv",
+            "line 1",
+            "no field 'prompt'",
+            "\"prompt;is_safe\"",
+            "set `delimiter = \";\"`",
+        ],
     );
     let tabs = load_with(&[("t.csv", b"prompt\tis_safe\nhi\tTrue\n")], &csv_source("t.csv", "")).unwrap_err();
     assert_mentions(&tabs.to_string(), &["`delimiter = \"\\t\"`"]);
@@ -55,13 +74,26 @@ fn a_header_read_as_one_column_suggests_the_delimiter() {
 
 #[test]
 fn a_bad_delimiter_is_rejected_with_the_key() {
-    for (delimiter, format) in [("\";;\"", "csv"), ("\"\"", "csv"), ("\"é\"", "csv"), ("\"\\n\"", "tsv"), ("\"\\\"\"", "csv")] {
-        let text = spec_toml(SAFE, &csv_source("x.csv", &format!("delimiter = {delimiter}")).replace("\"csv\"", &format!("\"{format}\"")));
-        let error = DatasetSpec::from_toml_str(&text, Path::new("x.toml")).unwrap_err().to_string();
+    for (delimiter, format) in [
+        ("\";;\"", "csv"),
+        ("\"\"", "csv"),
+        ("\"é\"", "csv"),
+        ("\"\\n\"", "tsv"),
+        ("\"\\\"\"", "csv"),
+    ] {
+        let text = spec_toml(
+            SAFE,
+            &csv_source("x.csv", &format!("delimiter = {delimiter}")).replace("\"csv\"", &format!("\"{format}\"")),
+        );
+        let error = DatasetSpec::from_toml_str(&text, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string();
         assert_mentions(&error, &["x.toml", "sources[0]", "`delimiter`", "one ASCII character"]);
     }
     let json = "[[sources]]\npath = \"x.jsonl\"\nformat = \"jsonl\"\ntext = \"t\"\nlabel_const = \"safe\"\ndelimiter = \";\"\n";
-    let error = DatasetSpec::from_toml_str(&spec_toml(SAFE, json), Path::new("x.toml")).unwrap_err().to_string();
+    let error = DatasetSpec::from_toml_str(&spec_toml(SAFE, json), Path::new("x.toml"))
+        .unwrap_err()
+        .to_string();
     assert_mentions(&error, &["`delimiter` is not allowed with JSON formats"]);
 }
 
@@ -69,12 +101,20 @@ fn a_bad_delimiter_is_rejected_with_the_key() {
 fn a_nul_byte_in_a_text_is_rejected_with_file_line_and_field() {
     let csv = b"prompt,is_safe\nfine,True\n\"two\nlines a\0b\",False\n";
     let error = load_with(&[("nul.csv", csv)], &csv_source("nul.csv", "")).unwrap_err();
-    let DataError::InvalidValue { location, field, .. } = &error else { panic!("{error}") };
+    let DataError::InvalidValue { location, field, .. } = &error else {
+        panic!("{error}")
+    };
     assert_eq!((*location, field.as_str()), (Location::Line(3), "prompt"));
-    assert_mentions(&error.to_string(), &["nul.csv", "line 3", "field 'prompt'", "NUL byte (character 12"]);
+    assert_mentions(
+        &error.to_string(),
+        &["nul.csv", "line 3", "field 'prompt'", "NUL byte (character 12"],
+    );
 
     let jsonl = b"{\"prompt\": \"ok\", \"is_safe\": \"True\"}\n{\"prompt\": \"a\\u0000\", \"is_safe\": \"True\"}\n";
     let source = csv_source("nul.jsonl", "").replace("\"csv\"", "\"jsonl\"");
     let error = load_with(&[("nul.jsonl", jsonl)], &source).unwrap_err();
-    assert_mentions(&error.to_string(), &["nul.jsonl", "line 2", "field 'prompt'", "NUL byte (character 2"]);
+    assert_mentions(
+        &error.to_string(),
+        &["nul.jsonl", "line 2", "field 'prompt'", "NUL byte (character 2"],
+    );
 }

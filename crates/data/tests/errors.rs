@@ -11,23 +11,15 @@ use w2s_data::{DataError, Location};
 const YES_NO: &[&str] = &["no", "yes"];
 
 fn csv_source(path: &str, label: &str, rule: &str) -> String {
-    format!(
-        "[[sources]]\npath = \"{path}\"\nformat = \"csv\"\ntext = \"text\"\nlabel = \"{label}\"\n{rule}\n"
-    )
+    format!("[[sources]]\npath = \"{path}\"\nformat = \"csv\"\ntext = \"text\"\nlabel = \"{label}\"\n{rule}\n")
 }
 
 fn yes_no_csv(path: &str) -> String {
-    csv_source(
-        path,
-        "label",
-        r#"label_map = { "no" = "no", "yes" = "yes" }"#,
-    )
+    csv_source(path, "label", r#"label_map = { "no" = "no", "yes" = "yes" }"#)
 }
 
 fn jsonl_source(path: &str, text: &str, label: &str, rule: &str) -> String {
-    format!(
-        "[[sources]]\npath = \"{path}\"\nformat = \"jsonl\"\ntext = \"{text}\"\nlabel = \"{label}\"\n{rule}\n"
-    )
+    format!("[[sources]]\npath = \"{path}\"\nformat = \"jsonl\"\ntext = \"{text}\"\nlabel = \"{label}\"\n{rule}\n")
 }
 
 fn file_name(path: &Path) -> &str {
@@ -53,12 +45,7 @@ fn invalid_json_line_names_the_line() {
     assert_eq!(location, Location::Line(3));
     assert_mentions(
         &message,
-        &[
-            "bad_json.jsonl",
-            "line 3",
-            "invalid JSON",
-            "one complete JSON object",
-        ],
+        &["bad_json.jsonl", "line 3", "invalid JSON", "one complete JSON object"],
     );
 }
 
@@ -79,10 +66,7 @@ fn missing_csv_column_lists_the_header() {
     assert_eq!(file_name(&path), "missing_column.csv");
     assert_eq!((location, field.as_str()), (Location::Line(1), "text"));
     assert_eq!(available, ["\"prompt\"", "\"label\""]);
-    assert_mentions(
-        &message,
-        &["missing_column.csv", "line 1", "'text'", "\"prompt\""],
-    );
+    assert_mentions(&message, &["missing_column.csv", "line 1", "'text'", "\"prompt\""]);
 }
 
 #[test]
@@ -106,15 +90,9 @@ fn missing_nested_json_field() {
     else {
         panic!("{message}")
     };
-    assert_eq!(
-        (location, field.as_str()),
-        (Location::Line(2), "prompt.toxicity")
-    );
+    assert_eq!((location, field.as_str()), (Location::Line(2), "prompt.toxicity"));
     assert_eq!(available, ["text"]);
-    assert_mentions(
-        &message,
-        &["missing_field.jsonl", "line 2", "'prompt.toxicity'"],
-    );
+    assert_mentions(&message, &["missing_field.jsonl", "line 2", "'prompt.toxicity'"]);
 }
 
 #[test]
@@ -152,19 +130,13 @@ fn unknown_label_lists_known_values() {
 fn unknown_label_in_zip_member_and_labels_file() {
     let zip = "[[sources]]\npath = \"valid.jsonl.zip\"\nformat = \"jsonl.zip\"\ntext = \"text\"\nlabel = \"label\"\nlabel_map = { \"a\" = \"a\" }\n";
     let message = load_err(&["a", "b"], zip).to_string();
-    assert_mentions(
-        &message,
-        &["valid.jsonl.zip/data/valid.jsonl", "line 2", "\"b\""],
-    );
+    assert_mentions(&message, &["valid.jsonl.zip/data/valid.jsonl", "line 2", "\"b\""]);
 
     let lines = "[[sources]]\npath = \"texts.txt\"\nlabels_path = \"labels.txt\"\nformat = \"lines\"\nlabel_map = { \"0\" = \"a\" }\n";
     let error = load_err(&["a", "b"], lines);
     let message = error.to_string();
     let DataError::UnknownLabel {
-        path,
-        location,
-        value,
-        ..
+        path, location, value, ..
     } = error
     else {
         panic!("{message}")
@@ -177,16 +149,10 @@ fn unknown_label_in_zip_member_and_labels_file() {
 
 #[test]
 fn non_numeric_csv_value_for_threshold() {
-    let error = load_err(
-        YES_NO,
-        &csv_source("non_numeric.csv", "score", "label_threshold = 0.5"),
-    );
+    let error = load_err(YES_NO, &csv_source("non_numeric.csv", "score", "label_threshold = 0.5"));
     let message = error.to_string();
     let DataError::NonNumericLabel {
-        location,
-        field,
-        value,
-        ..
+        location, field, value, ..
     } = error
     else {
         panic!("{message}")
@@ -195,28 +161,17 @@ fn non_numeric_csv_value_for_threshold() {
         (location, field.as_str(), value.as_str()),
         (Location::Line(3), "score", "\"n/a\"")
     );
-    assert_mentions(
-        &message,
-        &["non_numeric.csv", "line 3", "'score'", "label_threshold"],
-    );
+    assert_mentions(&message, &["non_numeric.csv", "line 3", "'score'", "label_threshold"]);
 }
 
 #[test]
 fn json_string_is_not_a_number_for_threshold() {
     let error = load_err(
         YES_NO,
-        &jsonl_source(
-            "non_numeric.jsonl",
-            "text",
-            "score",
-            "label_threshold = 0.5",
-        ),
+        &jsonl_source("non_numeric.jsonl", "text", "score", "label_threshold = 0.5"),
     );
     let message = error.to_string();
-    let DataError::NonNumericLabel {
-        location, value, ..
-    } = error
-    else {
+    let DataError::NonNumericLabel { location, value, .. } = error else {
         panic!("{message}")
     };
     assert_eq!((location, value.as_str()), (Location::Line(2), "\"0.9\""));
@@ -228,22 +183,17 @@ fn json_text_must_be_a_string() {
     let source = "[[sources]]\npath = \"wrong_type.jsonl\"\nformat = \"jsonl\"\ntext = \"text\"\nlabel_const = \"a\"\n";
     let error = load_err(&["a", "b"], source);
     let message = error.to_string();
-    let DataError::InvalidValue {
-        location, field, ..
-    } = error
-    else {
+    let DataError::InvalidValue { location, field, .. } = error else {
         panic!("{message}")
     };
     assert_eq!((location, field.as_str()), (Location::Line(2), "text"));
-    assert_mentions(
-        &message,
-        &["wrong_type.jsonl", "line 2", "'text'", "a number"],
-    );
+    assert_mentions(&message, &["wrong_type.jsonl", "line 2", "'text'", "a number"]);
 }
 
 #[test]
 fn json_document_must_be_a_list() {
-    let sources = "[[sources]]\npath = \"not_a_list.json\"\nformat = \"json\"\ntext = \"instruction\"\nlabel_const = \"a\"\n";
+    let sources =
+        "[[sources]]\npath = \"not_a_list.json\"\nformat = \"json\"\ntext = \"instruction\"\nlabel_const = \"a\"\n";
     let error = load_err(&["a", "b"], sources);
     let message = error.to_string();
     assert!(matches!(error, DataError::Malformed { .. }), "{message}");
@@ -258,10 +208,7 @@ fn ragged_csv_row() {
         panic!("{message}")
     };
     assert_eq!(location, Location::Line(3));
-    assert_mentions(
-        &message,
-        &["ragged.csv", "line 3", "3 fields", "header has 2"],
-    );
+    assert_mentions(&message, &["ragged.csv", "line 3", "3 fields", "header has 2"]);
 }
 
 #[test]
@@ -292,17 +239,11 @@ fn empty_and_header_only_files() {
 fn blank_text_is_an_error_unless_skipped() {
     let error = load_err(YES_NO, &yes_no_csv("empty_text.csv"));
     let message = error.to_string();
-    let DataError::EmptyText {
-        location, field, ..
-    } = error
-    else {
+    let DataError::EmptyText { location, field, .. } = error else {
         panic!("{message}")
     };
     assert_eq!((location, field.as_str()), (Location::Line(3), "text"));
-    assert_mentions(
-        &message,
-        &["empty_text.csv", "line 3", "'text'", "skip_empty_text"],
-    );
+    assert_mentions(&message, &["empty_text.csv", "line 3", "'text'", "skip_empty_text"]);
 }
 
 #[test]
@@ -331,12 +272,7 @@ fn missing_file_says_where_to_get_it() {
     assert_eq!((dataset.as_str(), upstream.as_str()), ("fixture", UPSTREAM));
     assert_mentions(
         &message,
-        &[
-            "nowhere/absent.csv",
-            UPSTREAM,
-            "--data-root",
-            "W2S_DATA_ROOT",
-        ],
+        &["nowhere/absent.csv", UPSTREAM, "--data-root", "W2S_DATA_ROOT"],
     );
 }
 
@@ -346,12 +282,7 @@ fn checksum_mismatch_shows_both_digests() {
     let source = format!("{}sha256 = \"{wrong}\"\n", yes_no_csv("valid.csv"));
     let error = load_err(YES_NO, &source);
     let message = error.to_string();
-    let DataError::Checksum {
-        path,
-        expected,
-        actual,
-    } = error
-    else {
+    let DataError::Checksum { path, expected, actual } = error else {
         panic!("{message}")
     };
     assert_eq!(file_name(&path), "valid.csv");
@@ -393,28 +324,20 @@ fn line_files_of_different_lengths() {
     assert_eq!((text_lines, label_lines), (3, 2));
     assert_mentions(
         &message,
-        &[
-            "mismatch_texts.txt",
-            "has 3 lines",
-            "mismatch_labels.txt",
-            "has 2",
-        ],
+        &["mismatch_texts.txt", "has 3 lines", "mismatch_labels.txt", "has 2"],
     );
 }
 
 #[test]
 fn broken_archives() {
-    let zip = "[[sources]]\npath = \"two_members.jsonl.zip\"\nformat = \"jsonl.zip\"\ntext = \"text\"\nlabel_const = \"a\"\n";
+    let zip =
+        "[[sources]]\npath = \"two_members.jsonl.zip\"\nformat = \"jsonl.zip\"\ntext = \"text\"\nlabel_const = \"a\"\n";
     let error = load_err(&["a", "b"], zip);
     let message = error.to_string();
     assert!(matches!(error, DataError::Archive { .. }), "{message}");
     assert_mentions(
         &message,
-        &[
-            "two_members.jsonl.zip",
-            "exactly one .jsonl member",
-            "a.jsonl, b.jsonl",
-        ],
+        &["two_members.jsonl.zip", "exactly one .jsonl member", "a.jsonl, b.jsonl"],
     );
 
     let gz = "[[sources]]\npath = \"not_gzip.jsonl.gz\"\nformat = \"jsonl.gz\"\ntext = \"text\"\nlabel_const = \"a\"\n";

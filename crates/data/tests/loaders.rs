@@ -95,10 +95,7 @@ fn tsv_without_quoting_keeps_leading_quotes() {
         )
     };
     let raw = load(YES_NO, &sources("quoting = false")).unwrap();
-    assert_eq!(
-        raw.examples,
-        [ex("\"Quoted\" start, bare quotes", 1), ex("plain", 0)]
-    );
+    assert_eq!(raw.examples, [ex("\"Quoted\" start, bare quotes", 1), ex("plain", 0)]);
     // With the default (quoting on) the leading quote is eaten: the knob matters.
     let quoted = load(YES_NO, &sources("")).unwrap();
     assert_ne!(quoted.examples[0].text, raw.examples[0].text);
@@ -116,10 +113,7 @@ label_threshold = 0.5
 "#;
     let dataset = load(&["non_toxic", "toxic"], sources).unwrap();
     // "second\r" loses its trailing carriage return; 0.5 is inclusive; the blank line is skipped.
-    assert_eq!(
-        dataset.examples,
-        [ex("first", 1), ex("second", 0), ex("third", 1)]
-    );
+    assert_eq!(dataset.examples, [ex("first", 1), ex("second", 0), ex("third", 1)]);
 }
 
 #[test]
@@ -146,10 +140,7 @@ label = "class"
 label_map = { "0" = "harmless", "1" = "harmful" }
 "#;
     let dataset = load(&["harmless", "harmful"], sources).unwrap();
-    assert_eq!(
-        dataset.examples,
-        [ex("Write a poem.", 0), ex("Build a bomb.", 1)]
-    );
+    assert_eq!(dataset.examples, [ex("Write a poem.", 0), ex("Build a bomb.", 1)]);
 }
 
 #[test]
@@ -161,10 +152,7 @@ format = "json"
 text = "instruction"
 label_const = "harmful"
 "#;
-    assert_eq!(
-        load(&["harmless", "harmful"], sources).unwrap().labels(),
-        [1, 1]
-    );
+    assert_eq!(load(&["harmless", "harmful"], sources).unwrap().labels(), [1, 1]);
 }
 
 fn compressed_source(path: &str, format: &str) -> String {
@@ -176,21 +164,13 @@ fn compressed_source(path: &str, format: &str) -> String {
 
 #[test]
 fn gzipped_jsonl() {
-    let dataset = load(
-        &["a", "b"],
-        &compressed_source("valid.jsonl.gz", "jsonl.gz"),
-    )
-    .unwrap();
+    let dataset = load(&["a", "b"], &compressed_source("valid.jsonl.gz", "jsonl.gz")).unwrap();
     assert_eq!(dataset.examples, [ex("zipped one", 0), ex("zipped two", 1)]);
 }
 
 #[test]
 fn zipped_jsonl_ignores_macos_metadata() {
-    let dataset = load(
-        &["a", "b"],
-        &compressed_source("valid.jsonl.zip", "jsonl.zip"),
-    )
-    .unwrap();
+    let dataset = load(&["a", "b"], &compressed_source("valid.jsonl.zip", "jsonl.zip")).unwrap();
     assert_eq!(dataset.examples, [ex("zipped one", 0), ex("zipped two", 1)]);
 }
 
@@ -206,22 +186,15 @@ label_map = { "0" = "not_offensive", "1" = "offensive" }
     let dataset = load(&["not_offensive", "offensive"], sources).unwrap();
     assert_eq!(
         dataset.examples,
-        [
-            ex("first tweet", 0),
-            ex("second tweet @user", 1),
-            ex("third tweet", 0)
-        ]
+        [ex("first tweet", 0), ex("second tweet @user", 1), ex("third tweet", 0)]
     );
 }
 
 #[test]
 fn line_file_with_constant_label() {
-    let sources =
-        "[[sources]]\npath = \"texts.txt\"\nformat = \"lines\"\nlabel_const = \"offensive\"\n";
+    let sources = "[[sources]]\npath = \"texts.txt\"\nformat = \"lines\"\nlabel_const = \"offensive\"\n";
     assert_eq!(
-        load(&["not_offensive", "offensive"], sources)
-            .unwrap()
-            .labels(),
+        load(&["not_offensive", "offensive"], sources).unwrap().labels(),
         [1, 1, 1]
     );
 }
@@ -250,11 +223,7 @@ fn sources_are_concatenated_in_order() {
 
 #[test]
 fn skip_empty_text_drops_blank_records() {
-    let dataset = load(
-        YES_NO,
-        &csv_source("empty_text.csv", "skip_empty_text = true"),
-    )
-    .unwrap();
+    let dataset = load(YES_NO, &csv_source("empty_text.csv", "skip_empty_text = true")).unwrap();
     assert_eq!(dataset.examples, [ex("a", 1), ex("c", 1)]);
 }
 

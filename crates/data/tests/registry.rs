@@ -22,8 +22,7 @@ fn temp_registry(files: &[(&str, &str)]) -> (tempfile::TempDir, Registry) {
 }
 
 fn named(name: &str) -> String {
-    spec_toml(&["no", "yes"], VALID_SOURCE)
-        .replace("name = \"fixture\"", &format!("name = \"{name}\""))
+    spec_toml(&["no", "yes"], VALID_SOURCE).replace("name = \"fixture\"", &format!("name = \"{name}\""))
 }
 
 #[test]
@@ -46,10 +45,7 @@ fn load_through_the_registry() {
 
 #[test]
 fn unknown_dataset_lists_available_names() {
-    let (_dir, registry) = temp_registry(&[
-        ("beta.toml", &named("beta")),
-        ("alpha.toml", &named("alpha")),
-    ]);
+    let (_dir, registry) = temp_registry(&[("beta.toml", &named("beta")), ("alpha.toml", &named("alpha"))]);
     for name in ["gamma", "../alpha", ""] {
         let error = registry.spec(name).unwrap_err();
         let message = error.to_string();
@@ -119,11 +115,7 @@ fn spec_validation_explains_each_problem() {
         (&["a"], VALID_SOURCE, "at least two"),
         (&["a", "a"], VALID_SOURCE, "twice"),
         (&["no", "yes"], "sources = []", "no [[sources]]"),
-        (
-            &["no", "maybe"],
-            VALID_SOURCE,
-            "class \"yes\" is not in `classes`",
-        ),
+        (&["no", "maybe"], VALID_SOURCE, "class \"yes\" is not in `classes`"),
         (
             &["no", "yes"],
             &VALID_SOURCE.replace("label_map", "label_threshold = 0.5\nlabel_map"),
@@ -216,11 +208,7 @@ fn spec_fields_round_trip() {
     let source = &spec.sources[0];
     assert_eq!(source.format, Format::Csv);
     assert_eq!(
-        (
-            source.prefix.as_str(),
-            source.quoting,
-            source.skip_empty_text
-        ),
+        (source.prefix.as_str(), source.quoting, source.skip_empty_text),
         ("Q: ", Some(false), false)
     );
     assert_eq!(source.label_map.as_ref().unwrap()["yes"], "yes");
@@ -249,10 +237,7 @@ fn shipped_specs_are_valid_and_pinned() {
                 source.path.display()
             );
             if source.labels_path.is_some() {
-                assert!(
-                    source.labels_sha256.is_some(),
-                    "{name}: labels file has no sha256"
-                );
+                assert!(source.labels_sha256.is_some(), "{name}: labels file has no sha256");
             }
         }
     }

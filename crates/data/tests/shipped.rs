@@ -28,12 +28,7 @@ fn load(name: &str) -> Dataset {
 /// Checks size and per-class counts, and that no text is blank.
 fn check(dataset: &Dataset, classes: &[&str], counts: &[usize]) {
     assert_eq!(dataset.classes, classes);
-    assert_eq!(
-        dataset.class_counts(),
-        counts,
-        "{}: class counts",
-        dataset.name
-    );
+    assert_eq!(dataset.class_counts(), counts, "{}: class counts", dataset.name);
     assert_eq!(dataset.examples.len(), counts.iter().sum::<usize>());
     assert!(
         counts.iter().all(|&c| c > 0),
@@ -84,13 +79,9 @@ fn legal() {
 
 /// Each legal example starts with its task's question from questions.tsv.
 fn assert_prefixes_match_questions(dataset: &Dataset) {
-    let questions =
-        fs::read_to_string(data_root().join("legalbench/historical_test/questions.tsv")).unwrap();
+    let questions = fs::read_to_string(data_root().join("legalbench/historical_test/questions.tsv")).unwrap();
     let question = |task: &str| {
-        let line = questions
-            .lines()
-            .find(|l| l.starts_with(&format!("{task}\t")))
-            .unwrap();
+        let line = questions.lines().find(|l| l.starts_with(&format!("{task}\t"))).unwrap();
         format!("{} Clause: ", line.split_once('\t').unwrap().1)
     };
     let tasks = [
@@ -129,9 +120,7 @@ fn refusal_direction() {
 fn every_shipped_dataset_loads() {
     let registry = Registry::new(registry_dir());
     for name in registry.names().unwrap() {
-        let dataset = registry
-            .load(&name, &data_root())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let dataset = registry.load(&name, &data_root()).unwrap_or_else(|e| panic!("{e}"));
         assert!(
             dataset.class_counts().iter().all(|&c| c > 0),
             "{name}: a class is absent"

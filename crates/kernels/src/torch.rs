@@ -23,8 +23,7 @@ use burn_autodiff::checkpoint::strategy::NoCheckpointing;
 use burn_autodiff::grads::Gradients;
 use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_dispatch::{
-    BackendTensor, DispatchAutodiffContext, DispatchKindConversion, DispatchTensorKind,
-    GradientCheckpointingStrategy,
+    BackendTensor, DispatchAutodiffContext, DispatchKindConversion, DispatchTensorKind, GradientCheckpointingStrategy,
 };
 use burn_tch::{LibTorch, TchTensor};
 
@@ -67,12 +66,12 @@ pub fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
     if !inputs.iter().all(on_torch_autodiff) {
         return Err(inputs);
     }
-    let inputs = inputs.map(|input| {
-        match <DispatchTensor as DispatchKindConversion<TorchAutodiff>>::try_into_backend(input) {
+    let inputs = inputs.map(
+        |input| match <DispatchTensor as DispatchKindConversion<TorchAutodiff>>::try_into_backend(input) {
             Ok(BackendTensor::Float(tensor)) => tensor,
             _ => unreachable!("checked by on_torch_autodiff"),
-        }
-    });
+        },
+    );
     let primitives = inputs.each_ref().map(|t| t.primitive());
     let tracked = inputs.each_ref().map(|t| t.is_tracked());
     let (output, saved) = if tracked.contains(&true) {
@@ -93,27 +92,22 @@ pub fn apply<K: TorchKernel<N>, const N: usize, const D: usize>(
 
 /// The torch tensors of `inputs` when every one is a float tensor on a libtorch device without
 /// autodiff; otherwise `inputs` back, untouched.
-fn torch_tensors<const N: usize>(
-    inputs: [DispatchTensor; N],
-) -> Result<[TchTensor; N], [DispatchTensor; N]> {
+fn torch_tensors<const N: usize>(inputs: [DispatchTensor; N]) -> Result<[TchTensor; N], [DispatchTensor; N]> {
     if !inputs.iter().all(on_torch) {
         return Err(inputs);
     }
-    Ok(inputs.map(|input| {
-        match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
+    Ok(inputs.map(
+        |input| match <DispatchTensor as DispatchKindConversion<LibTorch>>::try_into_backend(input) {
             Ok(BackendTensor::Float(tensor)) => tensor,
             _ => unreachable!("checked by on_torch"),
-        }
-    }))
+        },
+    ))
 }
 
 /// Whether `tensor` is a float tensor on a libtorch device without autodiff.
 fn on_torch(tensor: &DispatchTensor) -> bool {
     tensor.autodiff == DispatchAutodiffContext::Disabled
-        && matches!(
-            tensor.kind,
-            DispatchTensorKind::LibTorch(BackendTensor::Float(_))
-        )
+        && matches!(tensor.kind, DispatchTensorKind::LibTorch(BackendTensor::Float(_)))
 }
 
 /// Whether `tensor` is a float tensor on a libtorch device with autodiff and no gradient
@@ -151,29 +145,20 @@ pub struct Linear;
 impl TorchKernel<3> for Linear {
     type Saved = (TchTensor, TchTensor);
 
-    fn forward(
-        &self,
-        [input, weight, bias]: [&TchTensor; 3],
-        _: [bool; 3],
-    ) -> (TchTensor, Self::Saved) {
+    fn forward(&self, [input, weight, bias]: [&TchTensor; 3], _: [bool; 3]) -> (TchTensor, Self::Saved) {
         let output = bias.tensor.addmm(&rows(input), &weight.tensor);
         let output = output.reshape(with_last(input, output.size()[1]));
         (TchTensor::new(output), (input.clone(), weight.clone()))
     }
 
-    fn backward(
-        (input, weight): Self::Saved,
-        grad: TchTensor,
-        wanted: [bool; 3],
-    ) -> [Option<TchTensor>; 3] {
+    fn backward((input, weight): Self::Saved, grad: TchTensor, wanted: [bool; 3]) -> [Option<TchTensor>; 3] {
         let grad_rows = rows(&grad);
         let input_grad = wanted[0].then(|| {
             let rows_grad = grad_rows.mm(&weight.tensor.tr());
             TchTensor::new(rows_grad.reshape(with_last(&grad, weight.tensor.size()[0])))
         });
         let weight_grad = wanted[1].then(|| TchTensor::new(rows(&input).tr().mm(&grad_rows)));
-        let bias_grad =
-            wanted[2].then(|| TchTensor::new(grad_rows.sum_dim_intlist(0, false, None)));
+        let bias_grad = wanted[2].then(|| TchTensor::new(grad_rows.sum_dim_intlist(0, false, None)));
         [input_grad, weight_grad, bias_grad]
     }
 }
@@ -207,15 +192,14 @@ impl TorchKernel<1> for Softmax {
         (output.clone(), (output, dim))
     }
 
-    fn backward(
-        (output, dim): Self::Saved,
-        grad: TchTensor,
-        _: [bool; 1],
-    ) -> [Option<TchTensor>; 1] {
+    fn backward((output, dim): Self::Saved, grad: TchTensor, _: [bool; 1]) -> [Option<TchTensor>; 1] {
         let kind = output.tensor.kind();
-        [Some(TchTensor::new(
-            tch::Tensor::internal_softmax_backward_data(&grad.tensor, &output.tensor, dim, kind),
-        ))]
+        [Some(TchTensor::new(tch::Tensor::internal_softmax_backward_data(
+            &grad.tensor,
+            &output.tensor,
+            dim,
+            kind,
+        )))]
     }
 }
 
@@ -240,11 +224,7 @@ impl TorchKernel<1> for Dropout {
         (TchTensor::new(output), (TchTensor::new(keep), scale))
     }
 
-    fn backward(
-        (keep, scale): Self::Saved,
-        grad: TchTensor,
-        _: [bool; 1],
-    ) -> [Option<TchTensor>; 1] {
+    fn backward((keep, scale): Self::Saved, grad: TchTensor, _: [bool; 1]) -> [Option<TchTensor>; 1] {
         [Some(TchTensor::new(tch::Tensor::native_dropout_backward(
             &grad.tensor,
             &keep.tensor,
@@ -335,20 +315,14 @@ impl TorchKernel<4> for Attention {
 /// moments in place, nine passes over memory where burn's AdamW makes about fifteen, most into
 /// new allocations. A tensor another burn tensor shares (a best-so-far snapshot of the model,
 /// say) is copied first, so that it keeps its values.
-pub fn adamw<const D: usize>(
-    step: &AdamWStep,
-    tensors: [Tensor<D>; 4],
-) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
+pub fn adamw<const D: usize>(step: &AdamWStep, tensors: [Tensor<D>; 4]) -> Result<[Tensor<D>; 3], Box<[Tensor<D>; 4]>> {
     let inputs = torch_tensors(tensors.map(Tensor::into_dispatch))
         .map_err(|inputs| Box::new(inputs.map(Tensor::from_dispatch)))?;
     let outputs = tch::no_grad(|| adamw_in_place(step, inputs));
     Ok(outputs.map(Tensor::from_primitive::<LibTorch>))
 }
 
-fn adamw_in_place(
-    step: &AdamWStep,
-    [param, grad, moment_1, moment_2]: [TchTensor; 4],
-) -> [TchTensor; 3] {
+fn adamw_in_place(step: &AdamWStep, [param, grad, moment_1, moment_2]: [TchTensor; 4]) -> [TchTensor; 3] {
     let AdamWStep {
         lr,
         beta_1,
@@ -411,8 +385,7 @@ impl<const N: usize> TorchGraph<N> {
         tracked: [bool; N],
         op: impl FnOnce([&tch::Tensor; N]) -> tch::Tensor,
     ) -> (TchTensor, Self) {
-        let leaves: [tch::Tensor; N] =
-            std::array::from_fn(|i| inputs[i].tensor.detach().set_requires_grad(tracked[i]));
+        let leaves: [tch::Tensor; N] = std::array::from_fn(|i| inputs[i].tensor.detach().set_requires_grad(tracked[i]));
         let output = op(leaves.each_ref());
         let detached = TchTensor::new(output.detach());
         let graph = Self {
@@ -425,17 +398,12 @@ impl<const N: usize> TorchGraph<N> {
 
     /// The gradients of the `wanted` leaves, given the output's gradient `grad`.
     fn backward(self, grad: &tch::Tensor, wanted: [bool; N]) -> [Option<TchTensor>; N] {
-        let targets: Vec<&tch::Tensor> = (0..N)
-            .filter(|&i| wanted[i])
-            .map(|i| &self.leaves[i].0)
-            .collect();
+        let targets: Vec<&tch::Tensor> = (0..N).filter(|&i| wanted[i]).map(|i| &self.leaves[i].0).collect();
         // Torch's engine seeds the backward with ones, and `grad` is the gradient of
         // sum(output * grad) with respect to `output`.
         let seed = (&self.output.0 * grad).sum(self.output.0.kind());
         let mut grads = tch::Tensor::run_backward(&[seed], &targets, false, false).into_iter();
-        wanted.map(|wanted| {
-            wanted.then(|| TchTensor::new(grads.next().expect("one gradient per target")))
-        })
+        wanted.map(|wanted| wanted.then(|| TchTensor::new(grads.next().expect("one gradient per target"))))
     }
 }
 
@@ -460,12 +428,8 @@ mod tests {
     }
 
     /// `op` through the torch kernel; the test fails if it would not take that path.
-    fn torch<K: TorchKernel<N>, const N: usize, const D: usize>(
-        kernel: K,
-        inputs: [Tensor<D>; N],
-    ) -> Tensor<D> {
-        apply(kernel, inputs.map(Tensor::into_dispatch))
-            .unwrap_or_else(|_| panic!("not run by torch"))
+    fn torch<K: TorchKernel<N>, const N: usize, const D: usize>(kernel: K, inputs: [Tensor<D>; N]) -> Tensor<D> {
+        apply(kernel, inputs.map(Tensor::into_dispatch)).unwrap_or_else(|_| panic!("not run by torch"))
     }
 
     fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -494,12 +458,8 @@ mod tests {
         let x = random([2, 3, 5, 7], &device);
         let weights = random([2, 3, 5, 7], &device);
         let (torch_out, [torch_grad]) =
-            value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
-                torch(Softmax { dim: 3 }, [x])
-            });
-        let (burn_out, [burn_grad]) = value_and_grads(&[x], &weights, |[x]| {
-            burn::tensor::activation::softmax(x, 3)
-        });
+            value_and_grads(std::array::from_ref(&x), &weights, |[x]| torch(Softmax { dim: 3 }, [x]));
+        let (burn_out, [burn_grad]) = value_and_grads(&[x], &weights, |[x]| burn::tensor::activation::softmax(x, 3));
         assert!(max_abs_diff(torch_out, burn_out) < 1e-6);
         assert!(max_abs_diff(torch_grad, burn_grad) < 1e-5);
     }
@@ -516,16 +476,10 @@ mod tests {
                 gamma.clone().require_grad().into_dispatch(),
                 beta.clone().into_dispatch(),
             ];
-            apply(LayerNorm { epsilon: 1e-5 }, inputs)
-                .unwrap_or_else(|_| panic!("not run by torch"))
+            apply(LayerNorm { epsilon: 1e-5 }, inputs).unwrap_or_else(|_| panic!("not run by torch"))
         });
         let (burn_out, [burn_x]) = value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
-            burn::tensor::module::layer_norm(
-                x,
-                gamma.clone().require_grad(),
-                Some(beta.clone()),
-                1e-5,
-            )
+            burn::tensor::module::layer_norm(x, gamma.clone().require_grad(), Some(beta.clone()), 1e-5)
         });
         assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
         assert!(max_abs_diff(torch_x, burn_x) < 1e-4);
@@ -533,21 +487,15 @@ mod tests {
         // The parameters' gradients, this time with the input held fixed.
         let norm = |[gamma, beta]: [Tensor<1>; 2], torch_path: bool| {
             if torch_path {
-                let inputs = [
-                    x.clone().into_dispatch(),
-                    gamma.into_dispatch(),
-                    beta.into_dispatch(),
-                ];
-                apply(LayerNorm { epsilon: 1e-5 }, inputs)
-                    .unwrap_or_else(|_| panic!("not run by torch"))
+                let inputs = [x.clone().into_dispatch(), gamma.into_dispatch(), beta.into_dispatch()];
+                apply(LayerNorm { epsilon: 1e-5 }, inputs).unwrap_or_else(|_| panic!("not run by torch"))
             } else {
                 burn::tensor::module::layer_norm(x.clone(), gamma, Some(beta), 1e-5)
             }
         };
         let (_, [torch_gamma, torch_beta]) =
             value_and_grads(&[gamma.clone(), beta.clone()], &weights, |p| norm(p, true));
-        let (_, [burn_gamma, burn_beta]) =
-            value_and_grads(&[gamma, beta], &weights, |p| norm(p, false));
+        let (_, [burn_gamma, burn_beta]) = value_and_grads(&[gamma, beta], &weights, |p| norm(p, false));
         assert!(max_abs_diff(torch_gamma, burn_gamma) < 1e-4);
         assert!(max_abs_diff(torch_beta, burn_beta) < 1e-4);
     }
@@ -565,8 +513,7 @@ mod tests {
         let hidden: Vec<f32> = (0..2 * 5 * 5)
             .map(|i| if i >= 25 && i % 5 == 4 { f32::MIN } else { 0.0 })
             .collect();
-        let mask =
-            Tensor::<4>::from_data(burn::tensor::TensorData::new(hidden, [2, 1, 5, 5]), device);
+        let mask = Tensor::<4>::from_data(burn::tensor::TensorData::new(hidden, [2, 1, 5, 5]), device);
         random([2, 3, 5, 5], device) + mask
     }
 
@@ -580,11 +527,9 @@ mod tests {
             masking_bias(&device),
         ];
         let weights = random([2, 3, 5, 4], &device);
-        let (torch_out, torch_grads) =
-            value_and_grads(&inputs, &weights, |inputs| torch(Attention, inputs));
-        let (burn_out, burn_grads) = value_and_grads(&inputs, &weights, |[q, k, v, bias]| {
-            burn_attention(q, k, v, bias)
-        });
+        let (torch_out, torch_grads) = value_and_grads(&inputs, &weights, |inputs| torch(Attention, inputs));
+        let (burn_out, burn_grads) =
+            value_and_grads(&inputs, &weights, |[q, k, v, bias]| burn_attention(q, k, v, bias));
         assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
         for (name, torch_grad, burn_grad) in ["q", "k", "v", "bias"]
             .into_iter()
@@ -599,11 +544,9 @@ mod tests {
         // A constant mask, as BERT's: torch may then take its fused kernel forward and backward.
         let [q, k, v, bias] = inputs;
         let torch_path = |[q, k, v]: [Tensor<4>; 3]| torch(Attention, [q, k, v, bias.clone()]);
-        let (torch_out, torch_grads) =
-            value_and_grads(&[q.clone(), k.clone(), v.clone()], &weights, torch_path);
-        let (burn_out, burn_grads) = value_and_grads(&[q, k, v], &weights, |[q, k, v]| {
-            burn_attention(q, k, v, bias.clone())
-        });
+        let (torch_out, torch_grads) = value_and_grads(&[q.clone(), k.clone(), v.clone()], &weights, torch_path);
+        let (burn_out, burn_grads) =
+            value_and_grads(&[q, k, v], &weights, |[q, k, v]| burn_attention(q, k, v, bias.clone()));
         assert!(max_abs_diff(torch_out, burn_out) < 1e-5);
         for (torch_grad, burn_grad) in torch_grads.into_iter().zip(burn_grads) {
             assert!(max_abs_diff(torch_grad, burn_grad) < 1e-5);
@@ -616,11 +559,8 @@ mod tests {
         let [q, k, v] = [0, 1, 2].map(|_| random([2, 3, 5, 4], &device));
         // One bias for every example, as MPNet's relative positions.
         let bias = random([1, 3, 5, 5], &device).expand([2, 3, 5, 5]);
-        let torch_out: Tensor<4> = apply(
-            Attention,
-            [&q, &k, &v, &bias].map(|t| t.clone().into_dispatch()),
-        )
-        .unwrap_or_else(|_| panic!("not run by torch"));
+        let torch_out: Tensor<4> = apply(Attention, [&q, &k, &v, &bias].map(|t| t.clone().into_dispatch()))
+            .unwrap_or_else(|_| panic!("not run by torch"));
         let diff = (torch_out - burn_attention(q, k, v, bias))
             .abs()
             .max()
@@ -681,8 +621,7 @@ mod tests {
             weight.clone().into_dispatch(),
             bias.into_dispatch(),
         ];
-        let output: Tensor<3> =
-            apply(Linear, inputs).unwrap_or_else(|_| panic!("not run by torch"));
+        let output: Tensor<3> = apply(Linear, inputs).unwrap_or_else(|_| panic!("not run by torch"));
         // burn-tch adds in place into a tensor it believes no one else holds.
         let shifted = x.add_scalar(1.0);
         let grads = (output.sum() + shifted.sum()).backward();
@@ -724,8 +663,14 @@ mod tests {
         let share = |flags: &[bool]| flags.iter().filter(|&&kept| kept).count() as f64 / flags.len() as f64;
         // The binomial's standard deviation is 0.0003.
         assert!((share(&flags) - 0.9).abs() < 0.002, "kept {}", share(&flags));
-        let both = flags.chunks(2).filter(|pair| pair.len() == 2 && pair[0] && pair[1]).count();
-        assert!((both as f64 / 500_000.0 - 0.81).abs() < 0.003, "pairs kept together: {both}");
+        let both = flags
+            .chunks(2)
+            .filter(|pair| pair.len() == 2 && pair[0] && pair[1])
+            .count();
+        assert!(
+            (both as f64 / 500_000.0 - 0.81).abs() < 0.003,
+            "pairs kept together: {both}"
+        );
         assert_eq!(keep_flags(1_000_001, 0.9, 42), flags);
         assert_eq!(keep_flags(17, 0.9, 42), flags[..17]);
         assert_ne!(keep_flags(1000, 0.9, 43), flags[..1000]);
@@ -752,9 +697,7 @@ mod tests {
         let prob = 0.25;
         let x = random([64, 64], &device);
         let weights = random([64, 64], &device);
-        let (output, [grad]) = value_and_grads(std::array::from_ref(&x), &weights, |[x]| {
-            torch(Dropout { prob }, [x])
-        });
+        let (output, [grad]) = value_and_grads(std::array::from_ref(&x), &weights, |[x]| torch(Dropout { prob }, [x]));
         let kept = output.clone().inner().not_equal_elem(0.0);
         let kept_share = kept.clone().float().mean().into_scalar::<f32>();
         assert!(
@@ -765,13 +708,7 @@ mod tests {
         let expected = x.inner().mask_fill(kept.clone().bool_not(), 0.0) * scale;
         assert!((output.inner() - expected).abs().max().into_scalar::<f32>() < 1e-6);
         let expected_grad = weights.inner().mask_fill(kept.bool_not(), 0.0) * scale;
-        assert!(
-            (grad.inner() - expected_grad)
-                .abs()
-                .max()
-                .into_scalar::<f32>()
-                < 1e-6
-        );
+        assert!((grad.inner() - expected_grad).abs().max().into_scalar::<f32>() < 1e-6);
     }
 
     /// Three AdamW steps through torch's in-place ops and through burn's AdamW, from the same
@@ -798,14 +735,11 @@ mod tests {
                     weight_decay: 0.1,
                     time,
                 };
-                let [m, v] = moments
-                    .take()
-                    .unwrap_or_else(|| [grad.zeros_like(), grad.zeros_like()]);
+                let [m, v] = moments.take().unwrap_or_else(|| [grad.zeros_like(), grad.zeros_like()]);
                 let [param, m, v] = adamw(&step, [torch_param.clone(), grad.clone(), m, v])
                     .unwrap_or_else(|_| panic!("not run by torch"));
                 (torch_param, moments) = (param.clone(), Some([m.clone(), v.clone()]));
-                let (param, state) =
-                    burn_adamw.step(1e-2, burn_param.clone(), grad, burn_state.take());
+                let (param, state) = burn_adamw.step(1e-2, burn_param.clone(), grad, burn_state.take());
                 let state = state.expect("AdamW keeps a state");
                 assert_eq!(state.momentum.time, time as usize);
                 let burn_out = [
@@ -852,12 +786,7 @@ mod tests {
         };
         let [updated, m, v] = adamw(
             &step,
-            [
-                param.clone(),
-                grad.clone(),
-                grad.zeros_like(),
-                grad.zeros_like(),
-            ],
+            [param.clone(), grad.clone(), grad.zeros_like(), grad.zeros_like()],
         )
         .unwrap_or_else(|_| panic!("not run by torch"));
         assert_eq!(updated.to_data(), param.to_data());
@@ -888,20 +817,10 @@ mod tests {
             weight_decay: 0.01,
             time: 1,
         };
-        let [updated, ..] = adamw(
-            &step,
-            [param, grad.clone(), grad.zeros_like(), grad.zeros_like()],
-        )
-        .unwrap_or_else(|_| panic!("not run by torch"));
-        assert_eq!(
-            snapshot.to_data(),
-            before,
-            "the shared copy was written into"
-        );
-        assert!(
-            max_abs_diff(updated, snapshot) > 0.05,
-            "the parameter did not move"
-        );
+        let [updated, ..] = adamw(&step, [param, grad.clone(), grad.zeros_like(), grad.zeros_like()])
+            .unwrap_or_else(|_| panic!("not run by torch"));
+        assert_eq!(snapshot.to_data(), before, "the shared copy was written into");
+        assert!(max_abs_diff(updated, snapshot) > 0.05, "the parameter did not move");
     }
 
     #[test]

@@ -22,10 +22,7 @@ use burn::tensor::loss::cross_entropy_with_logits;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use w2s_models::{
-    ClassifierOptions, ModelConfig, SequenceClassifier, TokenBatch, load_classifier,
-    resolve_model_dir,
-};
+use w2s_models::{ClassifierOptions, ModelConfig, SequenceClassifier, TokenBatch, load_classifier, resolve_model_dir};
 
 /// Default sequence length (`--seq N` changes it).
 const SEQ: usize = 128;
@@ -166,18 +163,11 @@ fn inference_throughput(model: &SequenceClassifier, device: &Device, args: &Args
 fn profile_layer(hidden: usize, heads: usize, intermediate: usize, args: &Args) {
     let (seq, steps) = (args.seq, args.steps);
     let tokens = TRAIN_BATCH * seq;
-    for (label, device) in [
-        ("inference", Device::flex()),
-        ("autodiff", Device::flex().autodiff()),
-    ] {
+    for (label, device) in [("inference", Device::flex()), ("autodiff", Device::flex().autodiff())] {
         // Inputs are drawn once; each call clones them (cheap) so only the kernel is timed.
         let input = |width: usize| {
             let t = Tensor::<3>::random([TRAIN_BATCH, seq, width], Distribution::Default, &device);
-            if device.is_autodiff() {
-                t.require_grad()
-            } else {
-                t
-            }
+            if device.is_autodiff() { t.require_grad() } else { t }
         };
         let (h_in, q_in, k_in, v_in, i_in) = (
             input(hidden),
@@ -208,35 +198,20 @@ fn profile_layer(hidden: usize, heads: usize, intermediate: usize, args: &Args) 
         let norm = LayerNormConfig::new(hidden).init(&device);
         let mult = if device.is_autodiff() { 3.0 } else { 1.0 };
         let dense = |n_out: usize| mult * 2.0 * (tokens * hidden * n_out) as f64;
-        run("linear h->h (x4 per layer)", dense(hidden), &|| {
-            qkv.forward(x())
-        });
-        run("linear h->4h (x2 per layer)", dense(intermediate), &|| {
-            up.forward(x())
-        });
+        run("linear h->h (x4 per layer)", dense(hidden), &|| qkv.forward(x()));
+        run("linear h->4h (x2 per layer)", dense(intermediate), &|| up.forward(x()));
         run("gelu [b, s, 4h]", 0.0, &|| gelu(i_in.clone()));
         run("layer norm (x2 per layer)", 0.0, &|| norm.forward(x()));
-        let split = |t: Tensor<3>| {
-            t.reshape([TRAIN_BATCH, seq, heads, hidden / heads])
-                .swap_dims(1, 2)
-        };
+        let split = |t: Tensor<3>| t.reshape([TRAIN_BATCH, seq, heads, hidden / heads]).swap_dims(1, 2);
         let attn_flops = mult * 4.0 * (TRAIN_BATCH * seq * seq * hidden) as f64;
         run("attention (fused kernel)", attn_flops, &|| {
-            let (q, k, v) = (
-                split(q_in.clone()),
-                split(k_in.clone()),
-                split(v_in.clone()),
-            );
+            let (q, k, v) = (split(q_in.clone()), split(k_in.clone()), split(v_in.clone()));
             attention(q, k, v, None, None, AttentionModuleOptions::default())
                 .swap_dims(1, 2)
                 .reshape([TRAIN_BATCH, seq, hidden])
         });
         run("attention (matmul+softmax)", attn_flops, &|| {
-            let (q, k, v) = (
-                split(q_in.clone()),
-                split(k_in.clone()),
-                split(v_in.clone()),
-            );
+            let (q, k, v) = (split(q_in.clone()), split(k_in.clone()), split(v_in.clone()));
             let scores = q.matmul(k.swap_dims(2, 3)) / ((hidden / heads) as f64).sqrt();
             softmax(scores, 3)
                 .matmul(v)
@@ -252,9 +227,7 @@ fn main() {
     let (train_batch, infer_batch) = (args.train_batch, args.infer_batch);
     println!(
         "flex CPU backend, {} threads available; train batch {train_batch}x{seq} (forward+backward+AdamW), inference batch {infer_batch}x{seq}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     );
     for name in &args.models {
         let dir = match resolve_model_dir(name, &pretrained_root()) {

@@ -25,12 +25,18 @@ impl AttentionBias {
     /// A mask, `allowed` `true` where a query may see a key.
     fn mask(allowed: Tensor<4, Bool>) -> Self {
         let additive = allowed.clone().float().neg().add_scalar(1.0).mul_scalar(f32::MIN);
-        Self { additive, allowed: Some(allowed) }
+        Self {
+            additive,
+            allowed: Some(allowed),
+        }
     }
 
     /// This mask plus a learned bias (MPNet's relative positions), in the bias's dtype.
     pub(crate) fn plus(self, bias: Tensor<4>) -> Self {
-        Self { additive: self.additive.cast(bias.dtype()) + bias, allowed: None }
+        Self {
+            additive: self.additive.cast(bias.dtype()) + bias,
+            allowed: None,
+        }
     }
 }
 
@@ -61,7 +67,11 @@ pub(crate) fn scaled_dot_attention(
     // The masks are built in f32; under half precision the scores are not, and a sum of mixed
     // dtypes is promoted differently by each backend. (f32::MIN becomes -inf in f16, which the
     // softmax handles as long as a row has one real key, as every row here does.)
-    let additive = bias.additive.clone().cast(q.dtype()).expand([batch, bias_heads, seq, seq]);
+    let additive = bias
+        .additive
+        .clone()
+        .cast(q.dtype())
+        .expand([batch, bias_heads, seq, seq]);
     if !ops::dropout_acts(dropout, &q.device())
         && let Some(output) = ops::fused_attention(&q, &k, &v, &additive)
     {
@@ -99,15 +109,17 @@ pub(crate) fn causal_padding_bias(mask: Tensor<2, Int>) -> AttentionBias {
     let causal = Tensor::<2, Bool>::from_data(TensorData::new(causal, [seq, seq]), &mask.device())
         .reshape([1, 1, seq, seq])
         .expand([batch, 1, seq, seq]);
-    let keys = mask.equal_elem(1).reshape([batch, 1, 1, seq]).expand([batch, 1, seq, seq]);
+    let keys = mask
+        .equal_elem(1)
+        .reshape([batch, 1, 1, seq])
+        .expand([batch, 1, seq, seq]);
     AttentionBias::mask(causal.bool_and(keys))
 }
 
 /// Split `[batch, seq, heads * head_dim]` into `[batch, heads, seq, head_dim]`.
 pub(crate) fn split_heads(t: Tensor<3>, heads: usize) -> Tensor<4> {
     let [batch, seq, width] = t.dims();
-    t.reshape([batch, seq, heads, width / heads])
-        .swap_dims(1, 2)
+    t.reshape([batch, seq, heads, width / heads]).swap_dims(1, 2)
 }
 
 /// Inverse of [`split_heads`].

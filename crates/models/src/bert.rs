@@ -30,16 +30,8 @@ impl BertEmbeddings {
         let h = config.hidden_size;
         Ok(Self {
             word_embeddings: src.embedding("embeddings.word_embeddings", config.vocab_size, h)?,
-            position_embeddings: src.embedding(
-                "embeddings.position_embeddings",
-                config.max_position_embeddings,
-                h,
-            )?,
-            token_type_embeddings: src.embedding(
-                "embeddings.token_type_embeddings",
-                config.type_vocab_size,
-                h,
-            )?,
+            position_embeddings: src.embedding("embeddings.position_embeddings", config.max_position_embeddings, h)?,
+            token_type_embeddings: src.embedding("embeddings.token_type_embeddings", config.type_vocab_size, h)?,
             layer_norm: src.layer_norm("embeddings.LayerNorm", h, config.layer_norm_eps)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         })
@@ -48,10 +40,7 @@ impl BertEmbeddings {
     fn export(&self, sink: &mut WeightSink) {
         sink.embedding("embeddings.word_embeddings", &self.word_embeddings);
         sink.embedding("embeddings.position_embeddings", &self.position_embeddings);
-        sink.embedding(
-            "embeddings.token_type_embeddings",
-            &self.token_type_embeddings,
-        );
+        sink.embedding("embeddings.token_type_embeddings", &self.token_type_embeddings);
         sink.layer_norm("embeddings.LayerNorm", &self.layer_norm);
     }
 
@@ -163,11 +152,7 @@ pub struct BertAttention {
 }
 
 impl BertAttention {
-    fn build(
-        src: &mut impl WeightSource,
-        prefix: &str,
-        spec: &LayerSpec,
-    ) -> Result<Self, ModelError> {
+    fn build(src: &mut impl WeightSource, prefix: &str, spec: &LayerSpec) -> Result<Self, ModelError> {
         let h = spec.hidden;
         let [q, k, v, o, norm] = spec.naming.attention().map(|n| format!("{prefix}.{n}"));
         Ok(Self {
@@ -220,22 +205,14 @@ pub struct BertLayer {
 
 impl BertLayer {
     /// Build layer `encoder.layer.{index}`.
-    pub(crate) fn build(
-        src: &mut impl WeightSource,
-        index: usize,
-        spec: &LayerSpec,
-    ) -> Result<Self, ModelError> {
+    pub(crate) fn build(src: &mut impl WeightSource, index: usize, spec: &LayerSpec) -> Result<Self, ModelError> {
         let prefix = format!("encoder.layer.{index}");
         let (h, i) = (spec.hidden, spec.intermediate);
         Ok(Self {
             attention: BertAttention::build(src, &prefix, spec)?,
             intermediate: src.linear(&format!("{prefix}.intermediate.dense"), h, i)?,
             output: src.linear(&format!("{prefix}.output.dense"), i, h)?,
-            layer_norm: src.layer_norm(
-                &format!("{prefix}.output.LayerNorm"),
-                h,
-                spec.layer_norm_eps,
-            )?,
+            layer_norm: src.layer_norm(&format!("{prefix}.output.LayerNorm"), h, spec.layer_norm_eps)?,
             dropout: DropoutConfig::new(spec.hidden_dropout).init(),
             activation: spec.activation,
         })
@@ -275,10 +252,7 @@ pub struct BertEncoder {
 
 impl BertEncoder {
     /// Build from HF-named tensors (`embeddings.*`, `encoder.layer.{i}.*`).
-    pub(crate) fn build(
-        src: &mut impl WeightSource,
-        config: &BertConfig,
-    ) -> Result<Self, ModelError> {
+    pub(crate) fn build(src: &mut impl WeightSource, config: &BertConfig) -> Result<Self, ModelError> {
         let embeddings = BertEmbeddings::build(src, config)?;
         let spec = LayerSpec::bert(config);
         let layers = (0..config.num_hidden_layers)

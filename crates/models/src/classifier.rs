@@ -9,8 +9,8 @@ use burn::tensor::{Int, Tensor};
 use crate::bert::BertEncoder;
 use crate::gpt2::Gpt2Model;
 use crate::model_config::ModelConfig;
-use crate::ops::{dropout, linear};
 use crate::mpnet::MpnetEncoder;
+use crate::ops::{dropout, linear};
 use crate::pooling::{Pooling, last_token_state, mean_pool};
 use crate::weights::{WeightSink, WeightSource};
 use crate::{ModelError, ModelFamily};
@@ -91,10 +91,7 @@ pub enum Backbone {
 
 impl Backbone {
     /// Build the backbone `config` describes from HF-named tensors.
-    pub(crate) fn build(
-        src: &mut impl WeightSource,
-        config: &ModelConfig,
-    ) -> Result<Self, ModelError> {
+    pub(crate) fn build(src: &mut impl WeightSource, config: &ModelConfig) -> Result<Self, ModelError> {
         Ok(match config {
             ModelConfig::Bert(c) => Self::Bert(BertEncoder::build(src, c)?),
             ModelConfig::Mpnet(c) => Self::Mpnet(MpnetEncoder::build(src, c)?),
@@ -231,12 +228,7 @@ pub struct SequenceClassifier {
 impl SequenceClassifier {
     /// Assemble a classifier from its parts; `pooler` must be present exactly when
     /// `opts.pooling` is [`Pooling::Cls`].
-    pub(crate) fn new(
-        encoder: Backbone,
-        pooler: Option<Linear>,
-        head: Linear,
-        opts: &ClassifierOptions,
-    ) -> Self {
+    pub(crate) fn new(encoder: Backbone, pooler: Option<Linear>, head: Linear, opts: &ClassifierOptions) -> Self {
         debug_assert_eq!(pooler.is_some(), opts.pooling == Pooling::Cls);
         Self {
             encoder,

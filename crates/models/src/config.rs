@@ -148,11 +148,10 @@ impl BertConfig {
     /// `architectures`) or when a hyper-parameter is unusable.
     pub fn from_file(path: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::io("read", path, e))?;
-        let json: serde_json::Value =
-            serde_json::from_str(&text).map_err(|error| ModelError::Json {
-                path: path.into(),
-                error,
-            })?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|error| ModelError::Json {
+            path: path.into(),
+            error,
+        })?;
         Self::from_json(json, path)
     }
 
@@ -197,11 +196,7 @@ impl BertConfig {
             ("max_position_embeddings", self.max_position_embeddings),
             ("type_vocab_size", self.type_vocab_size),
         ])?;
-        v.divides(
-            "num_attention_heads",
-            self.num_attention_heads,
-            self.hidden_size,
-        )?;
+        v.divides("num_attention_heads", self.num_attention_heads, self.hidden_size)?;
         v.activation("hidden_act", &self.hidden_act)?;
         v.require(
             "position_embedding_type",
@@ -216,10 +211,7 @@ impl BertConfig {
         v.layer_norm_eps("layer_norm_eps", self.layer_norm_eps)?;
         v.probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
-            (
-                "attention_probs_dropout_prob",
-                self.attention_probs_dropout_prob,
-            ),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
         ])
     }
 }
@@ -236,12 +228,7 @@ impl<'a> Validator<'a> {
     }
 
     /// Fail on `field` with `message()` unless `ok`.
-    pub(crate) fn require(
-        &self,
-        field: &str,
-        ok: bool,
-        message: impl FnOnce() -> String,
-    ) -> Result<(), ModelError> {
+    pub(crate) fn require(&self, field: &str, ok: bool, message: impl FnOnce() -> String) -> Result<(), ModelError> {
         if ok {
             Ok(())
         } else {
@@ -257,12 +244,7 @@ impl<'a> Validator<'a> {
     }
 
     /// `heads` (named `field`) must divide `width`.
-    pub(crate) fn divides(
-        &self,
-        field: &str,
-        heads: usize,
-        width: usize,
-    ) -> Result<(), ModelError> {
+    pub(crate) fn divides(&self, field: &str, heads: usize, width: usize) -> Result<(), ModelError> {
         self.require(field, width.is_multiple_of(heads), || {
             format!("{heads} does not divide the hidden size {width}")
         })
@@ -270,9 +252,7 @@ impl<'a> Validator<'a> {
 
     pub(crate) fn activation(&self, field: &str, name: &str) -> Result<(), ModelError> {
         self.require(field, Activation::from_hf(name).is_some(), || {
-            format!(
-                "unsupported activation {name:?} (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)"
-            )
+            format!("unsupported activation {name:?} (supported: gelu, gelu_new, gelu_pytorch_tanh, relu)")
         })
     }
 
@@ -284,9 +264,7 @@ impl<'a> Validator<'a> {
 
     pub(crate) fn probabilities(&self, fields: &[(&str, f64)]) -> Result<(), ModelError> {
         for &(field, p) in fields {
-            self.require(field, (0.0..1.0).contains(&p), || {
-                format!("must be in [0, 1), got {p}")
-            })?;
+            self.require(field, (0.0..1.0).contains(&p), || format!("must be in [0, 1), got {p}"))?;
         }
         Ok(())
     }
@@ -305,9 +283,9 @@ fn check_family(json: &serde_json::Value, path: &Path) -> Result<(), ModelError>
         ));
     }
     if let Some(architectures) = json.get("architectures").filter(|v| !v.is_null()) {
-        let names = architectures.as_array().ok_or_else(|| {
-            ModelError::config(&path, "architectures", "must be a list of class names")
-        })?;
+        let names = architectures
+            .as_array()
+            .ok_or_else(|| ModelError::config(&path, "architectures", "must be a list of class names"))?;
         for name in names {
             if !name.as_str().is_some_and(|n| n.starts_with("Bert")) {
                 return Err(ModelError::config(
@@ -351,16 +329,10 @@ mod tests {
         let err = parse(&MINIMAL.replace("\"bert\"", "\"mpnet\""))
             .unwrap_err()
             .to_string();
-        assert!(
-            err.contains("`model_type`") && err.contains("mpnet"),
-            "{err}"
-        );
-        let err = parse(&MINIMAL.replace(
-            "\"model_type\": \"bert\"",
-            "\"architectures\": [\"GPT2LMHeadModel\"]",
-        ))
-        .unwrap_err()
-        .to_string();
+        assert!(err.contains("`model_type`") && err.contains("mpnet"), "{err}");
+        let err = parse(&MINIMAL.replace("\"model_type\": \"bert\"", "\"architectures\": [\"GPT2LMHeadModel\"]"))
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("`architectures`") && err.contains("GPT2LMHeadModel"),
             "{err}"
@@ -369,21 +341,14 @@ mod tests {
 
     #[test]
     fn rejects_unusable_hyper_parameters() {
-        let err =
-            parse(&MINIMAL.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"))
-                .unwrap_err()
-                .to_string();
+        let err = parse(&MINIMAL.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`num_attention_heads`"), "{err}");
-        let err = parse(&MINIMAL.replace(
-            "\"model_type\"",
-            "\"hidden_act\": \"swish\", \"model_type\"",
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("`hidden_act`") && err.contains("swish"),
-            "{err}"
-        );
+        let err = parse(&MINIMAL.replace("\"model_type\"", "\"hidden_act\": \"swish\", \"model_type\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`hidden_act`") && err.contains("swish"), "{err}");
     }
 
     #[test]

@@ -204,11 +204,7 @@ pub enum ModelError {
 
 impl ModelError {
     /// Shorthand for [`ModelError::Io`].
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-        error: std::io::Error,
-    ) -> Self {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
             action,
             path: path.into(),
@@ -217,11 +213,7 @@ impl ModelError {
     }
 
     /// Shorthand for [`ModelError::Config`].
-    pub(crate) fn config(
-        path: impl Into<PathBuf>,
-        field: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub(crate) fn config(path: impl Into<PathBuf>, field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Config {
             path: path.into(),
             field: field.into(),

@@ -171,11 +171,7 @@ impl Gpt2Config {
             || "true is not supported".into(),
         )?;
         v.require("pad_token_id", self.pad_id() < self.vocab_size, || {
-            format!(
-                "pad id {} is not below vocab_size {}",
-                self.pad_id(),
-                self.vocab_size
-            )
+            format!("pad id {} is not below vocab_size {}", self.pad_id(), self.vocab_size)
         })
     }
 }
@@ -191,11 +187,7 @@ pub struct Gpt2Attention {
 }
 
 impl Gpt2Attention {
-    fn build(
-        src: &mut impl WeightSource,
-        prefix: &str,
-        config: &Gpt2Config,
-    ) -> Result<Self, ModelError> {
+    fn build(src: &mut impl WeightSource, prefix: &str, config: &Gpt2Config) -> Result<Self, ModelError> {
         let h = config.n_embd;
         Ok(Self {
             c_attn: src.conv1d(&format!("{prefix}.c_attn"), h, 3 * h)?,
@@ -215,8 +207,7 @@ impl Gpt2Attention {
         let [.., width] = hidden.dims();
         let qkv = linear(&self.c_attn, hidden);
         let part = |i: usize| split_heads(qkv.clone().narrow(2, i * width, width), self.num_heads);
-        let context =
-            scaled_dot_attention(part(0), part(1), part(2), bias, &self.attention_dropout);
+        let context = scaled_dot_attention(part(0), part(1), part(2), bias, &self.attention_dropout);
         dropout(&self.resid_dropout, linear(&self.c_proj, merge_heads(context)))
     }
 }
@@ -235,17 +226,9 @@ pub struct Gpt2Block {
 }
 
 impl Gpt2Block {
-    fn build(
-        src: &mut impl WeightSource,
-        index: usize,
-        config: &Gpt2Config,
-    ) -> Result<Self, ModelError> {
+    fn build(src: &mut impl WeightSource, index: usize, config: &Gpt2Config) -> Result<Self, ModelError> {
         let p = format!("h.{index}");
-        let (h, inner, eps) = (
-            config.n_embd,
-            config.inner_size(),
-            config.layer_norm_epsilon,
-        );
+        let (h, inner, eps) = (config.n_embd, config.inner_size(), config.layer_norm_epsilon);
         Ok(Self {
             ln_1: src.layer_norm(&format!("{p}.ln_1"), h, eps)?,
             attn: Gpt2Attention::build(src, &format!("{p}.attn"), config)?,
@@ -268,10 +251,7 @@ impl Gpt2Block {
 
     fn forward(&self, hidden: Tensor<3>, bias: &AttentionBias) -> Tensor<3> {
         let hidden = hidden.clone() + self.attn.forward(self.ln_1.forward(hidden), bias);
-        let inner = activate(
-            self.activation,
-            linear(&self.c_fc, self.ln_2.forward(hidden.clone())),
-        );
+        let inner = activate(self.activation, linear(&self.c_fc, self.ln_2.forward(hidden.clone())));
         hidden + dropout(&self.mlp_dropout, linear(&self.c_proj, inner))
     }
 }
@@ -288,10 +268,7 @@ pub struct Gpt2Model {
 
 impl Gpt2Model {
     /// Build from HF-named tensors (`wte`, `wpe`, `h.{i}.*`, `ln_f`).
-    pub(crate) fn build(
-        src: &mut impl WeightSource,
-        config: &Gpt2Config,
-    ) -> Result<Self, ModelError> {
+    pub(crate) fn build(src: &mut impl WeightSource, config: &Gpt2Config) -> Result<Self, ModelError> {
         let h = config.n_embd;
         Ok(Self {
             wte: src.embedding("wte", config.vocab_size, h)?,
@@ -347,17 +324,13 @@ impl Gpt2Model {
             seq <= max_positions,
             "sequence length {seq} exceeds n_positions {max_positions}; truncate the input"
         );
-        let positions = self
-            .wpe
-            .weight
-            .val()
-            .narrow(0, 0, seq)
-            .reshape([1, seq, hidden]);
+        let positions = self.wpe.weight.val().narrow(0, 0, seq).reshape([1, seq, hidden]);
         let embedded = dropout(&self.dropout, self.wte.forward(input_ids) + positions);
         let bias = causal_padding_bias(attention_mask);
-        let hidden = self.blocks.iter().fold(embedded, |hidden, block| {
-            block.forward(hidden, &bias)
-        });
+        let hidden = self
+            .blocks
+            .iter()
+            .fold(embedded, |hidden, block| block.forward(hidden, &bias));
         self.ln_f.forward(hidden)
     }
 }

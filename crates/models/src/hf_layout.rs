@@ -22,8 +22,8 @@ use serde_json::{Map, Value, json};
 
 use crate::ModelError;
 use crate::classifier::{Backbone, ClassifierOptions, HfLayout, POOLER, SequenceClassifier};
-use crate::pooling::Pooling;
 use crate::model_config::ModelConfig;
+use crate::pooling::Pooling;
 use crate::weights::{CheckpointReader, SeededInit, WeightSink, WeightSource};
 
 /// File names of an HF-layout model directory.
@@ -118,8 +118,7 @@ pub fn load_classifier(
     let saved = SavedHead::read(&config_path)?;
 
     let weights_path = dir.join(WEIGHTS_FILE);
-    let bytes =
-        std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
+    let bytes = std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
     let mut reader = CheckpointReader::new(&weights_path, &bytes, layout.prefix, device)?;
     let encoder = Backbone::build(&mut reader, &config)?;
 
@@ -128,9 +127,7 @@ pub fn load_classifier(
         saved.check_matches(dir, opts, config.hf_head_pooling())?;
         ParamOrigin::Loaded
     } else {
-        ParamOrigin::Initialized {
-            seed: opts.head_seed,
-        }
+        ParamOrigin::Initialized { seed: opts.head_seed }
     };
     let (h, classes) = (config.hidden_size(), opts.num_classes);
     let head = match head_origin {
@@ -169,7 +166,10 @@ fn load_pooler(
     } else {
         ParamOrigin::Initialized { seed: opts.head_seed }
     };
-    Ok((Some(take_linear(reader, fresh, origin, POOLER, hidden, hidden)?), Some(origin)))
+    Ok((
+        Some(take_linear(reader, fresh, origin, POOLER, hidden, hidden)?),
+        Some(origin),
+    ))
 }
 
 /// [`Pooling::Cls`] needs a pooler, which GPT-2 does not have.
@@ -210,8 +210,7 @@ struct SavedHead {
 
 impl SavedHead {
     fn read(config_path: &Path) -> Result<Self, ModelError> {
-        let text = std::fs::read_to_string(config_path)
-            .map_err(|e| ModelError::io("read", config_path, e))?;
+        let text = std::fs::read_to_string(config_path).map_err(|e| ModelError::io("read", config_path, e))?;
         let json: Value = serde_json::from_str(&text).map_err(|error| ModelError::Json {
             path: config_path.into(),
             error,
@@ -227,10 +226,7 @@ impl SavedHead {
             })?),
         };
         Ok(Self {
-            num_labels: json
-                .get("num_labels")
-                .and_then(Value::as_u64)
-                .map(|n| n as usize),
+            num_labels: json.get("num_labels").and_then(Value::as_u64).map(|n| n as usize),
             pooling,
             class_names: class_names(&json),
         })
@@ -239,12 +235,7 @@ impl SavedHead {
     /// A saved head is only meaningful with the class count and pooling it was trained with.
     /// A head without `w2s_pooling` comes from HF (`hf_pooling`: the CLS pooler for BERT,
     /// the last token for GPT-2).
-    fn check_matches(
-        &self,
-        dir: &Path,
-        opts: &ClassifierOptions,
-        hf_pooling: Pooling,
-    ) -> Result<(), ModelError> {
+    fn check_matches(&self, dir: &Path, opts: &ClassifierOptions, hf_pooling: Pooling) -> Result<(), ModelError> {
         let pooling = self.pooling.unwrap_or(hf_pooling);
         if pooling != opts.pooling {
             return Err(ModelError::HeadMismatch {
@@ -310,11 +301,7 @@ fn check_save_args(
     if config.family() != model.family() {
         return Err(ModelError::InvalidArgument {
             field: "config",
-            message: format!(
-                "a {} config for a {} model",
-                config.family(),
-                model.family()
-            ),
+            message: format!("a {} config for a {} model", config.family(), model.family()),
         });
     }
     if class_names.len() != model.num_classes() {
@@ -336,9 +323,7 @@ fn check_save_args(
         if in_config != in_model {
             return Err(ModelError::InvalidArgument {
                 field: "config",
-                message: format!(
-                    "the config's {field} is {in_config} but the model's is {in_model}"
-                ),
+                message: format!("the config's {field} is {in_config} but the model's is {in_model}"),
             });
         }
     }
@@ -366,14 +351,10 @@ fn write_model_files(
         .tensors
         .iter()
         .map(|(name, (shape, values))| (name.as_str(), F32View { shape, values }));
-    let metadata = [("format".to_string(), "pt".to_string())]
-        .into_iter()
-        .collect();
+    let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
     safetensors::serialize_to_file(views, Some(metadata), &weights_path).map_err(|e| match e {
         // A failed write (a full disk, say) is not a malformed file.
-        safetensors::SafeTensorError::IoError(error) => {
-            ModelError::io("write", &weights_path, error)
-        }
+        safetensors::SafeTensorError::IoError(error) => ModelError::io("write", &weights_path, error),
         other => ModelError::Safetensors {
             path: weights_path.clone(),
             message: other.to_string(),
@@ -433,11 +414,7 @@ fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, ModelError> {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
         .unwrap_or(0);
-    let unique = format!(
-        ".{}.{tag}-{}-{nanos}",
-        name.to_string_lossy(),
-        std::process::id()
-    );
+    let unique = format!(".{}.{tag}-{}-{nanos}", name.to_string_lossy(), std::process::id());
     Ok(dir.with_file_name(unique))
 }
 
@@ -497,17 +474,13 @@ pub fn random_classifier(
     device: &Device,
 ) -> SequenceClassifier {
     let config = config.into();
-    config
-        .validate()
-        .expect("random_classifier: invalid config");
-    opts.validate()
-        .expect("random_classifier: invalid ClassifierOptions");
+    config.validate().expect("random_classifier: invalid config");
+    opts.validate().expect("random_classifier: invalid ClassifierOptions");
     check_pooling(&config, opts.pooling).expect("random_classifier: pooling");
     let mut init = SeededInit::new(opts.head_seed, config.initializer_range(), device);
     let encoder = Backbone::build(&mut init, &config).expect("random initialisation cannot fail");
     let h = config.hidden_size();
-    let pooler =
-        (opts.pooling == Pooling::Cls).then(|| init.linear(POOLER, h, h).expect("random init"));
+    let pooler = (opts.pooling == Pooling::Cls).then(|| init.linear(POOLER, h, h).expect("random init"));
     let head = HfLayout::of(config.family())
         .build_head(&mut init, h, opts.num_classes)
         .expect("random init");

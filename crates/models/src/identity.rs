@@ -35,8 +35,16 @@ struct Remembered {
 /// describes the file, else computed, checked against the fetch marker and remembered.
 pub fn weights_sha256(dir: &Path) -> Result<String, ModelError> {
     let path = dir.join(WEIGHTS_FILE);
-    let metadata = fs::metadata(&path).map_err(|error| ModelError::Io { action: "read", path: path.clone(), error })?;
-    let modified_ns = metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos());
+    let metadata = fs::metadata(&path).map_err(|error| ModelError::Io {
+        action: "read",
+        path: path.clone(),
+        error,
+    })?;
+    let modified_ns = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
     let (size, remembered_file) = (metadata.len(), dir.join(IDENTITY_FILE));
     if let Some(remembered) = read_remembered(&remembered_file)
         && remembered.size == size
@@ -47,7 +55,11 @@ pub fn weights_sha256(dir: &Path) -> Result<String, ModelError> {
     let sha256 = file_sha256(&path)?;
     check_against_fetch(dir, &path, &sha256)?;
     // Best effort: a read-only folder only costs hashing again next time.
-    let remembered = Remembered { size, modified_ns, sha256: sha256.clone() };
+    let remembered = Remembered {
+        size,
+        modified_ns,
+        sha256: sha256.clone(),
+    };
     let _ = serde_json::to_vec(&remembered).map(|bytes| fs::write(&remembered_file, bytes));
     Ok(sha256)
 }
@@ -57,7 +69,11 @@ fn read_remembered(path: &Path) -> Option<Remembered> {
 }
 
 fn file_sha256(path: &Path) -> Result<String, ModelError> {
-    let io_error = |error| ModelError::Io { action: "read", path: path.to_path_buf(), error };
+    let io_error = |error| ModelError::Io {
+        action: "read",
+        path: path.to_path_buf(),
+        error,
+    };
     let mut file = fs::File::open(path).map_err(io_error)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
@@ -74,8 +90,12 @@ fn file_sha256(path: &Path) -> Result<String, ModelError> {
 /// Fails when the folder was fetched by `just models` and its weights are no longer the
 /// fetched ones.
 fn check_against_fetch(dir: &Path, path: &Path, sha256: &str) -> Result<(), ModelError> {
-    let Ok(text) = fs::read_to_string(dir.join(FETCH_MARKER)) else { return Ok(()) };
-    let Ok(marker) = serde_json::from_str::<serde_json::Value>(&text) else { return Ok(()) };
+    let Ok(text) = fs::read_to_string(dir.join(FETCH_MARKER)) else {
+        return Ok(());
+    };
+    let Ok(marker) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return Ok(());
+    };
     match marker["files"][WEIGHTS_FILE].as_str() {
         Some(fetched) if fetched != sha256 => Err(ModelError::WeightsChanged {
             path: path.to_path_buf(),
@@ -116,12 +136,17 @@ mod tests {
         assert_eq!(weights_sha256(dir.path()).unwrap(), EMPTY_SHA256);
         assert!(dir.path().join(IDENTITY_FILE).exists());
         // A remembered sum is used as long as size and time match: forge one to see it used.
-        let forged = fs::read_to_string(dir.path().join(IDENTITY_FILE)).unwrap().replace(EMPTY_SHA256, "forged");
+        let forged = fs::read_to_string(dir.path().join(IDENTITY_FILE))
+            .unwrap()
+            .replace(EMPTY_SHA256, "forged");
         fs::write(dir.path().join(IDENTITY_FILE), forged).unwrap();
         assert_eq!(weights_sha256(dir.path()).unwrap(), "forged");
         // New contents (another size) are hashed again.
         fs::write(dir.path().join(WEIGHTS_FILE), b"abc").unwrap();
-        assert_eq!(weights_sha256(dir.path()).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            weights_sha256(dir.path()).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]
@@ -131,8 +156,14 @@ mod tests {
         let marker = serde_json::json!({ "name": "minilm-l3", "files": { WEIGHTS_FILE: EMPTY_SHA256 } });
         fs::write(dir.path().join(FETCH_MARKER), marker.to_string()).unwrap();
         let message = weights_sha256(dir.path()).unwrap_err().to_string();
-        assert!(message.contains(EMPTY_SHA256) && message.contains("just models minilm-l3"), "{message}");
-        assert!(!dir.path().join(IDENTITY_FILE).exists(), "a refused sum is not remembered");
+        assert!(
+            message.contains(EMPTY_SHA256) && message.contains("just models minilm-l3"),
+            "{message}"
+        );
+        assert!(
+            !dir.path().join(IDENTITY_FILE).exists(),
+            "a refused sum is not remembered"
+        );
         fs::write(dir.path().join(WEIGHTS_FILE), b"").unwrap();
         assert_eq!(weights_sha256(dir.path()).unwrap(), EMPTY_SHA256);
     }

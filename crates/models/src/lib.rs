@@ -21,12 +21,12 @@
 
 mod attention;
 mod bert;
-mod hf_layout;
-mod identity;
 mod classifier;
 mod config;
 mod error;
 mod gpt2;
+mod hf_layout;
+mod identity;
 mod model_config;
 mod mpnet;
 mod ops;
@@ -36,26 +36,22 @@ mod tokenizer;
 mod weights;
 
 pub use bert::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
-pub use hf_layout::{
-    CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier,
-    random_classifier, save_classifier,
-};
-pub use classifier::{
-    Backbone, ClassifierOptions, SequenceClassifier, TokenBatch,
-};
+pub use classifier::{Backbone, ClassifierOptions, SequenceClassifier, TokenBatch};
 pub use config::BertConfig;
 pub use error::ModelError;
 pub use gpt2::{GPT2_EOS_ID, Gpt2Attention, Gpt2Block, Gpt2Config, Gpt2Model};
-pub use model_config::ModelConfig;
-pub use mpnet::{
-    MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder,
-    relative_position_bucket,
+pub use hf_layout::{
+    CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier, random_classifier,
+    save_classifier,
 };
 pub use identity::{IDENTITY_FILE, PretrainedModel, weights_sha256};
+pub use model_config::ModelConfig;
+pub use mpnet::{
+    MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder, relative_position_bucket,
+};
 pub use ops::LayerNorm;
 pub use pooling::{Pooling, last_token_state, mean_pool};
 pub use registry::{
-    ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry,
-    resolve_model_dir,
+    ModelEntry, ModelFamily, ModelSource, WheelSpec, find_model, needs_fetch, registry, resolve_model_dir,
 };
 pub use tokenizer::{TextTokenizer, check_compatible, make_batch};

@@ -6,9 +6,9 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::pooling::Pooling;
 use crate::gpt2::Gpt2Config;
 use crate::mpnet::MpnetConfig;
+use crate::pooling::Pooling;
 use crate::{BertConfig, ModelError, ModelFamily};
 
 /// The `model_type`s this crate can build, for error messages.
@@ -279,28 +279,18 @@ mod tests {
                 "num_hidden_layers": 12, "num_attention_heads": 12, "intermediate_size": 3072}"#,
         )
         .unwrap();
-        assert_eq!(
-            (mpnet.family(), mpnet.max_seq_len()),
-            (ModelFamily::Mpnet, 512)
-        );
+        assert_eq!((mpnet.family(), mpnet.max_seq_len()), (ModelFamily::Mpnet, 512));
     }
 
     #[test]
     fn unknown_model_type_names_the_field() {
-        let err = parse_text(r#"{"model_type": "llama"}"#)
-            .unwrap_err()
-            .to_string();
+        let err = parse_text(r#"{"model_type": "llama"}"#).unwrap_err().to_string();
         assert!(
             err.contains("`model_type`") && err.contains("llama") && err.contains("gpt2"),
             "{err}"
         );
-        let err = parse_text(r#"{"architectures": ["T5Model"]}"#)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("`architectures`") && err.contains("T5Model"),
-            "{err}"
-        );
+        let err = parse_text(r#"{"architectures": ["T5Model"]}"#).unwrap_err().to_string();
+        assert!(err.contains("`architectures`") && err.contains("T5Model"), "{err}");
     }
 
     #[test]

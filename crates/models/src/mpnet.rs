@@ -103,27 +103,22 @@ impl MpnetConfig {
             ("num_attention_heads", self.num_attention_heads),
             ("intermediate_size", self.intermediate_size),
         ])?;
-        v.divides(
-            "num_attention_heads",
-            self.num_attention_heads,
-            self.hidden_size,
-        )?;
+        v.divides("num_attention_heads", self.num_attention_heads, self.hidden_size)?;
         v.activation("hidden_act", &self.hidden_act)?;
         v.layer_norm_eps("layer_norm_eps", self.layer_norm_eps)?;
         v.probabilities(&[
             ("hidden_dropout_prob", self.hidden_dropout_prob),
-            (
-                "attention_probs_dropout_prob",
-                self.attention_probs_dropout_prob,
-            ),
+            ("attention_probs_dropout_prob", self.attention_probs_dropout_prob),
         ])?;
         v.require(
             "relative_attention_num_buckets",
             self.relative_attention_num_buckets == MPNET_NUM_BUCKETS,
-            || format!(
-                "{} is not supported: HF MPNet always buckets relative positions into {MPNET_NUM_BUCKETS}",
-                self.relative_attention_num_buckets
-            ),
+            || {
+                format!(
+                    "{} is not supported: HF MPNet always buckets relative positions into {MPNET_NUM_BUCKETS}",
+                    self.relative_attention_num_buckets
+                )
+            },
         )?;
         v.require("pad_token_id", self.pad_token_id == MPNET_PADDING_IDX, || {
             format!(
@@ -176,11 +171,7 @@ impl MpnetEmbeddings {
         let h = config.hidden_size;
         Ok(Self {
             word_embeddings: src.embedding("embeddings.word_embeddings", config.vocab_size, h)?,
-            position_embeddings: src.embedding(
-                "embeddings.position_embeddings",
-                config.max_position_embeddings,
-                h,
-            )?,
+            position_embeddings: src.embedding("embeddings.position_embeddings", config.max_position_embeddings, h)?,
             layer_norm: src.layer_norm("embeddings.LayerNorm", h, config.layer_norm_eps)?,
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
         })
@@ -219,8 +210,7 @@ pub fn relative_position_bucket(relative: i64) -> usize {
     let bucket = if n < max_exact {
         n
     } else {
-        let scaled = (n as f32 / max_exact as f32).ln()
-            / ((MPNET_MAX_DISTANCE as f64 / max_exact as f64).ln() as f32)
+        let scaled = (n as f32 / max_exact as f32).ln() / ((MPNET_MAX_DISTANCE as f64 / max_exact as f64).ln() as f32)
             * (half - max_exact) as f32;
         (max_exact + scaled as i64).min(half - 1)
     };
@@ -240,10 +230,7 @@ pub struct MpnetEncoder {
 impl MpnetEncoder {
     /// Build from HF-named tensors (`embeddings.*`, `encoder.layer.{i}.*`,
     /// `encoder.relative_attention_bias.weight`).
-    pub(crate) fn build(
-        src: &mut impl WeightSource,
-        config: &MpnetConfig,
-    ) -> Result<Self, ModelError> {
+    pub(crate) fn build(src: &mut impl WeightSource, config: &MpnetConfig) -> Result<Self, ModelError> {
         let embeddings = MpnetEmbeddings::build(src, config)?;
         let spec = config.layer_spec();
         let layers = (0..config.num_hidden_layers)
@@ -268,10 +255,7 @@ impl MpnetEncoder {
         for (i, layer) in self.layers.iter().enumerate() {
             layer.export(i, sink);
         }
-        sink.embedding(
-            "encoder.relative_attention_bias",
-            &self.relative_attention_bias,
-        );
+        sink.embedding("encoder.relative_attention_bias", &self.relative_attention_bias);
     }
 
     /// Longest input the position table covers.
@@ -320,8 +304,7 @@ impl MpnetEncoder {
         let buckets: Vec<i64> = (0..seq as i64)
             .flat_map(|q| (0..seq as i64).map(move |k| relative_position_bucket(k - q) as i64))
             .collect();
-        let buckets =
-            Tensor::<2, Int>::from_data(TensorData::new(buckets, [1, seq * seq]), &device);
+        let buckets = Tensor::<2, Int>::from_data(TensorData::new(buckets, [1, seq * seq]), &device);
         self.relative_attention_bias
             .forward(buckets)
             .reshape([seq, seq, self.num_heads])
@@ -358,11 +341,7 @@ mod tests {
             (-500, 15),
         ];
         for (relative, bucket) in cases {
-            assert_eq!(
-                relative_position_bucket(relative),
-                bucket,
-                "relative {relative}"
-            );
+            assert_eq!(relative_position_bucket(relative), bucket, "relative {relative}");
         }
     }
 }

@@ -33,18 +33,11 @@ impl LayerNorm {
     /// `input` `[..., d_model]` normalised over its last dimension.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let gamma = self.gamma.val();
-        let beta = self
-            .beta
-            .as_ref()
-            .map_or_else(|| gamma.zeros_like(), Param::val);
+        let beta = self.beta.as_ref().map_or_else(|| gamma.zeros_like(), Param::val);
         let epsilon = self.epsilon;
         #[cfg(feature = "tch")]
         let (input, gamma, beta) = {
-            let inputs = [
-                input.into_dispatch(),
-                gamma.into_dispatch(),
-                beta.into_dispatch(),
-            ];
+            let inputs = [input.into_dispatch(), gamma.into_dispatch(), beta.into_dispatch()];
             match torch::apply(torch::LayerNorm { epsilon }, inputs) {
                 Ok(output) => return output,
                 Err([input, gamma, beta]) => (
@@ -101,12 +94,7 @@ pub(crate) fn softmax<const D: usize>(input: Tensor<D>, dim: usize) -> Tensor<D>
 
 /// `softmax(q kᵀ / √head_dim + bias) v` as torch's fused kernel, when q, k, v and the float
 /// `bias` are on libtorch; otherwise `None`.
-pub(crate) fn fused_attention(
-    q: &Tensor<4>,
-    k: &Tensor<4>,
-    v: &Tensor<4>,
-    bias: &Tensor<4>,
-) -> Option<Tensor<4>> {
+pub(crate) fn fused_attention(q: &Tensor<4>, k: &Tensor<4>, v: &Tensor<4>, bias: &Tensor<4>) -> Option<Tensor<4>> {
     #[cfg(feature = "tch")]
     {
         let inputs = [q, k, v, bias].map(|t| t.clone().into_dispatch());
@@ -130,10 +118,7 @@ pub(crate) fn dropout<const D: usize>(dropout: &Dropout, input: Tensor<D>) -> Te
         return input;
     }
     #[cfg(feature = "tch")]
-    let input = match torch::apply(
-        torch::Dropout { prob: dropout.prob },
-        [input.into_dispatch()],
-    ) {
+    let input = match torch::apply(torch::Dropout { prob: dropout.prob }, [input.into_dispatch()]) {
         Ok(output) => return output,
         Err([input]) => Tensor::<D>::from_dispatch(input),
     };

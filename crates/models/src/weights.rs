@@ -33,22 +33,14 @@ pub(crate) trait WeightSource {
         let bias = self.tensor(&format!("{prefix}.bias"), &[d_out], Role::Bias)?;
         let device = self.device().clone();
         Ok(Linear {
-            weight: Param::from_data(
-                TensorData::new(transpose(&weight, d_out, d_in), [d_in, d_out]),
-                &device,
-            ),
+            weight: Param::from_data(TensorData::new(transpose(&weight, d_out, d_in), [d_in, d_out]), &device),
             bias: Some(Param::from_data(TensorData::new(bias, [d_out]), &device)),
         })
     }
 
     /// `{prefix}.weight` `[d_out, d_in]` without a bias, as a burn [`Linear`] (the head of
     /// `GPT2ForSequenceClassification`, `score`).
-    fn linear_no_bias(
-        &mut self,
-        prefix: &str,
-        d_in: usize,
-        d_out: usize,
-    ) -> Result<Linear, ModelError> {
+    fn linear_no_bias(&mut self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear, ModelError> {
         let weight = self.tensor(&format!("{prefix}.weight"), &[d_out, d_in], Role::Weight)?;
         Ok(Linear {
             weight: Param::from_data(
@@ -72,12 +64,7 @@ pub(crate) trait WeightSource {
     }
 
     /// `{prefix}.weight` `[rows, dim]` as a burn [`Embedding`].
-    fn embedding(
-        &mut self,
-        prefix: &str,
-        rows: usize,
-        dim: usize,
-    ) -> Result<Embedding, ModelError> {
+    fn embedding(&mut self, prefix: &str, rows: usize, dim: usize) -> Result<Embedding, ModelError> {
         let weight = self.tensor(&format!("{prefix}.weight"), &[rows, dim], Role::Weight)?;
         let device = self.device().clone();
         Ok(Embedding {
@@ -136,12 +123,7 @@ pub(crate) struct CheckpointReader<'a> {
 
 impl<'a> CheckpointReader<'a> {
     /// Parse `bytes`, the content of the safetensors file at `path`.
-    pub(crate) fn new(
-        path: &Path,
-        bytes: &'a [u8],
-        prefix: &'static str,
-        device: &Device,
-    ) -> Result<Self, ModelError> {
+    pub(crate) fn new(path: &Path, bytes: &'a [u8], prefix: &'static str, device: &Device) -> Result<Self, ModelError> {
         let file = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors {
             path: path.into(),
             message: e.to_string(),
@@ -181,19 +163,14 @@ impl<'a> CheckpointReader<'a> {
         } else if let Some(stem) = name.strip_suffix("LayerNorm.bias") {
             spellings.push(format!("{stem}LayerNorm.beta"));
         }
-        let prefixed: Vec<String> = spellings
-            .iter()
-            .map(|s| format!("{}.{s}", self.prefix))
-            .collect();
+        let prefixed: Vec<String> = spellings.iter().map(|s| format!("{}.{s}", self.prefix)).collect();
         spellings.extend(prefixed);
         spellings
     }
 
     fn resolve(&self, name: &str) -> Option<String> {
         let names: BTreeSet<&str> = self.file.names().into_iter().collect();
-        self.candidates(name)
-            .into_iter()
-            .find(|c| names.contains(c.as_str()))
+        self.candidates(name).into_iter().find(|c| names.contains(c.as_str()))
     }
 
     fn missing(&self, name: &str) -> ModelError {
@@ -225,14 +202,18 @@ impl WeightSource for CheckpointReader<'_> {
                 found: view.shape().to_vec(),
             });
         }
-        let values =
-            decode_f32(view.dtype(), view.data()).ok_or_else(|| ModelError::UnsupportedDtype {
-                path: self.path.clone(),
-                name: stored.clone(),
-                dtype: format!("{:?}", view.dtype()),
-            })?;
+        let values = decode_f32(view.dtype(), view.data()).ok_or_else(|| ModelError::UnsupportedDtype {
+            path: self.path.clone(),
+            name: stored.clone(),
+            dtype: format!("{:?}", view.dtype()),
+        })?;
         if let Some(index) = values.iter().position(|v| !v.is_finite()) {
-            return Err(ModelError::NonFiniteWeight { path: self.path.clone(), name: stored, index, value: values[index] });
+            return Err(ModelError::NonFiniteWeight {
+                path: self.path.clone(),
+                name: stored,
+                index,
+                value: values[index],
+            });
         }
         self.used.insert(stored);
         Ok(values)
@@ -241,11 +222,7 @@ impl WeightSource for CheckpointReader<'_> {
 
 /// Little-endian F32, F16 or BF16 bytes as `f32`s; `None` for any other dtype.
 fn decode_f32(dtype: Dtype, bytes: &[u8]) -> Option<Vec<f32>> {
-    let halves = || {
-        bytes
-            .chunks_exact(2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-    };
+    let halves = || bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     match dtype {
         Dtype::F32 => Some(
             bytes
@@ -336,10 +313,7 @@ pub(crate) struct WeightSink {
 impl WeightSink {
     fn put<const D: usize>(&mut self, name: String, tensor: Tensor<D>) {
         let shape = tensor.dims().to_vec();
-        let values = tensor
-            .into_data()
-            .try_into_vec_as::<f32>()
-            .expect("f32 tensor data");
+        let values = tensor.into_data().try_into_vec_as::<f32>().expect("f32 tensor data");
         self.tensors.insert(name, (shape, values));
     }
 
@@ -426,11 +400,7 @@ mod tests {
     fn normal_samples_have_the_requested_spread() {
         let samples = normal_samples(&mut StdRng::seed_from_u64(1), 20_001, 0.5);
         let mean = samples.iter().map(|&v| f64::from(v)).sum::<f64>() / samples.len() as f64;
-        let var = samples
-            .iter()
-            .map(|&v| (f64::from(v) - mean).powi(2))
-            .sum::<f64>()
-            / samples.len() as f64;
+        let var = samples.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / samples.len() as f64;
         assert!(
             mean.abs() < 0.02 && (var.sqrt() - 0.5).abs() < 0.02,
             "mean {mean} std {}",

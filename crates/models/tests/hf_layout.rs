@@ -8,9 +8,8 @@ use burn::tensor::Device;
 use common::*;
 use safetensors::Dtype;
 use w2s_models::{
-    BertConfig, ClassifierOptions, ModelConfig, ModelError, ParamOrigin, Pooling,
-    SequenceClassifier, TokenBatch, check_compatible, load_classifier, random_classifier,
-    save_classifier,
+    BertConfig, ClassifierOptions, ModelConfig, ModelError, ParamOrigin, Pooling, SequenceClassifier, TokenBatch,
+    check_compatible, load_classifier, random_classifier, save_classifier,
 };
 
 /// A writable copy of tiny-bert.
@@ -71,10 +70,7 @@ fn unknown_architecture_is_named() {
         c.insert("architectures".into(), serde_json::json!(["T5Model"]));
     });
     let err = load_err(dir.path());
-    assert!(
-        err.contains("`architectures`") && err.contains("T5Model"),
-        "{err}"
-    );
+    assert!(err.contains("`architectures`") && err.contains("T5Model"), "{err}");
 
     // A supported family whose tensors are not in the file: the first missing one is named.
     edit_config(dir.path(), |c| {
@@ -95,8 +91,7 @@ fn missing_tensor_is_named() {
     });
     let err = load_err(dir.path());
     assert!(
-        err.contains("model.safetensors")
-            && err.contains("missing tensor `encoder.layer.1.output.dense.weight`"),
+        err.contains("model.safetensors") && err.contains("missing tensor `encoder.layer.1.output.dense.weight`"),
         "{err}"
     );
 }
@@ -114,9 +109,7 @@ fn misshapen_tensor_is_named_with_both_shapes() {
     });
     let err = load_err(dir.path());
     assert!(
-        err.contains(
-            "`encoder.layer.0.intermediate.dense.weight` has shape [32, 64], expected [64, 32]"
-        ),
+        err.contains("`encoder.layer.0.intermediate.dense.weight` has shape [32, 64], expected [64, 32]"),
         "{err}"
     );
 }
@@ -182,19 +175,12 @@ fn unreadable_files_are_named() {
     let dir = tiny_copy();
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     assert!(load_err(dir.path()).contains("model.safetensors"));
-    std::fs::write(
-        dir.path().join("model.safetensors"),
-        b"not a safetensors file",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("model.safetensors"), b"not a safetensors file").unwrap();
     let err = load_err(dir.path());
     assert!(err.contains("not a valid safetensors file"), "{err}");
     std::fs::write(dir.path().join("config.json"), b"{ nope").unwrap();
     let err = load_err(dir.path());
-    assert!(
-        err.contains("config.json") && err.contains("invalid JSON"),
-        "{err}"
-    );
+    assert!(err.contains("config.json") && err.contains("invalid JSON"), "{err}");
 }
 
 #[test]
@@ -209,9 +195,7 @@ fn unsupported_dtype_is_named() {
                 (
                     name.clone(),
                     shape.clone(),
-                    data.iter()
-                        .flat_map(|v| f64::from(*v).to_le_bytes())
-                        .collect(),
+                    data.iter().flat_map(|v| f64::from(*v).to_le_bytes()).collect(),
                     Dtype::F64,
                 )
             } else {
@@ -232,10 +216,7 @@ fn unsupported_dtype_is_named() {
     });
     safetensors::serialize_to_file(views, None, &path).unwrap();
     let err = load_err(dir.path());
-    assert!(
-        err.contains("`embeddings.LayerNorm.bias` has dtype F64"),
-        "{err}"
-    );
+    assert!(err.contains("`embeddings.LayerNorm.bias` has dtype F64"), "{err}");
 }
 
 #[test]
@@ -274,8 +255,7 @@ fn accepts_bert_prefix_and_legacy_layer_norm_names() {
         }
         tensors.push(("cls.predictions.bias".into(), vec![225], vec![0.0; 225]));
     });
-    let (model, report) =
-        load_classifier(dir.path(), &ClassifierOptions::default(), &device).unwrap();
+    let (model, report) = load_classifier(dir.path(), &ClassifierOptions::default(), &device).unwrap();
     assert_eq!(logits(&model, &device), expected);
     assert_eq!(
         report.unused_tensors,
@@ -316,10 +296,7 @@ fn fresh_heads_are_deterministic_in_the_seed() {
             pooling: Pooling::Cls,
             ..ClassifierOptions::default()
         };
-        logits(
-            &load_classifier(&tiny_bert(), &opts, &device).unwrap().0,
-            &device,
-        )
+        logits(&load_classifier(&tiny_bert(), &opts, &device).unwrap().0, &device)
     };
     assert_eq!(load(3), load(3));
     assert_ne!(load(3), load(4));
@@ -362,11 +339,7 @@ fn save_then_load_gives_identical_logits() {
             dir_listing(&out),
             ["config.json", "model.safetensors", "tokenizer.json"]
         );
-        assert_eq!(
-            dir_listing(root.path()),
-            ["saved"],
-            "no staging directory left behind"
-        );
+        assert_eq!(dir_listing(root.path()), ["saved"], "no staging directory left behind");
         let config = read_json(&out.join("config.json"));
         assert_eq!(config["w2s_pooling"], pooling.to_string());
         assert_eq!(config["num_labels"], 3);
@@ -400,11 +373,7 @@ fn save_then_load_gives_identical_logits() {
             architecture_free(&reload_report.config),
             architecture_free(&report.config)
         );
-        assert_eq!(
-            logits(&reloaded, &device),
-            logits(&model, &device),
-            "{pooling:?}"
-        );
+        assert_eq!(logits(&reloaded, &device), logits(&model, &device), "{pooling:?}");
     }
 }
 
@@ -444,9 +413,7 @@ fn saved_head_must_match_the_requested_head() {
     save_classifier(&model, &config, &names(3), None, out.path()).unwrap();
 
     let two = ClassifierOptions::default();
-    let err = load_classifier(out.path(), &two, &device)
-        .unwrap_err()
-        .to_string();
+    let err = load_classifier(out.path(), &two, &device).unwrap_err().to_string();
     assert!(
         err.contains("num_classes = 3") && err.contains("2 was requested"),
         "{err}"
@@ -456,9 +423,7 @@ fn saved_head_must_match_the_requested_head() {
         pooling: Pooling::Cls,
         ..ClassifierOptions::default()
     };
-    let err = load_classifier(out.path(), &cls, &device)
-        .unwrap_err()
-        .to_string();
+    let err = load_classifier(out.path(), &cls, &device).unwrap_err().to_string();
     assert!(
         err.contains("pooling = mean") && err.contains("cls was requested"),
         "{err}"

@@ -21,7 +21,11 @@ fn libtorch_inference_matches_flex_on_padded_batches() {
     // The GPT-2 fixture carries a three-class head.
     for (dir, num_classes) in [(tiny_bert(), 2), (tiny_mpnet(), 2), (tiny_gpt2(), 3)] {
         let config = ModelConfig::from_file(&dir.join("config.json")).unwrap();
-        let options = ClassifierOptions { num_classes, pooling: config.default_pooling(), ..ClassifierOptions::default() };
+        let options = ClassifierOptions {
+            num_classes,
+            pooling: config.default_pooling(),
+            ..ClassifierOptions::default()
+        };
         let logits = |device: &Device| {
             let (model, _) = load_classifier(&dir, &options, device).unwrap();
             let hidden = values(model.encode(&batch(&ids, 1, device)));
@@ -48,15 +52,22 @@ fn libtorch_training_gradients_match_flex() {
         let dir = scratch.path().join(fixture.file_name().unwrap());
         copy_without_dropout(&fixture, &dir);
         let config = ModelConfig::from_file(&dir.join("config.json")).unwrap();
-        let options =
-            ClassifierOptions { num_classes, pooling: config.default_pooling(), dropout: 0.0, ..ClassifierOptions::default() };
+        let options = ClassifierOptions {
+            num_classes,
+            pooling: config.default_pooling(),
+            dropout: 0.0,
+            ..ClassifierOptions::default()
+        };
         let gradients = |device: Device| {
             let (model, _) = load_classifier(&dir, &options, &device).unwrap();
             let logits = model.forward(&batch(&ids, 1, &device));
             let weights = Tensor::<2>::from_floats([[1.0, -2.0, 0.5], [0.3, 0.7, -1.0], [-0.4, 2.0, 1.5]], &device)
                 .narrow(1, 0, num_classes);
             let grads = GradientsParams::from_grads((logits * weights).sum().backward(), &model);
-            let mut collect = GradientValues { grads: &grads, values: Vec::new() };
+            let mut collect = GradientValues {
+                grads: &grads,
+                values: Vec::new(),
+            };
             model.visit(&mut collect);
             collect.values
         };
@@ -66,7 +77,11 @@ fn libtorch_training_gradients_match_flex() {
         for ((flex, torch), index) in flex.iter().zip(&torch).zip(0..) {
             let scale = flex.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
             let diff = max_abs_diff(flex, torch) / scale;
-            assert!(diff < 1e-3, "{}: gradient of parameter {index} differs by {diff} (relative)", fixture.display());
+            assert!(
+                diff < 1e-3,
+                "{}: gradient of parameter {index} differs by {diff} (relative)",
+                fixture.display()
+            );
         }
     }
 }

@@ -9,10 +9,7 @@ mod common;
 
 use burn::tensor::Device;
 use common::*;
-use w2s_models::{
-    ClassifierOptions, ModelFamily, TextTokenizer, check_compatible, load_classifier,
-    resolve_model_dir,
-};
+use w2s_models::{ClassifierOptions, ModelFamily, TextTokenizer, check_compatible, load_classifier, resolve_model_dir};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -23,9 +20,7 @@ fn check_parity(name: &str) {
 
     let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json")).unwrap();
     let max_len = reference["max_len"].as_u64().unwrap() as usize;
-    let ids = tokenizer
-        .encode(&strings(&reference["texts"]), max_len)
-        .unwrap();
+    let ids = tokenizer.encode(&strings(&reference["texts"]), max_len).unwrap();
     assert_eq!(ids, id_lists(&reference["input_ids"]), "{name}: token ids");
 
     let (model, report) = load_classifier(&dir, &ClassifierOptions::default(), &device).unwrap();
@@ -36,15 +31,9 @@ fn check_parity(name: &str) {
     for (i, seq) in ids.iter().enumerate() {
         let expected = floats(&reference["last_hidden_state_head"][i]);
         let diff = max_abs_diff(&real_rows(&hidden, i, seq.len(), dims), &expected);
-        assert!(
-            diff < TOLERANCE,
-            "{name} text {i}: last_hidden_state differs by {diff}"
-        );
+        assert!(diff < TOLERANCE, "{name} text {i}: last_hidden_state differs by {diff}");
     }
-    let diff = max_abs_diff(
-        &values(model.pooled(&batch)),
-        &floats(&reference["mean_pooled"]),
-    );
+    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference["mean_pooled"]));
     assert!(diff < TOLERANCE, "{name}: mean pooled differs by {diff}");
 }
 
@@ -57,11 +46,7 @@ fn minilm_l6_matches_transformers() {
 #[test]
 #[ignore = "needs `just models`"]
 fn minilm_l3_matches_transformers() {
-    if !pretrained_root()
-        .join("minilm-l3")
-        .join("config.json")
-        .is_file()
-    {
+    if !pretrained_root().join("minilm-l3").join("config.json").is_file() {
         eprintln!("minilm-l3 is not fetched: parity not checked (run `just models`)");
         return;
     }
@@ -73,17 +58,12 @@ fn minilm_l3_matches_transformers() {
 fn mpnet_base_matches_transformers() {
     check_parity("mpnet-base");
     let dir = resolve_model_dir("mpnet-base", &pretrained_root()).unwrap();
-    let (model, report) =
-        load_classifier(&dir, &ClassifierOptions::default(), &Device::flex()).unwrap();
+    let (model, report) = load_classifier(&dir, &ClassifierOptions::default(), &Device::flex()).unwrap();
     assert_eq!(model.family(), ModelFamily::Mpnet);
     assert_eq!(model.max_seq_len(), 512);
     // The checkpoint's pooler and position_ids buffer are reported, never silently dropped.
     assert_eq!(
         report.unused_tensors,
-        [
-            "embeddings.position_ids",
-            "pooler.dense.bias",
-            "pooler.dense.weight"
-        ]
+        ["embeddings.position_ids", "pooler.dense.bias", "pooler.dense.weight"]
     );
 }

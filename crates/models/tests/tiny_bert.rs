@@ -9,8 +9,7 @@ use burn::tensor::{Device, Gradients, Tensor, TensorData};
 use common::*;
 use serde_json::Value;
 use w2s_models::{
-    ClassifierOptions, ParamOrigin, Pooling, SequenceClassifier, TokenBatch, check_compatible,
-    load_classifier,
+    ClassifierOptions, ParamOrigin, Pooling, SequenceClassifier, TokenBatch, check_compatible, load_classifier,
 };
 
 const TOLERANCE: f32 = 1e-4;
@@ -24,9 +23,7 @@ fn load(pooling: Pooling, device: &Device) -> SequenceClassifier {
         pooling,
         ..ClassifierOptions::default()
     };
-    load_classifier(&tiny_bert(), &opts, device)
-        .expect("load tiny-bert")
-        .0
+    load_classifier(&tiny_bert(), &opts, device).expect("load tiny-bert").0
 }
 
 fn reference_batch(device: &Device) -> (Vec<Vec<u32>>, TokenBatch) {
@@ -42,15 +39,11 @@ fn tokenizer_matches_the_reference_tokenizer() {
     let reference = reference();
     let tokenizer = tiny_tokenizer();
     let max_len = reference["max_len"].as_u64().unwrap() as usize;
-    let ids = tokenizer
-        .encode(&strings(&reference["texts"]), max_len)
-        .unwrap();
+    let ids = tokenizer.encode(&strings(&reference["texts"]), max_len).unwrap();
     assert_eq!(ids, id_lists(&reference["input_ids"]));
     // The file pads and truncates to 24; both must be off, and our truncation keeps [SEP].
     assert!(ids.iter().any(|s| s.len() < 24));
-    let long = tokenizer
-        .encode(&strings(&reference["texts"])[3..], 8)
-        .unwrap();
+    let long = tokenizer.encode(&strings(&reference["texts"])[3..], 8).unwrap();
     assert_eq!(long[0].len(), 8);
     assert_eq!(long[0][7], *ids[3].last().unwrap());
     assert_eq!(tokenizer.pad_id(), 0);
@@ -75,20 +68,11 @@ fn mean_pooling_matches_and_reports_a_fresh_head() {
     let (model, report) = load_classifier(&tiny_bert(), &opts, &device).unwrap();
     assert_eq!(report.head, ParamOrigin::Initialized { seed: 11 });
     assert_eq!(report.pooler, None);
-    assert_eq!(
-        report.unused_tensors,
-        ["pooler.dense.bias", "pooler.dense.weight"]
-    );
-    assert!(
-        report.to_string().contains("freshly initialised (seed 11)"),
-        "{report}"
-    );
+    assert_eq!(report.unused_tensors, ["pooler.dense.bias", "pooler.dense.weight"]);
+    assert!(report.to_string().contains("freshly initialised (seed 11)"), "{report}");
 
     let (_, batch) = reference_batch(&device);
-    let diff = max_abs_diff(
-        &values(model.pooled(&batch)),
-        &floats(&reference()["mean_pooled"]),
-    );
+    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference()["mean_pooled"]));
     assert!(diff < TOLERANCE, "mean pooled differs by {diff}");
     assert_eq!(model.forward(&batch).dims(), [4, 3]);
     assert_eq!(model.num_classes(), 3);
@@ -103,16 +87,9 @@ fn cls_pooling_uses_the_pretrained_pooler() {
     };
     let (model, report) = load_classifier(&tiny_bert(), &opts, &device).unwrap();
     assert_eq!(report.pooler, Some(ParamOrigin::Loaded));
-    assert!(
-        report.unused_tensors.is_empty(),
-        "{:?}",
-        report.unused_tensors
-    );
+    assert!(report.unused_tensors.is_empty(), "{:?}", report.unused_tensors);
     let (_, batch) = reference_batch(&device);
-    let diff = max_abs_diff(
-        &values(model.pooled(&batch)),
-        &floats(&reference()["cls_pooled"]),
-    );
+    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference()["cls_pooled"]));
     assert!(diff < TOLERANCE, "CLS pooled differs by {diff}");
 }
 

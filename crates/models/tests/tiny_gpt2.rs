@@ -11,9 +11,8 @@ use common::*;
 use safetensors::Dtype;
 use serde_json::Value;
 use w2s_models::{
-    ClassifierOptions, Gpt2Config, ModelConfig, ModelFamily, ParamOrigin, Pooling,
-    SequenceClassifier, TextTokenizer, TokenBatch, check_compatible, load_classifier,
-    random_classifier, save_classifier,
+    ClassifierOptions, Gpt2Config, ModelConfig, ModelFamily, ParamOrigin, Pooling, SequenceClassifier, TextTokenizer,
+    TokenBatch, check_compatible, load_classifier, random_classifier, save_classifier,
 };
 
 const TOLERANCE: f32 = 1e-4;
@@ -50,15 +49,9 @@ fn assert_matches_reference(model: &SequenceClassifier, device: &Device) {
     for (i, seq) in ids.iter().enumerate() {
         let expected = floats(&reference["last_hidden_state"][i]);
         let diff = max_abs_diff(&real_rows(&hidden, i, seq.len(), 32), &expected);
-        assert!(
-            diff < TOLERANCE,
-            "text {i}: last_hidden_state differs by {diff}"
-        );
+        assert!(diff < TOLERANCE, "text {i}: last_hidden_state differs by {diff}");
     }
-    let diff = max_abs_diff(
-        &values(model.forward(&batch)),
-        &floats(&reference["logits"]),
-    );
+    let diff = max_abs_diff(&values(model.forward(&batch)), &floats(&reference["logits"]));
     assert!(diff < TOLERANCE, "logits differ by {diff}");
 }
 
@@ -67,14 +60,9 @@ fn tokenizer_matches_and_pads_with_eos() {
     let reference = reference();
     let tokenizer = tokenizer();
     let max_len = reference["max_len"].as_u64().unwrap() as usize;
-    let ids = tokenizer
-        .encode(&strings(&reference["texts"]), max_len)
-        .unwrap();
+    let ids = tokenizer.encode(&strings(&reference["texts"]), max_len).unwrap();
     assert_eq!(ids, id_lists(&reference["input_ids"]));
-    assert_eq!(
-        tokenizer.pad_id() as u64,
-        reference["pad_id"].as_u64().unwrap()
-    );
+    assert_eq!(tokenizer.pad_id() as u64, reference["pad_id"].as_u64().unwrap());
     assert_eq!(
         tokenizer.pad_id() as usize,
         tokenizer.vocab_size() - 1,
@@ -88,11 +76,7 @@ fn sequence_classifier_matches_transformers() {
     let (model, report) = load_classifier(&tiny_gpt2(), &opts(), &device).unwrap();
     assert_eq!(model.family(), ModelFamily::Gpt2);
     assert_eq!(report.head, ParamOrigin::Loaded);
-    assert!(
-        report.unused_tensors.is_empty(),
-        "{:?}",
-        report.unused_tensors
-    );
+    assert!(report.unused_tensors.is_empty(), "{:?}", report.unused_tensors);
     check_compatible(&tokenizer(), &report.config).unwrap();
     assert_eq!(report.config.default_pooling(), Pooling::Last);
     assert_matches_reference(&model, &device);
@@ -116,11 +100,7 @@ fn loads_a_bare_gpt2_model_with_a_fresh_head() {
     for (name, ..) in tensors.iter_mut() {
         *name = name.trim_start_matches("transformer.").to_string();
     }
-    let wte = tensors
-        .iter()
-        .find(|(n, ..)| n == "wte.weight")
-        .unwrap()
-        .clone();
+    let wte = tensors.iter().find(|(n, ..)| n == "wte.weight").unwrap().clone();
     tensors.push(("lm_head.weight".into(), wte.1, wte.2));
     write_tensors(&path, &tensors, Dtype::F32);
 
@@ -168,10 +148,7 @@ fn missing_block_tensor_is_named() {
     let err = load_classifier(dir.path(), &opts(), &Device::flex())
         .unwrap_err()
         .to_string();
-    assert!(
-        err.contains("missing tensor `h.1.mlp.c_proj.bias`"),
-        "{err}"
-    );
+    assert!(err.contains("missing tensor `h.1.mlp.c_proj.bias`"), "{err}");
 }
 
 #[test]
@@ -181,18 +158,14 @@ fn cls_pooling_is_rejected_and_mean_pooling_is_allowed() {
         pooling: Pooling::Cls,
         ..opts()
     };
-    let err = load_classifier(&tiny_gpt2(), &cls, &device)
-        .unwrap_err()
-        .to_string();
+    let err = load_classifier(&tiny_gpt2(), &cls, &device).unwrap_err().to_string();
     assert!(err.contains("`pooling`") && err.contains("gpt2"), "{err}");
     // The saved HF head pools the last token: asking for mean pooling must not reuse it.
     let mean = ClassifierOptions {
         pooling: Pooling::Mean,
         ..opts()
     };
-    let err = load_classifier(&tiny_gpt2(), &mean, &device)
-        .unwrap_err()
-        .to_string();
+    let err = load_classifier(&tiny_gpt2(), &mean, &device).unwrap_err().to_string();
     assert!(
         err.contains("pooling = last") && err.contains("mean was requested"),
         "{err}"
@@ -205,9 +178,7 @@ fn tokenizer_larger_than_the_model_is_rejected() {
         vocab_size: 100,
         ..Gpt2Config::default()
     });
-    let err = check_compatible(&tokenizer(), &config)
-        .unwrap_err()
-        .to_string();
+    let err = check_compatible(&tokenizer(), &config).unwrap_err().to_string();
     assert!(
         err.contains("tokenizer.json") && err.contains("vocab_size is 100"),
         "{err}"
@@ -254,12 +225,7 @@ fn save_then_load_uses_gpt2_names_and_trains() {
     let expected = model.forward(&reference_batch(&device).1);
     assert!(
         max_abs_diff(
-            &values(
-                reloaded
-                    .clone()
-                    .valid()
-                    .forward(&reference_batch(&device).1)
-            ),
+            &values(reloaded.clone().valid().forward(&reference_batch(&device).1)),
             &values(expected)
         ) < 1e-6
     );

@@ -8,9 +8,8 @@ use burn::tensor::{Device, Tensor};
 use common::*;
 use serde_json::Value;
 use w2s_models::{
-    ClassifierOptions, ModelConfig, ModelFamily, ParamOrigin, Pooling, SequenceClassifier,
-    TextTokenizer, TokenBatch, check_compatible, load_classifier, relative_position_bucket,
-    save_classifier,
+    ClassifierOptions, ModelConfig, ModelFamily, ParamOrigin, Pooling, SequenceClassifier, TextTokenizer, TokenBatch,
+    check_compatible, load_classifier, relative_position_bucket, save_classifier,
 };
 
 const TOLERANCE: f32 = 1e-4;
@@ -44,14 +43,9 @@ fn tokenizer_matches_and_pads_with_one() {
     let reference = reference();
     let tokenizer = tokenizer();
     let max_len = reference["max_len"].as_u64().unwrap() as usize;
-    let ids = tokenizer
-        .encode(&strings(&reference["texts"]), max_len)
-        .unwrap();
+    let ids = tokenizer.encode(&strings(&reference["texts"]), max_len).unwrap();
     assert_eq!(ids, id_lists(&reference["input_ids"]));
-    assert!(
-        ids.iter().all(|s| s[0] == 0 && *s.last().unwrap() == 2),
-        "<s> … </s>"
-    );
+    assert!(ids.iter().all(|s| s[0] == 0 && *s.last().unwrap() == 2), "<s> … </s>");
     assert_eq!(tokenizer.pad_id(), 1);
 }
 
@@ -63,35 +57,21 @@ fn relative_position_buckets_match_transformers() {
     assert_eq!(relative.len(), 1201);
     for (r, b) in relative.iter().zip(buckets) {
         let r = r.as_i64().unwrap();
-        assert_eq!(
-            relative_position_bucket(r) as u64,
-            b.as_u64().unwrap(),
-            "relative {r}"
-        );
+        assert_eq!(relative_position_bucket(r) as u64, b.as_u64().unwrap(), "relative {r}");
     }
 }
 
 #[test]
 fn encoder_matches_transformers() {
     let device = Device::flex();
-    let (model, report) =
-        load_classifier(&tiny_mpnet(), &ClassifierOptions::default(), &device).unwrap();
+    let (model, report) = load_classifier(&tiny_mpnet(), &ClassifierOptions::default(), &device).unwrap();
     assert_eq!(model.family(), ModelFamily::Mpnet);
-    assert!(
-        report.to_string().contains("mpnet: 2 layers, hidden 32"),
-        "{report}"
-    );
-    assert_eq!(
-        report.unused_tensors,
-        ["pooler.dense.bias", "pooler.dense.weight"]
-    );
+    assert!(report.to_string().contains("mpnet: 2 layers, hidden 32"), "{report}");
+    assert_eq!(report.unused_tensors, ["pooler.dense.bias", "pooler.dense.weight"]);
     check_compatible(&tokenizer(), &report.config).unwrap();
     let (ids, batch) = reference_batch(&device);
     assert_hidden_matches(&model.encode(&batch), &ids);
-    let diff = max_abs_diff(
-        &values(model.pooled(&batch)),
-        &floats(&reference()["mean_pooled"]),
-    );
+    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference()["mean_pooled"]));
     assert!(diff < TOLERANCE, "mean pooled differs by {diff}");
 }
 
@@ -100,10 +80,7 @@ fn cls_pooling_uses_the_pretrained_pooler() {
     let device = Device::flex();
     let model = load(Pooling::Cls, &device);
     let (_, batch) = reference_batch(&device);
-    let diff = max_abs_diff(
-        &values(model.pooled(&batch)),
-        &floats(&reference()["cls_pooled"]),
-    );
+    let diff = max_abs_diff(&values(model.pooled(&batch)), &floats(&reference()["cls_pooled"]));
     assert!(diff < TOLERANCE, "CLS pooled differs by {diff}");
 }
 
@@ -143,10 +120,7 @@ fn save_then_load_uses_mpnet_names_and_gives_identical_logits() {
         .collect();
     assert!(names.contains(&"mpnet.encoder.relative_attention_bias.weight".to_string()));
     assert!(names.contains(&"mpnet.encoder.layer.1.attention.attn.q.weight".to_string()));
-    assert!(
-        names.contains(&"classifier.weight".to_string()),
-        "{names:?}"
-    );
+    assert!(names.contains(&"classifier.weight".to_string()), "{names:?}");
     let config = read_json(&dir.join("config.json"));
     assert_eq!(config["model_type"], "mpnet");
     assert_eq!(config["architectures"][0], "MPNetForSequenceClassification");
@@ -163,8 +137,5 @@ fn save_then_load_uses_mpnet_names_and_gives_identical_logits() {
         reload_report.unused_tensors
     );
     let (_, batch) = reference_batch(&device);
-    assert_eq!(
-        values(reloaded.forward(&batch)),
-        values(model.forward(&batch))
-    );
+    assert_eq!(values(reloaded.forward(&batch)), values(model.forward(&batch)));
 }

@@ -14,10 +14,7 @@ use w2s_models::TextTokenizer;
 fn check(name: &str, tokenizer_json: &Path) {
     let all = read_json(&fixtures().join("tokenizer-parity.json"));
     let case = &all[name];
-    assert!(
-        case.is_object(),
-        "no parity case `{name}`: rerun make_reference.py"
-    );
+    assert!(case.is_object(), "no parity case `{name}`: rerun make_reference.py");
     let tokenizer = TextTokenizer::from_file(tokenizer_json).unwrap();
     let max_len = case["max_len"].as_u64().unwrap() as usize;
     let texts = strings(&case["texts"]);
@@ -76,9 +73,7 @@ fn gpt2_byte_level_bpe() {
     check("gpt2", &path);
     let tokenizer = TextTokenizer::from_file(&path).unwrap();
     assert_eq!(
-        tokenizer
-            .encode(&["Hello world".to_string()], 1024)
-            .unwrap(),
+        tokenizer.encode(&["Hello world".to_string()], 1024).unwrap(),
         [vec![15496, 995]]
     );
     assert_eq!((tokenizer.pad_id(), tokenizer.vocab_size()), (50256, 50257));

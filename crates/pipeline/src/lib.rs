@@ -11,7 +11,11 @@ use std::path::{Path, PathBuf};
 
 /// The file of experiment `name`: `<dir>/<name>.toml`, or `name` itself when it is a `.toml` path.
 pub fn experiment_path(name: &str, experiments_dir: &Path) -> PathBuf {
-    if name.ends_with(".toml") { PathBuf::from(name) } else { experiments_dir.join(format!("{name}.toml")) }
+    if name.ends_with(".toml") {
+        PathBuf::from(name)
+    } else {
+        experiments_dir.join(format!("{name}.toml"))
+    }
 }
 
 /// The `.toml` files of `dir`, for messages.

@@ -31,7 +31,8 @@ pub struct ClusterOptions {
 impl ClusterOptions {
     /// Reads a cluster profile, a TOML file of the fields above.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading cluster profile {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading cluster profile {}", path.display()))?;
         toml::from_str(&text).with_context(|| format!("cluster profile {}", path.display()))
     }
 
@@ -45,7 +46,10 @@ impl ClusterOptions {
         add("partition", self.partition.clone());
         add("account", self.account.clone());
         add("time", self.time.clone());
-        add("gpus-per-task", (self.gpus_per_task > 0).then(|| self.gpus_per_task.to_string()));
+        add(
+            "gpus-per-task",
+            (self.gpus_per_task > 0).then(|| self.gpus_per_task.to_string()),
+        );
         add("cpus-per-task", self.cpus_per_task.map(|c| c.to_string()));
         add("mem", self.mem.clone());
         lines.extend(self.extra_args.iter().cloned());
@@ -84,7 +88,13 @@ impl SweepJobs<'_> {
     /// The script of the job array, one task per cell; the task id is the cell index.
     pub fn array_script(&self, options: &ClusterOptions) -> String {
         let indices: Vec<String> = self.cells.iter().map(usize::to_string).collect();
-        self.script(options, &format!("{}-cells", self.sweep), Some(&indices.join(",")), "%A_%a.out", "--cell \"$SLURM_ARRAY_TASK_ID\"")
+        self.script(
+            options,
+            &format!("{}-cells", self.sweep),
+            Some(&indices.join(",")),
+            "%A_%a.out",
+            "--cell \"$SLURM_ARRAY_TASK_ID\"",
+        )
     }
 
     fn script(&self, options: &ClusterOptions, name: &str, array: Option<&str>, output: &str, mode: &str) -> String {
@@ -115,12 +125,25 @@ impl SweepJobs<'_> {
         std::fs::create_dir_all(self.dir.join("slurm")).with_context(|| format!("creating {}", self.dir.display()))?;
         let shared = self.dir.join("shared.sbatch");
         let array = self.dir.join("cells.sbatch");
-        for (path, text) in [(&shared, self.shared_script(options)), (&array, self.array_script(options))] {
+        for (path, text) in [
+            (&shared, self.shared_script(options)),
+            (&array, self.array_script(options)),
+        ] {
             write_atomic(path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
         }
         let shared_job = sbatch(&[], &shared)?;
-        let array_job = sbatch(&[format!("--dependency=afterok:{shared_job}"), "--kill-on-invalid-dep=yes".into()], &array)?;
-        Ok(Submitted { shared_job, array_job, scripts: [shared, array] })
+        let array_job = sbatch(
+            &[
+                format!("--dependency=afterok:{shared_job}"),
+                "--kill-on-invalid-dep=yes".into(),
+            ],
+            &array,
+        )?;
+        Ok(Submitted {
+            shared_job,
+            array_job,
+            scripts: [shared, array],
+        })
     }
 }
 
@@ -133,7 +156,11 @@ fn sbatch(args: &[String], script: &Path) -> Result<String> {
         .output()
         .context("running `sbatch`: is Slurm installed and on PATH? (`just slurm` starts a single-node cluster on this machine)")?;
     if !output.status.success() {
-        bail!("sbatch {} failed: {}", script.display(), String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "sbatch {} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     // `--parsable` prints `<job id>[;<cluster>]`.
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -146,8 +173,15 @@ fn sbatch(args: &[String], script: &Path) -> Result<String> {
 
 /// `word` quoted for bash, unless it is plainly safe.
 fn shell_quote(word: &str) -> String {
-    let safe = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
-    if safe { word.to_string() } else { format!("'{}'", word.replace('\'', r"'\''")) }
+    let safe = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+    if safe {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }
 
 #[cfg(test)]
@@ -155,13 +189,31 @@ mod tests {
     use super::*;
 
     fn jobs<'a>(command: &'a [String], cells: &'a [usize]) -> SweepJobs<'a> {
-        SweepJobs { sweep: "loss", w2s_command: command, cells, dir: Path::new("/w/sweeps/loss"), workdir: Path::new("/w") }
+        SweepJobs {
+            sweep: "loss",
+            w2s_command: command,
+            cells,
+            dir: Path::new("/w/sweeps/loss"),
+            workdir: Path::new("/w"),
+        }
     }
 
     #[test]
     fn the_array_has_one_task_per_unfinished_cell_and_runs_the_cell_command() {
-        let command = ["/bin/w2s", "ablate", "/w/experiments/ablations/loss.toml", "--out", "/w/check points"].map(String::from);
-        let options = ClusterOptions { partition: Some("gpu".into()), gpus_per_task: 1, time: Some("2:00:00".into()), ..Default::default() };
+        let command = [
+            "/bin/w2s",
+            "ablate",
+            "/w/experiments/ablations/loss.toml",
+            "--out",
+            "/w/check points",
+        ]
+        .map(String::from);
+        let options = ClusterOptions {
+            partition: Some("gpu".into()),
+            gpus_per_task: 1,
+            time: Some("2:00:00".into()),
+            ..Default::default()
+        };
         let script = jobs(&command, &[0, 2, 5]).array_script(&options);
         for line in [
             "#SBATCH --job-name=w2s-loss-cells",
@@ -177,16 +229,26 @@ mod tests {
         }
         assert!(!script.contains("--account"), "{script}");
         let shared = jobs(&command, &[0]).shared_script(&ClusterOptions::default());
-        assert!(shared.contains("--shared\n") && !shared.contains("--array") && !shared.contains("gpus"), "{shared}");
+        assert!(
+            shared.contains("--shared\n") && !shared.contains("--array") && !shared.contains("gpus"),
+            "{shared}"
+        );
     }
 
     #[test]
     fn cluster_profiles_are_checked() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cluster.toml");
-        std::fs::write(&path, "partition = \"a100\"\ngpus_per_task = 2\nextra_args = [\"--qos=high\"]\n").unwrap();
+        std::fs::write(
+            &path,
+            "partition = \"a100\"\ngpus_per_task = 2\nextra_args = [\"--qos=high\"]\n",
+        )
+        .unwrap();
         let options = ClusterOptions::load(&path).unwrap();
-        assert_eq!(options.directives(), ["--partition=a100", "--gpus-per-task=2", "--qos=high"]);
+        assert_eq!(
+            options.directives(),
+            ["--partition=a100", "--gpus-per-task=2", "--qos=high"]
+        );
         std::fs::write(&path, "partitio = \"a100\"\n").unwrap();
         let error = format!("{:#}", ClusterOptions::load(&path).unwrap_err());
         assert!(error.contains("cluster.toml") && error.contains("partitio"), "{error}");

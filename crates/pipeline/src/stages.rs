@@ -46,7 +46,10 @@ pub enum StageStatus {
 
 impl StageStore {
     pub fn new(root: impl Into<PathBuf>, force: bool) -> Self {
-        Self { root: root.into(), force }
+        Self {
+            root: root.into(),
+            force,
+        }
     }
 
     /// The folder of the stage `kind` with inputs `key`.
@@ -73,7 +76,13 @@ impl StageStore {
     /// [`run`](Self::run), with `check` guarding the cache both ways: a cached output that cannot
     /// be read or fails `check` (truncated, tampered with) is computed again, with a warning naming
     /// its file, and a computed output that fails `check` is not written (its error is returned).
-    pub fn run_checked<T, F, C>(&self, kind: &str, key: &impl Serialize, check: C, compute: F) -> Result<(T, StageStatus)>
+    pub fn run_checked<T, F, C>(
+        &self,
+        kind: &str,
+        key: &impl Serialize,
+        check: C,
+        compute: F,
+    ) -> Result<(T, StageStatus)>
     where
         T: Serialize + DeserializeOwned,
         F: FnOnce(&Path) -> Result<T>,
@@ -91,7 +100,12 @@ impl StageStore {
         }
         write_json_atomic(&dir.join(KEY_FILE), key)?;
         let output = compute(&dir)?;
-        check(&output).with_context(|| format!("the output of stage {} is not valid, so it was not cached", dir.display()))?;
+        check(&output).with_context(|| {
+            format!(
+                "the output of stage {} is not valid, so it was not cached",
+                dir.display()
+            )
+        })?;
         write_json_atomic(&dir.join(OUTPUT_FILE), &output)?;
         remove_scratch(&dir);
         Ok((output, StageStatus::Computed))
@@ -137,11 +151,19 @@ impl StageStore {
 /// dropped (or the process dies).
 fn lock_stage(dir: &Path) -> Result<File> {
     let path = dir.join(LOCK_FILE);
-    let file = File::options().create(true).truncate(false).write(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
-            eprintln!("stage {} is being computed by another process: waiting for it", dir.display());
+            eprintln!(
+                "stage {} is being computed by another process: waiting for it",
+                dir.display()
+            );
             file.lock().with_context(|| format!("locking {}", path.display()))?;
         }
         Err(TryLockError::Error(error)) => return Err(error).with_context(|| format!("locking {}", path.display())),
@@ -156,7 +178,10 @@ fn remove_scratch(dir: &Path) {
     if let Err(error) = fs::remove_dir_all(&scratch)
         && error.kind() != std::io::ErrorKind::NotFound
     {
-        eprintln!("warning: could not remove the scratch folder {}: {error}", scratch.display());
+        eprintln!(
+            "warning: could not remove the scratch folder {}: {error}",
+            scratch.display()
+        );
     }
 }
 
@@ -170,33 +195,51 @@ mod tests {
         let store = StageStore::new(root.path(), false);
         let (first, status) = store.run("double", &21, |_| Ok(42)).unwrap();
         assert_eq!((first, status), (42, StageStatus::Computed));
-        let (again, status) = store.run("double", &21, |_| -> Result<i32> { panic!("must not run") }).unwrap();
+        let (again, status) = store
+            .run("double", &21, |_| -> Result<i32> { panic!("must not run") })
+            .unwrap();
         assert_eq!((again, status), (42, StageStatus::Cached));
         // A different key is a different stage.
         assert_eq!(store.run("double", &4, |_| Ok(8)).unwrap().1, StageStatus::Computed);
         // --force recomputes.
         let forced = StageStore::new(root.path(), true);
-        assert_eq!(forced.run("double", &21, |_| Ok(43)).unwrap(), (43, StageStatus::Computed));
+        assert_eq!(
+            forced.run("double", &21, |_| Ok(43)).unwrap(),
+            (43, StageStatus::Computed)
+        );
     }
 
     #[test]
     fn an_unusable_cached_output_is_computed_again_and_a_bad_new_one_is_not_cached() {
         let root = tempfile::tempdir().unwrap();
         let store = StageStore::new(root.path(), false);
-        let positive = |value: &i32| if *value > 0 { Ok(()) } else { anyhow::bail!("{value} is not positive") };
+        let positive = |value: &i32| {
+            if *value > 0 {
+                Ok(())
+            } else {
+                anyhow::bail!("{value} is not positive")
+            }
+        };
         let output = store.dir("count", &1).join(OUTPUT_FILE);
         let (_, status) = store.run_checked("count", &1, positive, |_| Ok(3)).unwrap();
         assert_eq!(status, StageStatus::Computed);
         for tampered in ["-3", "\"truncat", "null"] {
             fs::write(&output, tampered).unwrap();
             assert_eq!(store.cached("count", &1, positive), None, "{tampered}");
-            assert_eq!(store.run_checked("count", &1, positive, |_| Ok(4)).unwrap(), (4, StageStatus::Computed), "{tampered}");
+            assert_eq!(
+                store.run_checked("count", &1, positive, |_| Ok(4)).unwrap(),
+                (4, StageStatus::Computed),
+                "{tampered}"
+            );
             assert_eq!(fs::read_to_string(&output).unwrap().trim(), "4");
         }
         assert_eq!(store.cached("count", &1, positive), Some(4));
 
         let error = store.run_checked("count", &2, positive, |_| Ok(-1)).unwrap_err();
-        assert!(format!("{error:#}").contains("is not valid, so it was not cached: -1 is not positive"), "{error:#}");
+        assert!(
+            format!("{error:#}").contains("is not valid, so it was not cached: -1 is not positive"),
+            "{error:#}"
+        );
         assert!(!store.is_done("count", &2), "a bad output is not written");
     }
 
@@ -248,10 +291,16 @@ mod tests {
             anyhow::bail!("killed")
         });
         assert!(failed.is_err());
-        assert!(scratch.join("state.json").exists(), "scratch is kept for the next attempt");
+        assert!(
+            scratch.join("state.json").exists(),
+            "scratch is kept for the next attempt"
+        );
         let (output, _) = store
             .run("train", &7, |dir| {
-                assert!(dir.join(SCRATCH_DIR).join("state.json").exists(), "the next attempt sees the scratch");
+                assert!(
+                    dir.join(SCRATCH_DIR).join("state.json").exists(),
+                    "the next attempt sees the scratch"
+                );
                 Ok(3)
             })
             .unwrap();

@@ -91,13 +91,23 @@ pub fn run_dir(config: &ExperimentConfig, out_dir: &Path) -> PathBuf {
 /// folder and returns the results.
 pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutput> {
     let done = run_seeds(config, env, Mode::All)?;
-    let seeds = done.seeds.into_iter().map(|seed| seed.expect("a full run yields every seed's results")).collect();
+    let seeds = done
+        .seeds
+        .into_iter()
+        .map(|seed| seed.expect("a full run yields every seed's results"))
+        .collect();
     let dir = run_dir(config, &env.out_dir);
     let compute = env.compute.label();
-    let results = RunResults::new(config.clone(), seeds).computed_on(&compute).with_threads(env.threads);
+    let results = RunResults::new(config.clone(), seeds)
+        .computed_on(&compute)
+        .with_threads(env.threads);
     note_replaced_results(&dir, &compute);
     write_results(&dir, config, &results)?;
-    Ok(RunOutput { dir, results, stages_computed: done.computed })
+    Ok(RunOutput {
+        dir,
+        results,
+        stages_computed: done.computed,
+    })
 }
 
 /// Trains only the teachers and the ceiling of every seed, the stages that do not depend on the
@@ -118,12 +128,35 @@ fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<Seed
     let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
     if mode != Mode::Plan {
         let counts = dataset.class_counts();
-        eprintln!("dataset {}: {} examples, classes {:?} = {:?}", dataset.name, dataset.examples.len(), dataset.classes, counts);
+        eprintln!(
+            "dataset {}: {} examples, classes {:?} = {:?}",
+            dataset.name,
+            dataset.examples.len(),
+            dataset.classes,
+            counts
+        );
     }
     let stages = StageStore::new(env.out_dir.join("cache"), env.force);
-    let mut runner = SeedRunner { config, dataset: &dataset, models: &models, env, stages: &stages, mode, computed: 0, plan: Vec::new() };
-    let seeds = config.seeds.iter().map(|&seed| runner.run(seed)).collect::<Result<Vec<_>>>()?;
-    Ok(SeedsDone { seeds, computed: runner.computed, plan: runner.plan })
+    let mut runner = SeedRunner {
+        config,
+        dataset: &dataset,
+        models: &models,
+        env,
+        stages: &stages,
+        mode,
+        computed: 0,
+        plan: Vec::new(),
+    };
+    let seeds = config
+        .seeds
+        .iter()
+        .map(|&seed| runner.run(seed))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(SeedsDone {
+        seeds,
+        computed: runner.computed,
+        plan: runner.plan,
+    })
 }
 
 /// Every model the experiment names, by name, with its weights' sum; fails before any
@@ -132,7 +165,12 @@ fn open_models(config: &ExperimentConfig, env: &RunEnv) -> Result<BTreeMap<Strin
     config
         .models()
         .into_iter()
-        .map(|name| Ok((name.to_string(), PretrainedModel::open(resolve_model_dir(name, &env.pretrained_root)?)?)))
+        .map(|name| {
+            Ok((
+                name.to_string(),
+                PretrainedModel::open(resolve_model_dir(name, &env.pretrained_root)?)?,
+            ))
+        })
         .collect()
 }
 
@@ -141,7 +179,8 @@ fn open_models(config: &ExperimentConfig, env: &RunEnv) -> Result<BTreeMap<Strin
 fn check_max_len(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
     let mut shortest: Option<(&str, usize)> = None;
     for model in config.models() {
-        let limit = ModelConfig::from_file(&resolve_model_dir(model, &env.pretrained_root)?.join("config.json"))?.max_seq_len();
+        let limit =
+            ModelConfig::from_file(&resolve_model_dir(model, &env.pretrained_root)?.join("config.json"))?.max_seq_len();
         if shortest.is_none_or(|(_, shortest)| limit < shortest) {
             shortest = Some((model, limit));
         }
@@ -159,7 +198,9 @@ fn check_max_len(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
 /// The run folder is named by the config alone, so a run on another backend or precision
 /// replaces its results; says so, since they differ. Their stages stay in the cache.
 fn note_replaced_results(dir: &Path, compute: &str) {
-    let Ok(old) = read_json::<RunResults>(&dir.join("results.json")) else { return };
+    let Ok(old) = read_json::<RunResults>(&dir.join("results.json")) else {
+        return;
+    };
     if let Some(old_compute) = old.compute.filter(|old| old != compute) {
         eprintln!(
             "note: {} held results computed with {old_compute}; these ({compute}) replace them. The {old_compute} \
@@ -254,7 +295,12 @@ impl SeedRunner<'_> {
             return Ok(None);
         }
         let Some(teachers) = teachers.into_iter().collect::<Option<Vec<_>>>() else {
-            self.plan.push(PlannedStage { seed, role: Role::Student, cached: false, key: None });
+            self.plan.push(PlannedStage {
+                seed,
+                role: Role::Student,
+                cached: false,
+                key: None,
+            });
             return Ok(None);
         };
 
@@ -271,7 +317,10 @@ impl SeedRunner<'_> {
         };
 
         // 6. Evaluate everything on the test set.
-        Ok(Some(SeedResult::new(seed, self.evaluate(&split, &teachers, &weak, &student, &ceiling))))
+        Ok(Some(SeedResult::new(
+            seed,
+            self.evaluate(&split, &teachers, &weak, &student, &ceiling),
+        )))
     }
 
     fn split(&self, seed: u64) -> Result<Split> {
@@ -319,12 +368,24 @@ impl SeedRunner<'_> {
 
     /// Trains the strong model on the transfer half with `targets` (weak labels for the student,
     /// ground truth for the ceiling), holding out `val_fraction` of it for checkpoint selection.
-    fn train_strong(&mut self, role: Role, split: &Split, targets: Vec<Vec<f64>>, loss: &Loss, seed: u64) -> Result<Option<Trained>> {
+    fn train_strong(
+        &mut self,
+        role: Role,
+        split: &Split,
+        targets: Vec<Vec<f64>>,
+        loss: &Loss,
+        seed: u64,
+    ) -> Result<Option<Trained>> {
         let config = self.config;
         let role_seed = derive_seed(seed, &role.to_string());
         let hard: Vec<usize> = targets.iter().map(|t| argmax(t)).collect();
         let (train, val) = train_val_split(&hard, config.data.val_fraction, role_seed);
-        let texts = |positions: &[usize]| positions.iter().map(|&p| self.dataset.examples[split.transfer[p]].text.clone()).collect();
+        let texts = |positions: &[usize]| {
+            positions
+                .iter()
+                .map(|&p| self.dataset.examples[split.transfer[p]].text.clone())
+                .collect()
+        };
         let job = TrainJob {
             role,
             model: self.models[&config.strong.model].clone(),
@@ -351,37 +412,67 @@ impl SeedRunner<'_> {
         let check = |output: &JobOutput| Ok(job.check_output(output)?);
         if self.mode == Mode::Plan {
             let output = self.stages.cached("train", &key, check);
-            self.plan.push(PlannedStage { seed, role: job.role, cached: output.is_some(), key: Some(stable_hash(&key)) });
-            return Ok(output.map(|output| Trained { model: model.to_string(), output }));
+            self.plan.push(PlannedStage {
+                seed,
+                role: job.role,
+                cached: output.is_some(),
+                key: Some(stable_hash(&key)),
+            });
+            return Ok(output.map(|output| Trained {
+                model: model.to_string(),
+                output,
+            }));
         }
         let save_weights = self.env.save_weights;
         let (output, status) = self.stages.run_checked("train", &key, check, |dir| {
             let weights = save_weights.then(|| dir.join("model"));
-            Ok(w2s_train::job::run(job, compute, weights.as_deref(), Some(&dir.join(SCRATCH_DIR)))?)
+            Ok(w2s_train::job::run(
+                job,
+                compute,
+                weights.as_deref(),
+                Some(&dir.join(SCRATCH_DIR)),
+            )?)
         })?;
         match status {
             StageStatus::Computed => self.computed += 1,
             StageStatus::Cached if self.mode != Mode::Plan => eprintln!("{}: finished before, reusing it", job.role),
             StageStatus::Cached => {}
         }
-        Ok(Some(Trained { model: model.to_string(), output }))
+        Ok(Some(Trained {
+            model: model.to_string(),
+            output,
+        }))
     }
 
     /// The teachers' labels combined by `ensemble.method`, weighted by their held-out accuracy
     /// where the method weighs.
     fn combine_teachers(&self, teachers: &[Trained]) -> WeakLabels {
-        let val_accuracies: Vec<f64> = teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect();
+        let val_accuracies: Vec<f64> = teachers
+            .iter()
+            .map(|t| t.output.fit.val_accuracy.unwrap_or(0.0))
+            .collect();
         let method = effective_method(self.config.ensemble.method, teachers.len());
         let combine_set = |set: &str| {
             let probs: Vec<Vec<Vec<f64>>> = teachers.iter().map(|t| t.output.predictions[set].clone()).collect();
             combine(method, &probs, &val_accuracies)
         };
-        WeakLabels { model: ensemble_name(method, teachers.len()), transfer: combine_set("transfer"), test: combine_set("test") }
+        WeakLabels {
+            model: ensemble_name(method, teachers.len()),
+            transfer: combine_set("transfer"),
+            test: combine_set("test"),
+        }
     }
 
     /// Every model's results on the test set, and the teachers' and ensemble's label accuracy
     /// on the transfer half.
-    fn evaluate(&self, split: &Split, teachers: &[Trained], weak: &WeakLabels, student: &Trained, ceiling: &Trained) -> Vec<ModelResult> {
+    fn evaluate(
+        &self,
+        split: &Split,
+        teachers: &[Trained],
+        weak: &WeakLabels,
+        student: &Trained,
+        ceiling: &Trained,
+    ) -> Vec<ModelResult> {
         let test_labels = self.labels(&split.test);
         let transfer_labels = self.labels(&split.transfer);
         let mut models: Vec<ModelResult> = teachers

@@ -58,7 +58,10 @@ pub struct LoadedSweep {
 impl LoadedSweep {
     /// The sweep whose cells count as done only with results computed with `compute`.
     pub fn computed_on(self, compute: &str) -> Self {
-        Self { compute: Some(compute.to_string()), ..self }
+        Self {
+            compute: Some(compute.to_string()),
+            ..self
+        }
     }
 
     /// Where `cell` stands (see [`cell_outcome`]).
@@ -69,7 +72,11 @@ impl LoadedSweep {
 
 /// The sweep file for `name`: a path to a `.toml` file, or `<experiments>/ablations/<name>.toml`.
 pub fn sweep_file(name: &str, experiments_dir: &Path) -> PathBuf {
-    if name.ends_with(".toml") { PathBuf::from(name) } else { experiments_dir.join(SWEEPS_DIR).join(format!("{name}.toml")) }
+    if name.ends_with(".toml") {
+        PathBuf::from(name)
+    } else {
+        experiments_dir.join(SWEEPS_DIR).join(format!("{name}.toml"))
+    }
 }
 
 /// Where the experiment files are and where runs go.
@@ -87,11 +94,19 @@ pub struct SweepDirs<'a> {
 pub fn load_sweep(file: &Path, experiments: &[String], overrides: &[String], dirs: SweepDirs) -> Result<LoadedSweep> {
     let experiments_dir = dirs.experiments;
     if !file.exists() {
-        bail!("sweep file {} not found ({})", file.display(), available_names(&experiments_dir.join(SWEEPS_DIR)));
+        bail!(
+            "sweep file {} not found ({})",
+            file.display(),
+            available_names(&experiments_dir.join(SWEEPS_DIR))
+        );
     }
     let sweep = Sweep::load(file)?;
     if let Some(unknown) = experiments.iter().find(|e| !sweep.experiments.contains(e)) {
-        bail!("{} has no experiment `{unknown}`; it sweeps {}", file.display(), sweep.experiments.join(", "));
+        bail!(
+            "{} has no experiment `{unknown}`; it sweeps {}",
+            file.display(),
+            sweep.experiments.join(", ")
+        );
     }
     let cells = sweep
         .cells()
@@ -113,10 +128,20 @@ pub fn load_sweep(file: &Path, experiments: &[String], overrides: &[String], dir
             let config = ExperimentConfig::load_sourced(&experiment_file, &overrides)
                 .with_context(|| format!("{}: cell {} ({})", file.display(), cell.index, cell.describe()))?;
             let run_dir = run_dir(&config, dirs.out);
-            Ok(SweepCell { cell, experiment_file, config, run_dir })
+            Ok(SweepCell {
+                cell,
+                experiment_file,
+                config,
+                run_dir,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(LoadedSweep { sweep, file: file.to_path_buf(), cells, compute: None })
+    Ok(LoadedSweep {
+        sweep,
+        file: file.to_path_buf(),
+        cells,
+        compute: None,
+    })
 }
 
 /// What a failed cell leaves in its run folder.
@@ -138,9 +163,16 @@ pub fn cell_outcome(run_dir: &Path, compute: Option<&str>) -> CellOutcome {
         return CellOutcome::NotRun;
     }
     if let Ok(failure) = read_json::<Failure>(&run_dir.join(FAILED_FILE)) {
-        return CellOutcome::Failed { log, error: failure.error };
+        return CellOutcome::Failed {
+            log,
+            error: failure.error,
+        };
     }
-    if log.exists() { CellOutcome::Incomplete { log } } else { CellOutcome::NotRun }
+    if log.exists() {
+        CellOutcome::Incomplete { log }
+    } else {
+        CellOutcome::NotRun
+    }
 }
 
 /// How to start `w2s` for a cell: the binary and the flags every cell shares (paths, device,
@@ -156,7 +188,12 @@ pub struct CellCommand {
 impl CellCommand {
     fn train(&self, cell: &SweepCell) -> Command {
         let mut command = Command::new(&self.program);
-        command.arg("train").arg(&cell.experiment_file).args(&cell.cell.overrides).args(&self.extra).args(&self.flags);
+        command
+            .arg("train")
+            .arg(&cell.experiment_file)
+            .args(&cell.cell.overrides)
+            .args(&self.extra)
+            .args(&self.flags);
         command
     }
 }
@@ -167,9 +204,19 @@ pub fn run_cell(cell: &SweepCell, command: &CellCommand) -> Result<bool> {
     let dir = &cell.run_dir;
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let log_path = dir.join(LOG_FILE);
-    let mut log = File::options().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = File::options()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
     let mut train = command.train(cell);
-    writeln!(log, "== cell {} ({}) started at unix time {}: {train:?}", cell.cell.index, cell.cell.describe(), unix_now())?;
+    writeln!(
+        log,
+        "== cell {} ({}) started at unix time {}: {train:?}",
+        cell.cell.index,
+        cell.cell.describe(),
+        unix_now()
+    )?;
     let status = train
         .stdout(log.try_clone()?)
         .stderr(log.try_clone()?)
@@ -181,7 +228,13 @@ pub fn run_cell(cell: &SweepCell, command: &CellCommand) -> Result<bool> {
         return Ok(true);
     }
     let error = last_lines(&log_path, ERROR_LINES);
-    write_json_atomic(&dir.join(FAILED_FILE), &Failure { exit_code: status.code(), error })?;
+    write_json_atomic(
+        &dir.join(FAILED_FILE),
+        &Failure {
+            exit_code: status.code(),
+            error,
+        },
+    )?;
     Ok(false)
 }
 
@@ -197,8 +250,15 @@ pub struct LocalSummary {
 /// Runs every unfinished cell, one after another, with a progress bar of cells done and left.
 /// A failed cell does not stop the others.
 pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSummary> {
-    let todo: Vec<&SweepCell> = sweep.cells.iter().filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_))).collect();
-    let mut summary = LocalSummary { already_done: sweep.cells.len() - todo.len(), ..LocalSummary::default() };
+    let todo: Vec<&SweepCell> = sweep
+        .cells
+        .iter()
+        .filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_)))
+        .collect();
+    let mut summary = LocalSummary {
+        already_done: sweep.cells.len() - todo.len(),
+        ..LocalSummary::default()
+    };
     eprintln!(
         "sweep {}: {} cells, {} finished before, {} to run",
         sweep.sweep.name,
@@ -213,13 +273,16 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
         let ok = run_cell(cell, command)?;
         let log = cell.run_dir.join(LOG_FILE);
         let verdict = if ok { "done" } else { "FAILED" };
-        println_above(&progress, format!(
-            "cell {} {verdict} in {}: {} (log {})",
-            cell.cell.index,
-            format_duration(started.elapsed()),
-            cell.cell.describe(),
-            log.display()
-        ));
+        println_above(
+            &progress,
+            format!(
+                "cell {} {verdict} in {}: {} (log {})",
+                cell.cell.index,
+                format_duration(started.elapsed()),
+                cell.cell.describe(),
+                log.display()
+            ),
+        );
         if ok {
             summary.ran += 1;
         } else {
@@ -241,12 +304,22 @@ pub fn train_shared_stages(sweep: &LoadedSweep, env: &RunEnv) -> Result<()> {
         if matches!(sweep.outcome(cell), CellOutcome::Done(_)) {
             continue;
         }
-        eprintln!("== shared stages of cell {} ({})", cell.cell.index, cell.cell.describe());
+        eprintln!(
+            "== shared stages of cell {} ({})",
+            cell.cell.index,
+            cell.cell.describe()
+        );
         match train_teachers_and_ceiling(&cell.config, env) {
-            Ok(trained) => eprintln!("cell {}: {trained} stages trained now, the others finished before", cell.cell.index),
+            Ok(trained) => eprintln!(
+                "cell {}: {trained} stages trained now, the others finished before",
+                cell.cell.index
+            ),
             Err(error) => {
                 failed += 1;
-                eprintln!("cell {}: its shared stages failed, leaving it to its own task: {error:#}", cell.cell.index);
+                eprintln!(
+                    "cell {}: its shared stages failed, leaving it to its own task: {error:#}",
+                    cell.cell.index
+                );
             }
         }
     }
@@ -259,19 +332,38 @@ pub fn train_shared_stages(sweep: &LoadedSweep, env: &RunEnv) -> Result<()> {
 /// The dry run: each cell, where it stands and which of its stages finished before, and how
 /// many distinct stages remain (cells that share a stage count it once).
 pub fn describe_plan(sweep: &LoadedSweep, env: &RunEnv) -> Result<String> {
-    let mut text = format!("sweep {} ({}): {} cells\n", sweep.sweep.name, sweep.file.display(), sweep.cells.len());
+    let mut text = format!(
+        "sweep {} ({}): {} cells\n",
+        sweep.sweep.name,
+        sweep.file.display(),
+        sweep.cells.len()
+    );
     let mut to_run = BTreeSet::new();
     let mut unknown_students = 0;
     for cell in &sweep.cells {
         let outcome = sweep.outcome(cell);
-        let _ = writeln!(text, "  cell {:>3}  {:<10} {}", cell.cell.index, outcome_name(&outcome), cell.cell.describe());
+        let _ = writeln!(
+            text,
+            "  cell {:>3}  {:<10} {}",
+            cell.cell.index,
+            outcome_name(&outcome),
+            cell.cell.describe()
+        );
         let _ = writeln!(text, "            {}", cell.run_dir.display());
         if matches!(outcome, CellOutcome::Done(_)) {
             continue;
         }
         let plan = plan_experiment(&cell.config, env).with_context(|| format!("planning cell {}", cell.cell.index))?;
-        let cached: Vec<String> = plan.iter().filter(|s| s.cached).map(|s| format!("{}/seed {}", s.role, s.seed)).collect();
-        let pending: Vec<String> = plan.iter().filter(|s| !s.cached).map(|s| format!("{}/seed {}", s.role, s.seed)).collect();
+        let cached: Vec<String> = plan
+            .iter()
+            .filter(|s| s.cached)
+            .map(|s| format!("{}/seed {}", s.role, s.seed))
+            .collect();
+        let pending: Vec<String> = plan
+            .iter()
+            .filter(|s| !s.cached)
+            .map(|s| format!("{}/seed {}", s.role, s.seed))
+            .collect();
         let _ = writeln!(text, "            cached: {}", list_or_none(&cached));
         let _ = writeln!(text, "            to run: {}", list_or_none(&pending));
         for stage in plan.into_iter().filter(|s| !s.cached) {
@@ -301,7 +393,11 @@ fn outcome_name(outcome: &CellOutcome) -> &'static str {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_string() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// What `w2s aggregate` wrote.
@@ -341,7 +437,12 @@ pub fn aggregate_sweep(sweep: &LoadedSweep, dir: &Path) -> Result<Aggregated> {
     let plots = w2s_plot::write_plots(&summary, dir).context("plotting the sweep")?;
     files.extend(plots.files);
     warnings.extend(plots.warnings);
-    Ok(Aggregated { summary, dir: dir.to_path_buf(), files, warnings })
+    Ok(Aggregated {
+        summary,
+        dir: dir.to_path_buf(),
+        files,
+        warnings,
+    })
 }
 
 /// A warning when finished cells were computed with different backends or precisions, whose
@@ -365,7 +466,11 @@ fn mixed_compute_warning(records: &[CellRecord]) -> Option<String> {
 
 /// Prints a line above the bar, or to stderr when the bar is hidden (not a terminal).
 fn println_above(bar: &ProgressBar, line: String) {
-    if bar.is_hidden() { eprintln!("{line}") } else { bar.println(line) }
+    if bar.is_hidden() {
+        eprintln!("{line}")
+    } else {
+        bar.println(line)
+    }
 }
 
 fn cells_progress(cells: usize) -> ProgressBar {
@@ -390,7 +495,9 @@ pub fn format_duration(elapsed: Duration) -> String {
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The last `n` non-empty lines of a text file (empty when unreadable).
@@ -412,7 +519,14 @@ mod tests {
         fs::create_dir_all(&run).unwrap();
         fs::write(run.join(LOG_FILE), "started\n").unwrap();
         assert!(matches!(cell_outcome(&run, None), CellOutcome::Incomplete { .. }));
-        write_json_atomic(&run.join(FAILED_FILE), &Failure { exit_code: Some(1), error: "boom".into() }).unwrap();
+        write_json_atomic(
+            &run.join(FAILED_FILE),
+            &Failure {
+                exit_code: Some(1),
+                error: "boom".into(),
+            },
+        )
+        .unwrap();
         match cell_outcome(&run, None) {
             CellOutcome::Failed { log, error } => assert_eq!((log, error.as_str()), (run.join(LOG_FILE), "boom")),
             other => panic!("{other:?}"),
@@ -424,9 +538,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let results = w2s_core::testing::run("demo", &[(0.7, 0.8, 0.9)], 0.05).computed_on("flex f32");
         write_json_atomic(&dir.path().join(RESULTS_FILE), &results).unwrap();
-        assert!(matches!(cell_outcome(dir.path(), Some("flex f32")), CellOutcome::Done(_)));
-        assert!(matches!(cell_outcome(dir.path(), Some("cuda bf16")), CellOutcome::NotRun));
-        assert!(matches!(cell_outcome(dir.path(), None), CellOutcome::Done(_)), "aggregate takes any");
+        assert!(matches!(
+            cell_outcome(dir.path(), Some("flex f32")),
+            CellOutcome::Done(_)
+        ));
+        assert!(matches!(
+            cell_outcome(dir.path(), Some("cuda bf16")),
+            CellOutcome::NotRun
+        ));
+        assert!(
+            matches!(cell_outcome(dir.path(), None), CellOutcome::Done(_)),
+            "aggregate takes any"
+        );
     }
 
     #[test]
@@ -436,9 +559,14 @@ mod tests {
             experiment: "demo".into(),
             values: Default::default(),
             run_dir: PathBuf::from(format!("runs/{index}")),
-            outcome: CellOutcome::Done(Box::new(w2s_core::testing::run("demo", &[(0.7, 0.8, 0.9)], 0.05).computed_on(compute))),
+            outcome: CellOutcome::Done(Box::new(
+                w2s_core::testing::run("demo", &[(0.7, 0.8, 0.9)], 0.05).computed_on(compute),
+            )),
         };
-        assert_eq!(mixed_compute_warning(&[record(0, "cuda bf16"), record(1, "cuda bf16")]), None);
+        assert_eq!(
+            mixed_compute_warning(&[record(0, "cuda bf16"), record(1, "cuda bf16")]),
+            None
+        );
         let warning = mixed_compute_warning(&[record(0, "cuda bf16"), record(1, "libtorch-cpu f32")]).unwrap();
         assert!(warning.contains("cuda bf16, libtorch-cpu f32"), "{warning}");
     }

@@ -80,11 +80,7 @@ impl Kind {
     }
 
     /// Draw this chart of `figure` on `root`.
-    pub(crate) fn draw<DB: DrawingBackend>(
-        self,
-        figure: &Figure,
-        root: &Area<DB>,
-    ) -> DrawResult<(), DB> {
+    pub(crate) fn draw<DB: DrawingBackend>(self, figure: &Figure, root: &Area<DB>) -> DrawResult<(), DB> {
         match self {
             Kind::Pgr => pgr(figure, root),
             Kind::Accuracy => accuracy(figure, root),
@@ -115,20 +111,12 @@ enum Marker {
 }
 
 /// Draw `marker` centred at pixel `at` of `area`.
-fn marker<DB: DrawingBackend>(
-    area: &Area<DB>,
-    marker: Marker,
-    at: (i32, i32),
-    color: RGBColor,
-) -> DrawResult<(), DB> {
+fn marker<DB: DrawingBackend>(area: &Area<DB>, marker: Marker, at: (i32, i32), color: RGBColor) -> DrawResult<(), DB> {
     let style = color.filled();
     match marker {
         Marker::Circle => area.draw(&Circle::new(at, 5, style)),
         Marker::Triangle => area.draw(&TriangleMarker::new(at, 7, style)),
-        Marker::Square => area.draw(&Rectangle::new(
-            [(at.0 - 5, at.1 - 5), (at.0 + 5, at.1 + 5)],
-            style,
-        )),
+        Marker::Square => area.draw(&Rectangle::new([(at.0 - 5, at.1 - 5), (at.0 + 5, at.1 + 5)], style)),
     }
 }
 
@@ -152,9 +140,7 @@ struct Frame<'s> {
 
 fn frame<'a, DB: DrawingBackend>(root: &'a Area<DB>, f: &Frame) -> DrawResult<Chart<'a, DB>, DB> {
     root.fill(&WHITE)?;
-    let body = root
-        .margin(10, 0, 0, 0)
-        .titled(&f.title, text_style(22.0))?;
+    let body = root.margin(10, 0, 0, 0).titled(&f.title, text_style(22.0))?;
     let rows = legend_rows(root, f.legend)?;
     let (legend_area, body) = body.split_vertically(LEGEND_ROW * rows.len() as u32 + 10);
     legend(&legend_area, &rows)?;
@@ -211,11 +197,7 @@ fn max_text<DB: DrawingBackend>(area: &Area<DB>, texts: &[&str]) -> DrawResult<(
 /// under their cells on a canvas `width` pixels wide, so that they are drawn vertically.
 fn rotated_label_extent(labels: &[&str], width: u32) -> Option<u32> {
     let slot = width.saturating_sub(X_CHROME) as f64 / labels.len().max(1) as f64;
-    let longest = labels
-        .iter()
-        .map(|l| estimated_size(l, TICK_SIZE).0)
-        .max()
-        .unwrap_or(0);
+    let longest = labels.iter().map(|l| estimated_size(l, TICK_SIZE).0).max().unwrap_or(0);
     (longest as f64 > slot - 10.0).then_some(longest)
 }
 
@@ -258,9 +240,7 @@ fn legend_rows<'s, DB: DrawingBackend>(
             rows.push(Vec::new());
             x = start;
         }
-        rows.last_mut()
-            .unwrap_or(&mut Vec::new())
-            .push((x, key, text));
+        rows.last_mut().unwrap_or(&mut Vec::new()).push((x, key, text));
         x += width + 36;
     }
     Ok(rows)
@@ -273,10 +253,9 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, rows: &[LegendRow]) -> DrawResult
         for &(x, key, text) in items {
             match key {
                 Key::Marker(m, color) => marker(area, m, (x + 10, mid), color)?,
-                Key::Line(color) => area.draw(&PathElement::new(
-                    vec![(x, mid), (x + 22, mid)],
-                    color.stroke_width(2),
-                ))?,
+                Key::Line(color) => {
+                    area.draw(&PathElement::new(vec![(x, mid), (x + 22, mid)], color.stroke_width(2)))?
+                }
                 Key::Dashed(color) => {
                     for dash in [0, 9, 18] {
                         area.draw(&PathElement::new(
@@ -296,12 +275,7 @@ fn legend<DB: DrawingBackend>(area: &Area<DB>, rows: &[LegendRow]) -> DrawResult
 /// `bars`, padded by `frac` of the shown span. Intervals may widen the range by at most the span
 /// of `core` on each side (longer ones are clipped), so that one wide interval does not flatten
 /// the data. With `unit`, the range does not pass 0 or 1 unless a value does.
-fn axis(
-    core: impl IntoIterator<Item = f64>,
-    bars: impl IntoIterator<Item = f64>,
-    frac: f64,
-    unit: bool,
-) -> Range<f64> {
+fn axis(core: impl IntoIterator<Item = f64>, bars: impl IntoIterator<Item = f64>, frac: f64, unit: bool) -> Range<f64> {
     let Some((min, max)) = bounds(core) else {
         return 0.0..1.0;
     };
@@ -329,9 +303,7 @@ fn means<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> impl Iterator<
     summaries.into_iter().filter_map(|s| s.mean)
 }
 
-fn interval_ends<'a>(
-    summaries: impl IntoIterator<Item = &'a Summary>,
-) -> impl Iterator<Item = f64> {
+fn interval_ends<'a>(summaries: impl IntoIterator<Item = &'a Summary>) -> impl Iterator<Item = f64> {
     summaries
         .into_iter()
         .filter_map(|s| s.ci95)
@@ -399,10 +371,7 @@ fn pgr<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<(), D
     let mut chart = frame(
         root,
         &Frame {
-            title: format!(
-                "{}: performance gap recovered (test accuracy)",
-                figure.experiment
-            ),
+            title: format!("{}: performance gap recovered (test accuracy)", figure.experiment),
             x_desc: &figure.axes,
             y_desc: "PGR (accuracy)",
             x: x.clone(),
@@ -418,19 +387,12 @@ fn pgr<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<(), D
     )?;
     chart.draw_series(LineSeries::new([(x.start, 0.0), (x.end, 0.0)], GUIDE))?;
     chart.draw_series(dashed([(x.start, 1.0), (x.end, 1.0)]))?;
-    let undefined = text_style(13.0)
-        .color(&GUIDE)
-        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    let undefined = text_style(13.0).color(&GUIDE).pos(Pos::new(HPos::Center, VPos::Bottom));
     for (i, s) in pgrs.iter().enumerate() {
         let at = i as f64;
         bar(root, &chart, at, s, &y, STUDENT)?;
         match s.mean {
-            Some(mean) => marker(
-                root,
-                Marker::Circle,
-                chart.backend_coord(&(at, mean)),
-                STUDENT,
-            )?,
+            Some(mean) => marker(root, Marker::Circle, chart.backend_coord(&(at, mean)), STUDENT)?,
             None => {
                 let (px, py) = chart.backend_coord(&(at, 0.0));
                 root.draw_text("undefined", &undefined, (px, py - 4))?
@@ -444,11 +406,7 @@ type Metric = fn(&CellMetrics) -> &Summary;
 
 fn accuracy<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<(), DB> {
     let students = || figure.cells.iter().map(|(_, m)| &m.student_accuracy);
-    let all: [Metric; 3] = [
-        |m| &m.weak_accuracy,
-        |m| &m.student_accuracy,
-        |m| &m.ceiling_accuracy,
-    ];
+    let all: [Metric; 3] = [|m| &m.weak_accuracy, |m| &m.student_accuracy, |m| &m.ceiling_accuracy];
     let y = axis(
         figure
             .cells
@@ -466,12 +424,7 @@ fn accuracy<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<
     ];
     let labels = figure.labels();
     let (x, xs, offsets, cells) = match &figure.numeric {
-        Some(xs) => (
-            axis(xs.iter().copied(), [], 0.05, false),
-            xs.clone(),
-            [0.0; 3],
-            None,
-        ),
+        Some(xs) => (axis(xs.iter().copied(), [], 0.05, false), xs.clone(), [0.0; 3], None),
         None => (
             -0.5..figure.cells.len() as f64 - 0.5,
             (0..figure.cells.len()).map(|i| i as f64).collect(),
@@ -505,21 +458,33 @@ fn accuracy<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<
             .zip(&figure.cells)
             .map(|(x, (_, cell))| (x + offset, metric(cell)))
             .collect();
-        if figure.numeric.is_some() {
-            let mut line: Vec<(f64, f64)> = points
-                .iter()
-                .filter_map(|(x, s)| s.mean.map(|y| (*x, y)))
-                .collect();
-            line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?;
+        let joined = figure.numeric.is_some();
+        draw_accuracy_series(root, &mut chart, &points, (m, color), &y, joined)?;
+    }
+    Ok(())
+}
+
+/// One series of the accuracy plot: its markers, joined by a line over a numeric axis, and
+/// the student's interval bars.
+fn draw_accuracy_series<DB: DrawingBackend>(
+    root: &Area<DB>,
+    chart: &mut Chart<DB>,
+    points: &[(f64, &Summary)],
+    (m, color): (Marker, RGBColor),
+    y: &Range<f64>,
+    joined: bool,
+) -> DrawResult<(), DB> {
+    if joined {
+        let mut line: Vec<(f64, f64)> = points.iter().filter_map(|(x, s)| s.mean.map(|y| (*x, y))).collect();
+        line.sort_by(|a, b| a.0.total_cmp(&b.0));
+        chart.draw_series(LineSeries::new(line, color.stroke_width(2)))?;
+    }
+    for &(x, s) in points {
+        if color == STUDENT {
+            bar(root, chart, x, s, y, color)?;
         }
-        for &(x, s) in &points {
-            if color == STUDENT {
-                bar(root, &chart, x, s, &y, color)?;
-            }
-            if let Some(mean) = s.mean {
-                marker(root, m, chart.backend_coord(&(x, mean)), color)?;
-            }
+        if let Some(mean) = s.mean {
+            marker(root, m, chart.backend_coord(&(x, mean)), color)?;
         }
     }
     Ok(())
@@ -544,10 +509,7 @@ fn labels<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<()
     let mut chart = frame(
         root,
         &Frame {
-            title: format!(
-                "{}: student against its teachers' labels",
-                figure.experiment
-            ),
+            title: format!("{}: student against its teachers' labels", figure.experiment),
             x_desc: "accuracy of the ensemble's labels on the transfer set",
             y_desc: "student test accuracy",
             x: range.clone(),
@@ -572,11 +534,7 @@ fn labels<DB: DrawingBackend>(figure: &Figure, root: &Area<DB>) -> DrawResult<()
             true => (HPos::Right, -8),
             false => (HPos::Left, 8),
         };
-        root.draw_text(
-            label,
-            &style.pos(Pos::new(h_pos, VPos::Bottom)),
-            (px + dx, py - 4),
-        )?;
+        root.draw_text(label, &style.pos(Pos::new(h_pos, VPos::Bottom)), (px + dx, py - 4))?;
     }
     Ok(())
 }
@@ -612,10 +570,6 @@ mod tests {
         let long = "minilm-l3-h384-uncased, weighted, 1";
         let width = estimated_size(long, TICK_SIZE).0;
         assert_eq!(rotated_label_extent(&[long; 10], 1000), Some(width));
-        assert_eq!(
-            rotated_label_extent(&[long], 1000),
-            None,
-            "one cell has room"
-        );
+        assert_eq!(rotated_label_extent(&[long], 1000), None, "one cell has room");
     }
 }

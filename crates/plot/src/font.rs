@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use plotters::style::{FontStyle, register_font};
-use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind,
-};
+use plotters_backend::{BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingBackend, DrawingErrorKind};
 
 /// The family every plot uses; the font found is registered under it.
 pub(crate) const FAMILY: &str = "sans-serif";
@@ -60,12 +58,8 @@ pub(crate) fn font() -> Result<&'static Path, &'static str> {
 
 fn register(path: &Path) -> Result<(), String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it ({e})"))?;
-    register_font(
-        FAMILY,
-        FontStyle::Normal,
-        Box::leak(bytes.into_boxed_slice()),
-    )
-    .map_err(|_| "not a TrueType or OpenType font".to_string())
+    register_font(FAMILY, FontStyle::Normal, Box::leak(bytes.into_boxed_slice()))
+        .map_err(|_| "not a TrueType or OpenType font".to_string())
 }
 
 /// A backend that measures text with the registered font when there is one and estimates its

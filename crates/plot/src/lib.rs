@@ -93,10 +93,7 @@ pub fn write_plots(summary: &SweepSummary, dir: &Path) -> Result<Plots, PlotErro
 }
 
 fn figure<'a>(summary: &'a SweepSummary, experiment: &'a str) -> Figure<'a> {
-    let done: Vec<_> = summary
-        .done()
-        .filter(|(c, _)| c.experiment == experiment)
-        .collect();
+    let done: Vec<_> = summary.done().filter(|(c, _)| c.experiment == experiment).collect();
     let mut axes: Vec<&str> = Vec::new();
     for (key, _) in done.iter().flat_map(|(c, _)| &c.values) {
         if !axes.contains(&key.as_str()) {
@@ -106,13 +103,7 @@ fn figure<'a>(summary: &'a SweepSummary, experiment: &'a str) -> Figure<'a> {
     let numeric = match axes.as_slice() {
         [axis] => done
             .iter()
-            .map(|(c, _)| {
-                c.value(axis)?
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite())
-            })
+            .map(|(c, _)| c.value(axis)?.trim().parse::<f64>().ok().filter(|v| v.is_finite()))
             .collect(),
         _ => None,
     };
@@ -141,8 +132,7 @@ fn file_stem(name: &str) -> String {
 fn render_svg(kind: Kind, figure: &Figure, path: &Path) -> Result<String, PlotError> {
     let mut svg = String::new();
     {
-        let root =
-            Measured(SVGBackend::with_string(&mut svg, kind.size(figure))).into_drawing_area();
+        let root = Measured(SVGBackend::with_string(&mut svg, kind.size(figure))).into_drawing_area();
         kind.draw(figure, &root)
             .and_then(|()| root.present())
             .map_err(|e| draw_error(path, &e))?;

@@ -22,10 +22,7 @@ fn writes_svg_and_png_per_experiment() {
     let plots = write_plots(&common::sweep(), &out).unwrap();
     let pngs = plots.warnings.iter().all(|w| !w.contains("W2S_FONT"));
     if !pngs {
-        eprintln!(
-            "no font on this machine, PNGs not checked: {:?}",
-            plots.warnings
-        );
+        eprintln!("no font on this machine, PNGs not checked: {:?}", plots.warnings);
     }
     let mut expected = Vec::new();
     for experiment in ["toxicity", "legal", "safety"] {
@@ -40,10 +37,7 @@ fn writes_svg_and_png_per_experiment() {
     files.sort();
     expected.sort();
     assert_eq!(files, expected);
-    let mut on_disk: Vec<_> = fs::read_dir(&out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut on_disk: Vec<_> = fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).collect();
     on_disk.sort();
     assert_eq!(on_disk, expected, "no temporary files are left");
 
@@ -92,20 +86,14 @@ fn svgs_name_axes_and_finished_cells_only() {
         assert!(pgr.contains(text), "toxicity-pgr.svg lacks {text:?}");
     }
     assert!(!pgr.contains("hard, 9"), "the failed cell is not drawn");
-    assert!(
-        pgr.contains("\nundefined\n"),
-        "the cell without a gap is marked"
-    );
+    assert!(pgr.contains("\nundefined\n"), "the cell without a gap is marked");
     assert!(
         !text_tag(&pgr, "soft, 1").contains("rotate("),
         "short labels are horizontal"
     );
     let safety = read("safety-pgr.svg");
     let long = text_tag(&safety, "bert-tiny-uncased, weighted, 9");
-    assert!(
-        long.contains("rotate(270"),
-        "long labels are vertical: {long}"
-    );
+    assert!(long.contains("rotate(270"), "long labels are vertical: {long}");
 
     let accuracy = read("toxicity-accuracy.svg");
     for text in [
@@ -115,10 +103,7 @@ fn svgs_name_axes_and_finished_cells_only() {
         "ceiling",
         "soft, 3",
     ] {
-        assert!(
-            accuracy.contains(text),
-            "toxicity-accuracy.svg lacks {text:?}"
-        );
+        assert!(accuracy.contains(text), "toxicity-accuracy.svg lacks {text:?}");
     }
 
     let legal = read("legal-accuracy.svg");
@@ -127,10 +112,7 @@ fn svgs_name_axes_and_finished_cells_only() {
         line_through(&legal, "#E67814", 5),
         "numeric axis: the weak accuracies as a line"
     );
-    assert!(
-        !line_through(&accuracy, "#E67814", 3),
-        "categorical axis: no lines"
-    );
+    assert!(!line_through(&accuracy, "#E67814", 3), "categorical axis: no lines");
     assert!(
         !read("legal-pgr.svg").contains("\n2\n"),
         "the incomplete cell is not drawn"
@@ -144,10 +126,7 @@ fn svgs_name_axes_and_finished_cells_only() {
         "y = x",
         "soft, 1",
     ] {
-        assert!(
-            labels.contains(&escape(text)),
-            "toxicity-labels.svg lacks {text:?}"
-        );
+        assert!(labels.contains(&escape(text)), "toxicity-labels.svg lacks {text:?}");
     }
 }
 
@@ -160,28 +139,14 @@ fn experiments_without_finished_cells_are_skipped_with_a_warning() {
     let summary = w2s_core::aggregate::aggregate(
         "demo",
         &[
-            common::cell(
-                0,
-                "a/b c",
-                &[("x", "1")],
-                common::run("a/b c", &[(0.6, 0.7, 0.8)]),
-            ),
+            common::cell(0, "a/b c", &[("x", "1")], common::run("a/b c", &[(0.6, 0.7, 0.8)])),
             common::cell(1, "empty", &[("x", "1")], failed),
         ],
     );
     let dir = tempfile::tempdir().unwrap();
     let plots = write_plots(&summary, dir.path()).unwrap();
-    assert!(
-        dir.path().join("a_b_c-pgr.svg").exists(),
-        "{:?}",
-        plots.files
-    );
-    assert!(
-        plots
-            .files
-            .iter()
-            .all(|f| !f.to_string_lossy().contains("empty"))
-    );
+    assert!(dir.path().join("a_b_c-pgr.svg").exists(), "{:?}", plots.files);
+    assert!(plots.files.iter().all(|f| !f.to_string_lossy().contains("empty")));
     assert!(
         plots
             .warnings
@@ -197,13 +162,7 @@ fn line_through(svg: &str, color: &str, points: usize) -> bool {
     svg.lines()
         .filter(|l| l.starts_with("<polyline") && l.contains(&format!("stroke=\"{color}\"")))
         .any(|l| {
-            let list = l
-                .split("points=\"")
-                .nth(1)
-                .unwrap()
-                .split('"')
-                .next()
-                .unwrap();
+            let list = l.split("points=\"").nth(1).unwrap().split('"').next().unwrap();
             list.split_whitespace().count() >= points
         })
 }

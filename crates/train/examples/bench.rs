@@ -197,7 +197,11 @@ fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
     let mid = sorted.len() / 2;
-    if sorted.len() % 2 == 1 { sorted[mid] } else { (sorted[mid - 1] + sorted[mid]) / 2.0 }
+    if sorted.len() % 2 == 1 {
+        sorted[mid]
+    } else {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    }
 }
 
 /// Examples per second of each timed repeat of `steps` calls of `step`, after `warmup` calls.
@@ -217,7 +221,10 @@ fn time_repeats(args: &Args, examples_per_step: usize, mut step: impl FnMut()) -
 }
 
 fn load(dir: &Path, device: &Device) -> Result<SequenceClassifier, String> {
-    let options = ClassifierOptions { num_classes: 2, ..ClassifierOptions::default() };
+    let options = ClassifierOptions {
+        num_classes: 2,
+        ..ClassifierOptions::default()
+    };
     if dir.join("model.safetensors").exists() {
         Ok(load_classifier(dir, &options, device).map_err(|e| e.to_string())?.0)
     } else {
@@ -246,7 +253,14 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let device = device_choice.resolve().map_err(|e| e.to_string())?;
     let gpu = device_choice.is_gpu();
     let dir = resolve_model_dir(&args.model, &args.pretrained)
-        .or_else(|_| resolve_model_dir(&args.model, Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/pretrained").as_path()))
+        .or_else(|_| {
+            resolve_model_dir(
+                &args.model,
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../checkpoints/pretrained")
+                    .as_path(),
+            )
+        })
         .map_err(|e| e.to_string())?;
     let pad_id = 0;
 
@@ -271,7 +285,9 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     let mut optimizer = adamw(&TrainConfig::default());
     let ids = synthetic_ids(args.batch, args.seq, vocab);
     let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
-    let labels: Vec<Vec<f64>> = (0..args.batch).map(|i| if i % 2 == 0 { vec![0.8, 0.2] } else { vec![0.3, 0.7] }).collect();
+    let labels: Vec<Vec<f64>> = (0..args.batch)
+        .map(|i| if i % 2 == 0 { vec![0.8, 0.2] } else { vec![0.3, 0.7] })
+        .collect();
     let mut last_loss = f64::NAN;
     let train_rates = time_repeats(args, args.batch, || {
         // The batch is rebuilt at each step, as in `fit`.
@@ -283,7 +299,10 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         last_loss = loss_value;
     });
     let train = phase_json(&train_rates, args.seq, probe.finish());
-    eprintln!("training: {:.1} examples/s (last loss {last_loss:.4})", median(&train_rates));
+    eprintln!(
+        "training: {:.1} examples/s (last loss {last_loss:.4})",
+        median(&train_rates)
+    );
 
     let backend = match device_choice {
         DeviceChoice::Flex => "flex".to_string(),
@@ -293,7 +312,10 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
     };
     let device_name = match device_choice {
         DeviceChoice::Cuda(i) => gpu_name(i).unwrap_or_else(|| format!("cuda:{i}")),
-        _ => format!("CPU, {} threads", std::thread::available_parallelism().map_or(1, |n| n.get())),
+        _ => format!(
+            "CPU, {} threads",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
     };
     Ok(serde_json::json!({
         "impl": "w2s",

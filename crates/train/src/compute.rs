@@ -42,14 +42,27 @@ impl Compute {
             precision.check(choice)?;
         }
         set_precision(precision)?;
-        let mut resolved = choices.iter().map(|choice| choice.resolve()).collect::<Result<Vec<_>, _>>()?;
+        let mut resolved = choices
+            .iter()
+            .map(|choice| choice.resolve())
+            .collect::<Result<Vec<_>, _>>()?;
         let device = resolved.remove(0);
-        Ok(Self { choices, device, replicas: resolved, precision })
+        Ok(Self {
+            choices,
+            device,
+            replicas: resolved,
+            precision,
+        })
     }
 
     /// flex in f32 on one device: what the tests run on.
     pub fn flex() -> Self {
-        Self { choices: vec![DeviceChoice::Flex], device: Device::flex(), replicas: Vec::new(), precision: Precision::F32 }
+        Self {
+            choices: vec![DeviceChoice::Flex],
+            device: Device::flex(),
+            replicas: Vec::new(),
+            precision: Precision::F32,
+        }
     }
 
     /// The main (inference) device.
@@ -93,7 +106,12 @@ impl Compute {
         let names: Vec<String> = self.choices.iter().map(ToString::to_string).collect();
         let mut line = match names.as_slice() {
             [one] => format!("device {one}, precision {}", self.precision),
-            many => format!("devices {} (data-parallel, main {}), precision {}", many.join(","), many[0], self.precision),
+            many => format!(
+                "devices {} (data-parallel, main {}), precision {}",
+                many.join(","),
+                many[0],
+                self.precision
+            ),
         };
         if let Some(warning) = self.precision.slow_on(self.choice()) {
             line = format!("{warning}\n{line}");

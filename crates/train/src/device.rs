@@ -56,7 +56,11 @@ pub enum DeviceError {
          (`eval_batch_size` for labelling), or try `--precision bf16`",
         half = (batch_size / 2).max(1)
     )]
-    OutOfMemory { stage: String, batch_size: usize, detail: String },
+    OutOfMemory {
+        stage: String,
+        batch_size: usize,
+        detail: String,
+    },
     #[error(
         "this binary was built against torch {built}, but it loaded torch {loaded} from {}. A \
          libtorch binary runs only with the torch it was linked against: put torch {built} back \
@@ -64,7 +68,11 @@ pub enum DeviceError {
          lib folder of a torch {built} (dist/w2s-gpu/gpu_run.sh does this on a GPU machine)",
         lib_dir.display()
     )]
-    TorchVersion { built: String, loaded: String, lib_dir: PathBuf },
+    TorchVersion {
+        built: String,
+        loaded: String,
+        lib_dir: PathBuf,
+    },
 }
 
 impl FromStr for DeviceChoice {
@@ -100,7 +108,10 @@ impl fmt::Display for DeviceChoice {
 
 /// Parses a `--devices` list such as `cuda:0,cuda:1`.
 pub fn parse_devices(list: &str) -> Result<Vec<DeviceChoice>, DeviceError> {
-    list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(str::parse)
+        .collect()
 }
 
 /// The concrete devices of a `--devices` list (see [`DeviceChoice::concrete`]), which must all be
@@ -116,13 +127,19 @@ pub fn concrete_devices(choices: &[DeviceChoice]) -> Result<Vec<DeviceChoice>, D
         }
         if backends.len() > 1 {
             let devices: Vec<String> = choices.iter().map(ToString::to_string).collect();
-            return Err(DeviceError::MixedBackends { devices: devices.join(","), backends: backends.join(" and ") });
+            return Err(DeviceError::MixedBackends {
+                devices: devices.join(","),
+                backends: backends.join(" and "),
+            });
         }
         Ok(())
     };
     // A mix that is plain from the names is refused before asking for any device.
     one_backend(choices)?;
-    let concrete = choices.iter().map(|choice| choice.concrete()).collect::<Result<Vec<_>, _>>()?;
+    let concrete = choices
+        .iter()
+        .map(|choice| choice.concrete())
+        .collect::<Result<Vec<_>, _>>()?;
     one_backend(&concrete)?;
     Ok(concrete)
 }
@@ -235,7 +252,11 @@ impl DeviceChoice {
 /// The CPU backend that `cpu` and `auto` (without a GPU) pick. Measured on MiniLM-L6 at batch
 /// 32 x 128 on 2 cores (benchmarks/results): libtorch trains and labels faster than flex.
 fn preferred_cpu() -> DeviceChoice {
-    if cfg!(feature = "tch") { DeviceChoice::LibTorchCpu } else { DeviceChoice::Flex }
+    if cfg!(feature = "tch") {
+        DeviceChoice::LibTorchCpu
+    } else {
+        DeviceChoice::Flex
+    }
 }
 
 /// Refuses libtorch when this process loaded another torch than the build was linked against
@@ -247,9 +268,15 @@ fn check_loaded_torch() -> Result<(), DeviceError> {
 /// An error when the torch whose `lib` folder is `lib_dir` is not version `built`; `Ok` when
 /// either is unknown (a build without `tch`, a torch folder that does not say its version).
 fn check_torch(built: Option<&str>, lib_dir: Option<PathBuf>) -> Result<(), DeviceError> {
-    let (Some(built), Some(lib_dir)) = (built, lib_dir) else { return Ok(()) };
+    let (Some(built), Some(lib_dir)) = (built, lib_dir) else {
+        return Ok(());
+    };
     match crate::libtorch_version::version_of_lib_dir(&lib_dir) {
-        Some(loaded) if loaded != built => Err(DeviceError::TorchVersion { built: built.to_string(), loaded, lib_dir }),
+        Some(loaded) if loaded != built => Err(DeviceError::TorchVersion {
+            built: built.to_string(),
+            loaded,
+            lib_dir,
+        }),
         _ => Ok(()),
     }
 }
@@ -285,7 +312,11 @@ pub fn catch_out_of_memory<T>(stage: &str, batch_size: usize, f: impl FnOnce() -
     result.map_err(|payload| {
         let message = panic_message(payload.as_ref());
         if is_out_of_memory(&message) {
-            DeviceError::OutOfMemory { stage: stage.to_string(), batch_size, detail: first_line(&message) }
+            DeviceError::OutOfMemory {
+                stage: stage.to_string(),
+                batch_size,
+                detail: first_line(&message),
+            }
         } else {
             std::panic::resume_unwind(payload)
         }
@@ -307,7 +338,10 @@ fn is_out_of_memory(message: &str) -> bool {
 
 /// The first line of libtorch's message, without the C++ backtrace that follows it.
 fn first_line(message: &str) -> String {
-    let line = message.lines().find(|l| l.to_ascii_lowercase().contains("out of memory")).unwrap_or(message);
+    let line = message
+        .lines()
+        .find(|l| l.to_ascii_lowercase().contains("out of memory"))
+        .unwrap_or(message);
     line.trim().chars().take(240).collect()
 }
 
@@ -320,10 +354,19 @@ mod tests {
         assert_eq!("cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cpu);
         assert_eq!("auto".parse::<DeviceChoice>().unwrap(), DeviceChoice::Auto);
         assert_eq!("flex".parse::<DeviceChoice>().unwrap(), DeviceChoice::Flex);
-        assert_eq!("libtorch-cpu".parse::<DeviceChoice>().unwrap(), DeviceChoice::LibTorchCpu);
+        assert_eq!(
+            "libtorch-cpu".parse::<DeviceChoice>().unwrap(),
+            DeviceChoice::LibTorchCpu
+        );
         assert_eq!("cuda:1".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(1));
         assert_eq!("cuda".parse::<DeviceChoice>().unwrap(), DeviceChoice::Cuda(0));
-        assert!("gpu".parse::<DeviceChoice>().unwrap_err().to_string().contains("cuda:N"));
+        assert!(
+            "gpu"
+                .parse::<DeviceChoice>()
+                .unwrap_err()
+                .to_string()
+                .contains("cuda:N")
+        );
         assert!("cuda:x".parse::<DeviceChoice>().is_err());
         for choice in ["auto", "cpu", "flex", "libtorch-cpu", "cuda:3"] {
             assert_eq!(choice.parse::<DeviceChoice>().unwrap().to_string(), choice);
@@ -348,15 +391,25 @@ mod tests {
         // Refused on every build, before looking for the GPU.
         for (mix, list, backends) in [
             (vec![Flex, Cuda(0)], "flex,cuda:0", "flex and cuda"),
-            (vec![Cuda(0), Cuda(1), LibTorchCpu], "cuda:0,cuda:1,libtorch-cpu", "cuda and libtorch-cpu"),
+            (
+                vec![Cuda(0), Cuda(1), LibTorchCpu],
+                "cuda:0,cuda:1,libtorch-cpu",
+                "cuda and libtorch-cpu",
+            ),
         ] {
             let message = concrete_devices(&mix).unwrap_err().to_string();
-            assert!(message.contains(&format!("`--devices {list}` mixes backends ({backends})")), "{message}");
+            assert!(
+                message.contains(&format!("`--devices {list}` mixes backends ({backends})")),
+                "{message}"
+            );
         }
         // `cpu` is the build's faster CPU backend: libtorch-cpu with libtorch, else flex.
         match concrete_devices(&[Cpu, Flex]) {
             Ok(devices) => assert!(!cfg!(feature = "tch") && devices == [Flex, Flex], "{devices:?}"),
-            Err(error) => assert!(cfg!(feature = "tch") && error.to_string().contains("mixes backends"), "{error}"),
+            Err(error) => assert!(
+                cfg!(feature = "tch") && error.to_string().contains("mixes backends"),
+                "{error}"
+            ),
         }
     }
 
@@ -381,12 +434,22 @@ mod tests {
     fn libtorch_stages_and_results_name_the_torch_version() {
         assert_eq!(DeviceChoice::Flex.cache_backend(), None);
         assert_eq!(DeviceChoice::Flex.compute("f32"), "flex f32");
-        assert_eq!(LINKED_TORCH.is_some(), cfg!(feature = "tch"), "a tch build records its torch version");
+        assert_eq!(
+            LINKED_TORCH.is_some(),
+            cfg!(feature = "tch"),
+            "a tch build records its torch version"
+        );
         if let Some(torch) = LINKED_TORCH {
             let key = format!("libtorch-cpu/{LIBTORCH_KERNELS}/torch-{torch}");
             assert_eq!(DeviceChoice::LibTorchCpu.cache_backend(), Some(key));
-            assert_eq!(DeviceChoice::Cuda(1).cache_backend(), Some(format!("cuda/{LIBTORCH_KERNELS}/torch-{torch}")));
-            assert_eq!(DeviceChoice::Cuda(0).compute("bf16"), format!("cuda bf16 (torch {torch})"));
+            assert_eq!(
+                DeviceChoice::Cuda(1).cache_backend(),
+                Some(format!("cuda/{LIBTORCH_KERNELS}/torch-{torch}"))
+            );
+            assert_eq!(
+                DeviceChoice::Cuda(0).compute("bf16"),
+                format!("cuda bf16 (torch {torch})")
+            );
         }
     }
 
@@ -396,7 +459,12 @@ mod tests {
         // A compile error, not a skip, when build.rs failed to record the version.
         let built = env!("W2S_TORCH_VERSION");
         let lib_dir = crate::libtorch_version::loaded_lib_dir().expect("libtorch_cpu.so is mapped");
-        assert_eq!(crate::libtorch_version::version_of_lib_dir(&lib_dir).as_deref(), Some(built), "{}", lib_dir.display());
+        assert_eq!(
+            crate::libtorch_version::version_of_lib_dir(&lib_dir).as_deref(),
+            Some(built),
+            "{}",
+            lib_dir.display()
+        );
         assert!(check_loaded_torch().is_ok());
     }
 
@@ -405,9 +473,16 @@ mod tests {
         let torch = tempfile::tempdir().unwrap();
         std::fs::write(torch.path().join("version.py"), "__version__ = '2.8.0+cu128'\n").unwrap();
         let lib_dir = torch.path().join("lib");
-        let message = check_torch(Some("2.9.0"), Some(lib_dir.clone())).unwrap_err().to_string();
+        let message = check_torch(Some("2.9.0"), Some(lib_dir.clone()))
+            .unwrap_err()
+            .to_string();
         let loaded_from = format!("loaded torch 2.8.0 from {}", lib_dir.display());
-        for part in ["built against torch 2.9.0", &loaded_from, "`just build`", "LD_LIBRARY_PATH"] {
+        for part in [
+            "built against torch 2.9.0",
+            &loaded_from,
+            "`just build`",
+            "LD_LIBRARY_PATH",
+        ] {
             assert!(message.contains(part), "{message}");
         }
         assert!(check_torch(Some("2.8.0"), Some(lib_dir.clone())).is_ok());
@@ -420,17 +495,25 @@ mod tests {
     fn a_missing_cuda_device_is_a_clear_error() {
         let found = cuda_device_count();
         let message = DeviceChoice::Cuda(found).resolve().unwrap_err().to_string();
-        assert!(message.contains(&format!("cuda:{found}")) && message.contains("libtorch sees"), "{message}");
+        assert!(
+            message.contains(&format!("cuda:{found}")) && message.contains("libtorch sees"),
+            "{message}"
+        );
         assert_eq!(DeviceChoice::Cpu.concrete().unwrap(), DeviceChoice::LibTorchCpu);
     }
 
     #[test]
     fn out_of_memory_panics_become_errors() {
         let oom = catch_out_of_memory("training student", 64, || -> () {
-            std::panic::panic_any("Torch(\"CUDA out of memory. Tried to allocate 2.00 GiB\nException raised from ...\")".to_string())
+            std::panic::panic_any(
+                "Torch(\"CUDA out of memory. Tried to allocate 2.00 GiB\nException raised from ...\")".to_string(),
+            )
         });
         let message = oom.unwrap_err().to_string();
-        assert!(message.contains("training student at batch size 64") && message.contains("batch_size=32"), "{message}");
+        assert!(
+            message.contains("training student at batch size 64") && message.contains("batch_size=32"),
+            "{message}"
+        );
         assert!(!message.contains("Exception raised"), "{message}");
         assert_eq!(catch_out_of_memory("x", 8, || 3).unwrap(), 3);
         let other = std::panic::catch_unwind(|| catch_out_of_memory("x", 8, || panic!("a real bug")));

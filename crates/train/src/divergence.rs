@@ -30,13 +30,23 @@ pub struct Diverged {
 /// What to change in the config when training diverges: a lower learning rate and gradient
 /// clipping of the section that trains `role` (`weak.train` for teachers, else `strong.train`).
 pub fn divergence_advice(role: Role, lr: f64, grad_clip: f64) -> String {
-    let section = if matches!(role, Role::Teacher(_)) { "weak.train" } else { "strong.train" };
+    let section = if matches!(role, Role::Teacher(_)) {
+        "weak.train"
+    } else {
+        "strong.train"
+    };
     let clip = if grad_clip > 0.0 {
-        format!("a tighter gradient clip, e.g. `{section}.grad_clip={}` (now {grad_clip})", tenth(grad_clip))
+        format!(
+            "a tighter gradient clip, e.g. `{section}.grad_clip={}` (now {grad_clip})",
+            tenth(grad_clip)
+        )
     } else {
         format!("gradient clipping, e.g. `{section}.grad_clip=1.0` (now off)")
     };
-    format!("try a lower learning rate, e.g. `{section}.lr={:e}` (now {lr:e}), or {clip}", tenth(lr))
+    format!(
+        "try a lower learning rate, e.g. `{section}.lr={:e}` (now {lr:e}), or {clip}",
+        tenth(lr)
+    )
 }
 
 /// A tenth of `value` to three significant digits, `5e-4` rather than `5.000000000000001e-4`.
@@ -52,8 +62,15 @@ mod tests {
     #[test]
     fn the_advice_names_the_keys_of_the_stage_section() {
         let advice = divergence_advice(Role::Ceiling, 1e4, 1.0);
-        assert!(advice.contains("`strong.train.lr=1e3` (now 1e4)") && advice.contains("`strong.train.grad_clip=0.1` (now 1)"), "{advice}");
+        assert!(
+            advice.contains("`strong.train.lr=1e3` (now 1e4)")
+                && advice.contains("`strong.train.grad_clip=0.1` (now 1)"),
+            "{advice}"
+        );
         let advice = divergence_advice(Role::Teacher(1), 5e-3, 0.0);
-        assert!(advice.contains("`weak.train.lr=5e-4`") && advice.contains("`weak.train.grad_clip=1.0` (now off)"), "{advice}");
+        assert!(
+            advice.contains("`weak.train.lr=5e-4`") && advice.contains("`weak.train.grad_clip=1.0` (now off)"),
+            "{advice}"
+        );
     }
 }

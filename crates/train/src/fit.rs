@@ -101,7 +101,11 @@ pub enum FitOutcome {
 /// # Errors
 /// [`Diverged`] at the first step whose batch loss is NaN or infinite: training stops there,
 /// without saving a checkpoint of the broken weights.
-pub fn fit(model: SequenceClassifier, spec: &FitSpec, device: &Device) -> Result<(SequenceClassifier, FitReport), Diverged> {
+pub fn fit(
+    model: SequenceClassifier,
+    spec: &FitSpec,
+    device: &Device,
+) -> Result<(SequenceClassifier, FitReport), Diverged> {
     match fit_with_budget(model, spec, device, None)? {
         FitOutcome::Finished(model, report) => Ok((model, report)),
         FitOutcome::Paused { .. } => unreachable!("fit has no step budget"),
@@ -193,10 +197,14 @@ impl<'a> Run<'a> {
             let fingerprint = Fingerprint::new(spec.train_ids, spec.train_labels, config, spec.loss, spec.seed);
             Checkpoints::new(dir, fingerprint)
         });
-        let resumed = checkpoints.as_mut().and_then(|checkpoints| load_checkpoint(checkpoints, &model, &progress));
+        let resumed = checkpoints
+            .as_mut()
+            .and_then(|checkpoints| load_checkpoint(checkpoints, &model, &progress));
         let mut run = Run {
             spec,
-            devices: std::iter::once(device.clone()).chain(spec.replicas.iter().cloned()).collect(),
+            devices: std::iter::once(device.clone())
+                .chain(spec.replicas.iter().cloned())
+                .collect(),
             step_budget,
             total_steps,
             progress,
@@ -227,7 +235,12 @@ impl<'a> Run<'a> {
 
     /// Continues from the checkpoint `resumed`.
     fn resume(&mut self, resumed: Resumed, batches_per_epoch: usize) {
-        let Resumed { state, model, optimizer, best } = resumed;
+        let Resumed {
+            state,
+            model,
+            optimizer,
+            best,
+        } = resumed;
         log_resume(&self.progress, &state, batches_per_epoch, self.total_steps);
         self.progress.resume_at(state.step);
         self.resumed_from_step = Some(state.step);
@@ -243,7 +256,10 @@ impl<'a> Run<'a> {
     /// # Errors
     /// [`Diverged`] at the first step whose loss is NaN or infinite.
     fn train_epoch(&mut self, epoch: usize) -> Result<EpochEnd, Diverged> {
-        self.epoch_clock = Clock { started: Instant::now(), before: self.state.epoch_seconds };
+        self.epoch_clock = Clock {
+            started: Instant::now(),
+            before: self.state.epoch_seconds,
+        };
         let batches = shuffled_batches(self.spec.train_ids, self.spec.config.batch_size, &mut self.rng);
         for batch in &batches[self.state.batches_done..] {
             let loss_value = self.train_batch(batch, epoch)?;
@@ -268,12 +284,26 @@ impl<'a> Run<'a> {
         let batch_targets = targets(spec.loss, &labels, step_frac);
         seed_step(&self.devices, spec.seed, step);
         let model = self.model.take().expect("the model is back after every step");
-        let (model, loss_value) =
-            train_step_parallel(model, &mut self.optimizer, &ids, spec.pad_id, &self.devices, lr, &batch_targets);
+        let (model, loss_value) = train_step_parallel(
+            model,
+            &mut self.optimizer,
+            &ids,
+            spec.pad_id,
+            &self.devices,
+            lr,
+            &batch_targets,
+        );
         self.model = Some(model);
         if !loss_value.is_finite() {
             self.progress.finish();
-            return Err(Diverged { stage: spec.stage.to_string(), step: step + 1, total_steps, epoch, loss: loss_value, lr });
+            return Err(Diverged {
+                stage: spec.stage.to_string(),
+                step: step + 1,
+                total_steps,
+                epoch,
+                loss: loss_value,
+                lr,
+            });
         }
         Ok(loss_value)
     }
@@ -323,7 +353,11 @@ impl<'a> Run<'a> {
         // Keep the best epoch on the held-out set; without one, keep the last.
         let score = val_accuracy.unwrap_or(epoch as f64);
         if self.best.as_ref().is_none_or(|best| score > best.score) {
-            self.best = Some(Best { score, epoch, model: snapshot });
+            self.best = Some(Best {
+                score,
+                epoch,
+                model: snapshot,
+            });
         }
         self.save_checkpoint();
     }
@@ -333,7 +367,13 @@ impl<'a> Run<'a> {
         let spec = self.spec;
         (!spec.val_ids.is_empty()).then(|| {
             let device = self.devices[0].clone().inner();
-            let probs = predict_proba(snapshot, spec.val_ids, spec.config.eval_batch_size, spec.pad_id, &device);
+            let probs = predict_proba(
+                snapshot,
+                spec.val_ids,
+                spec.config.eval_batch_size,
+                spec.pad_id,
+                &device,
+            );
             let preds: Vec<usize> = probs.iter().map(|p| argmax(p)).collect();
             accuracy(&preds, spec.val_labels)
         })
@@ -350,7 +390,10 @@ impl<'a> Run<'a> {
         if let Some(checkpoints) = self.checkpoints.as_mut()
             && let Err(error) = checkpoints.save(&self.state, model, &self.optimizer, self.best.as_ref())
         {
-            self.progress.log(&format!("could not save a checkpoint in {}: {error}", checkpoints.dir().display()));
+            self.progress.log(&format!(
+                "could not save a checkpoint in {}: {error}",
+                checkpoints.dir().display()
+            ));
         }
         self.last_save = Instant::now();
     }
@@ -364,7 +407,11 @@ impl<'a> Run<'a> {
     /// The best model and the report of the finished run.
     fn finish(self) -> FitOutcome {
         self.progress.finish();
-        let Best { epoch: best_epoch, model: best_model, .. } = self.best.expect("at least one epoch");
+        let Best {
+            epoch: best_epoch,
+            model: best_model,
+            ..
+        } = self.best.expect("at least one epoch");
         let report = FitReport {
             val_accuracy: self.state.epochs[best_epoch - 1].val_accuracy,
             best_epoch,
@@ -378,7 +425,11 @@ impl<'a> Run<'a> {
 
 /// The folder's checkpoint, or `None` (with a log line when there is one that cannot be used,
 /// which is then discarded).
-fn load_checkpoint(checkpoints: &mut Checkpoints, model: &SequenceClassifier, progress: &StageProgress) -> Option<Resumed> {
+fn load_checkpoint(
+    checkpoints: &mut Checkpoints,
+    model: &SequenceClassifier,
+    progress: &StageProgress,
+) -> Option<Resumed> {
     match checkpoints.load(model) {
         Ok(resumed) => resumed,
         Err(error) => {
@@ -431,8 +482,10 @@ mod tests {
     }
 
     fn file_names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> =
-            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         names.sort();
         names
     }
@@ -445,10 +498,19 @@ mod tests {
         let spec = task.spec(5, Some(&dir), Duration::MAX);
 
         // Stopped in epoch 2, after 2 of its 5 batches.
-        assert_eq!(paused_at(fit_with_budget(tiny_model(0.1), &spec, &device(), Some(7))), 7);
+        assert_eq!(
+            paused_at(fit_with_budget(tiny_model(0.1), &spec, &device(), Some(7))),
+            7
+        );
         let saved = state_json(&dir);
         assert_eq!(saved["state"]["step"], 7);
-        assert_eq!((saved["state"]["epochs_done"].as_u64(), saved["state"]["batches_done"].as_u64()), (Some(1), Some(2)));
+        assert_eq!(
+            (
+                saved["state"]["epochs_done"].as_u64(),
+                saved["state"]["batches_done"].as_u64()
+            ),
+            (Some(1), Some(2))
+        );
         let first_epoch: EpochLog = serde_json::from_value(saved["state"]["epochs"][0].clone()).unwrap();
         // What a kill in the middle of the next save leaves behind: a half-written temporary file
         // and a complete weights file that state.json does not point at yet.
@@ -459,9 +521,17 @@ mod tests {
         let (_, report) = fit(tiny_model(0.1), &spec, &device()).unwrap();
         assert_eq!(report.resumed_from_step, Some(7));
         assert_eq!(report.epochs.len(), 3);
-        assert_eq!(report.epochs[0], first_epoch, "the finished epoch comes from the checkpoint");
+        assert_eq!(
+            report.epochs[0], first_epoch,
+            "the finished epoch comes from the checkpoint"
+        );
         assert_eq!(report.epochs.iter().map(|e| e.epoch).collect::<Vec<_>>(), [1, 2, 3]);
-        assert!(report.epochs.iter().all(|e| e.train_loss.is_finite() && e.val_accuracy.is_some()));
+        assert!(
+            report
+                .epochs
+                .iter()
+                .all(|e| e.train_loss.is_finite() && e.val_accuracy.is_some())
+        );
         assert_eq!(report.val_accuracy, report.epochs[report.best_epoch - 1].val_accuracy);
 
         // Only the last checkpoint is left, pointing at the end of training.
@@ -469,7 +539,12 @@ mod tests {
         assert_eq!(saved["state"]["step"], STEPS);
         assert_eq!(saved["state"]["epochs_done"], 3);
         let best = format!("best-epoch{}.bpk", report.best_epoch);
-        let mut expected = vec![best, format!("model-step{STEPS}.bpk"), format!("optimizer-step{STEPS}.bpk"), "state.json".into()];
+        let mut expected = vec![
+            best,
+            format!("model-step{STEPS}.bpk"),
+            format!("optimizer-step{STEPS}.bpk"),
+            "state.json".into(),
+        ];
         expected.sort();
         assert_eq!(file_names(&dir), expected);
 
@@ -477,7 +552,10 @@ mod tests {
         // again, and the best model comes back from the checkpoint.
         let (best_model, again) = fit(tiny_model(0.1), &spec, &device()).unwrap();
         assert_eq!(again.resumed_from_step, Some(STEPS));
-        assert_eq!((again.epochs.clone(), again.best_epoch), (report.epochs.clone(), report.best_epoch));
+        assert_eq!(
+            (again.epochs.clone(), again.best_epoch),
+            (report.epochs.clone(), report.best_epoch)
+        );
         assert!(weights(&best_model).iter().all(|w| w.is_finite()));
     }
 
@@ -494,9 +572,15 @@ mod tests {
         // A checkpoint after every step.
         let spec = task.spec(3, Some(folder.path()), Duration::ZERO);
         // Stopped at the end of epoch 1, then in the middle of epoch 2, then to the end.
-        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(5))), 5);
+        assert_eq!(
+            paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(5))),
+            5
+        );
         assert_eq!(state_json(folder.path())["state"]["epochs_done"], 1);
-        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(3))), 8);
+        assert_eq!(
+            paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(3))),
+            8
+        );
         let (model, report) = finished(fit_with_budget(tiny_model(0.0), &spec, &device(), None));
         assert_eq!(report.resumed_from_step, Some(8));
 
@@ -513,7 +597,11 @@ mod tests {
             assert_eq!(resumed.val_accuracy, uninterrupted.val_accuracy);
         }
         let (resumed, uninterrupted) = (weights(&model), weights(&reference_model));
-        assert!(max_difference(&resumed, &uninterrupted) < 1e-6, "max weight difference {}", max_difference(&resumed, &uninterrupted));
+        assert!(
+            max_difference(&resumed, &uninterrupted) < 1e-6,
+            "max weight difference {}",
+            max_difference(&resumed, &uninterrupted)
+        );
         // And training did move the weights.
         assert!(max_difference(&uninterrupted, &weights(&tiny_model(0.0).valid())) > 1e-4);
     }
@@ -528,12 +616,22 @@ mod tests {
         let spec = task.spec(4, Some(folder.path()), Duration::ZERO);
         let diverged = fit(tiny_model(0.0), &spec, &device()).expect_err("a learning rate of 1e4 diverges");
         assert!(!diverged.loss.is_finite() && diverged.stage == "test", "{diverged:?}");
-        assert!((1..=STEPS).contains(&diverged.step) && diverged.total_steps == STEPS, "{diverged:?}");
+        assert!(
+            (1..=STEPS).contains(&diverged.step) && diverged.total_steps == STEPS,
+            "{diverged:?}"
+        );
         let message = diverged.to_string();
-        assert!(message.contains(&format!("at step {} of {STEPS}", diverged.step)), "{message}");
+        assert!(
+            message.contains(&format!("at step {} of {STEPS}", diverged.step)),
+            "{message}"
+        );
         if diverged.step > 1 {
             let saved = state_json(folder.path())["state"]["step"].as_u64().unwrap() as usize;
-            assert_eq!(saved, diverged.step - 1, "the last checkpoint is the last step with a finite loss");
+            assert_eq!(
+                saved,
+                diverged.step - 1,
+                "the last checkpoint is the last step with a finite loss"
+            );
         }
     }
 
@@ -542,14 +640,26 @@ mod tests {
         let task = task();
         let folder = tempfile::tempdir().unwrap();
         let other_run = task.spec(1, Some(folder.path()), Duration::MAX);
-        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &other_run, &device(), Some(7))), 7);
+        assert_eq!(
+            paused_at(fit_with_budget(tiny_model(0.0), &other_run, &device(), Some(7))),
+            7
+        );
 
         // Another seed: another run. It starts from scratch and overwrites the checkpoint.
         let spec = task.spec(2, Some(folder.path()), Duration::MAX);
-        assert_eq!(paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(3))), 3);
+        assert_eq!(
+            paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(3))),
+            3
+        );
         let saved = state_json(folder.path());
-        assert_eq!((saved["fingerprint"]["seed"].as_u64(), saved["state"]["step"].as_u64()), (Some(2), Some(3)));
-        assert!(!folder.path().join("model-step7.bpk").exists(), "the other run's files are gone");
+        assert_eq!(
+            (saved["fingerprint"]["seed"].as_u64(), saved["state"]["step"].as_u64()),
+            (Some(2), Some(3))
+        );
+        assert!(
+            !folder.path().join("model-step7.bpk").exists(),
+            "the other run's files are gone"
+        );
 
         // A damaged weights file: the checkpoint is not used either.
         fs::write(folder.path().join("model-step3.bpk"), b"not burnpack").unwrap();

@@ -13,16 +13,19 @@ use serde::{Deserialize, Serialize};
 use w2s_core::config::{LogconfConfig, Loss, LossKind, TrainConfig, stable_hash};
 use w2s_core::report::Role;
 use w2s_core::report::StageTiming;
-use w2s_models::{ClassifierOptions, LoadReport, ModelConfig, PretrainedModel, SequenceClassifier, TextTokenizer, load_classifier, save_classifier};
+use w2s_models::{
+    ClassifierOptions, LoadReport, ModelConfig, PretrainedModel, SequenceClassifier, TextTokenizer, load_classifier,
+    save_classifier,
+};
 
-use crate::resume::CHECKPOINT_INTERVAL;
-use crate::device::{DeviceError, catch_out_of_memory};
 use crate::compute::Compute;
+use crate::device::{DeviceError, catch_out_of_memory};
 use crate::divergence::{Diverged, divergence_advice};
-use crate::job_errors::{refetch_hint, save_advice};
-use crate::progress::StageProgress;
 use crate::fit::{FitReport, FitSpec, fit};
+use crate::job_errors::{refetch_hint, save_advice};
 use crate::predict::predict_proba_with_progress;
+use crate::progress::StageProgress;
+use crate::resume::CHECKPOINT_INTERVAL;
 
 /// One model to fine-tune and the example sets it must label afterwards.
 #[derive(Debug, Clone)]
@@ -106,9 +109,9 @@ impl JobOutput {
             }
         }
         match self.fit.val_accuracy {
-            Some(accuracy) if !(0.0..=1.0).contains(&accuracy) => {
-                Err(InvalidOutput(format!("the validation accuracy {accuracy} is not in [0, 1]")))
-            }
+            Some(accuracy) if !(0.0..=1.0).contains(&accuracy) => Err(InvalidOutput(format!(
+                "the validation accuracy {accuracy} is not in [0, 1]"
+            ))),
             _ => Ok(()),
         }
     }
@@ -170,7 +173,11 @@ pub struct JobKey<'a> {
 impl TrainJob {
     /// [`JobOutput::validate`] against this job's prediction sets and classes.
     pub fn check_output(&self, output: &JobOutput) -> Result<(), InvalidOutput> {
-        let expected_rows = self.predict.iter().map(|(set, texts)| (set.clone(), texts.len())).collect();
+        let expected_rows = self
+            .predict
+            .iter()
+            .map(|(set, texts)| (set.clone(), texts.len()))
+            .collect();
         output.validate(&expected_rows, self.classes.len())
     }
 
@@ -188,7 +195,11 @@ impl TrainJob {
             seed: self.seed,
             train: stable_hash(&(&self.train_texts, &self.train_labels)),
             val: stable_hash(&(&self.val_texts, &self.val_labels)),
-            predict: self.predict.iter().map(|(name, texts)| (name.as_str(), stable_hash(texts))).collect(),
+            predict: self
+                .predict
+                .iter()
+                .map(|(name, texts)| (name.as_str(), stable_hash(texts)))
+                .collect(),
             backend: compute.cache_backend(),
             precision: compute.cache_precision(),
         }
@@ -201,10 +212,16 @@ impl TrainJob {
 pub enum JobError {
     /// Loading or running the pretrained model in `dir` failed.
     #[error("model {}: {error}{}", dir.display(), refetch_hint(dir, error))]
-    Model { dir: PathBuf, error: w2s_models::ModelError },
+    Model {
+        dir: PathBuf,
+        error: w2s_models::ModelError,
+    },
     /// Saving the fine-tuned weights into `dir` failed (the pretrained model is not at fault).
     #[error("saving the fine-tuned weights into {}: {}", dir.display(), save_advice(dir, error))]
-    Save { dir: PathBuf, error: w2s_models::ModelError },
+    Save {
+        dir: PathBuf,
+        error: w2s_models::ModelError,
+    },
     /// The device failed, e.g. ran out of memory.
     #[error(transparent)]
     Device(#[from] DeviceError),
@@ -216,7 +233,11 @@ pub enum JobError {
         "{stage}: the fine-tuned model's predictions are unusable ({problem}), so nothing of the stage \
          is cached. Its training probably diverged: {advice}"
     )]
-    UnusablePredictions { stage: String, problem: InvalidOutput, advice: String },
+    UnusablePredictions {
+        stage: String,
+        problem: InvalidOutput,
+        advice: String,
+    },
 }
 
 /// Runs the job on `compute` (training on the autodiff twins of its devices, data-parallel
@@ -234,39 +255,35 @@ pub fn run(
     weights_dir: Option<&Path>,
     checkpoint_dir: Option<&Path>,
 ) -> Result<JobOutput, JobError> {
-    let model_error = |error| JobError::Model { dir: job.model.dir.clone(), error };
+    let model_error = |error| JobError::Model {
+        dir: job.model.dir.clone(),
+        error,
+    };
     let tokenizer_path = job.model.dir.join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
     let encode = |texts: &[String]| tokenizer.encode(texts, job.max_len).map_err(model_error);
     let train_ids = encode(&job.train_texts)?;
     let val_ids = encode(&job.val_texts)?;
 
-    let (train_device, train_replicas) = training_devices(compute);
-    let (model, load_report) = load_model(job, &train_device)?;
-    let stage = job.role.to_string();
-    let spec = FitSpec {
-        stage: &stage,
-        train_ids: &train_ids,
-        train_labels: &job.train_labels,
-        val_ids: &val_ids,
-        val_labels: &job.val_labels,
-        config: &job.config,
-        loss: &job.loss,
-        seed: job.seed,
-        pad_id: tokenizer.pad_id(),
+    let (model, load_report) = load_model(job, &compute.device().clone().autodiff())?;
+    let (model, fit_report) = fine_tune(
+        job,
+        model,
+        compute,
+        &train_ids,
+        &val_ids,
+        tokenizer.pad_id(),
         checkpoint_dir,
-        checkpoint_interval: CHECKPOINT_INTERVAL,
-        replicas: &train_replicas,
-    };
-    let (model, fit_report) =
-        catch_out_of_memory(&format!("training {stage}"), job.config.batch_size, || fit(model, &spec, &train_device))?
-            .map_err(|diverged| JobError::Diverged { advice: divergence_advice(job.role, job.config.lr, job.config.grad_clip), diverged })?;
+    )?;
 
     let labelling = Instant::now();
     let mut predictions = BTreeMap::new();
     for (name, texts) in &job.predict {
         let ids = encode(texts)?;
-        predictions.insert(name.clone(), label_set(job, &model, name, &ids, tokenizer.pad_id(), compute.device())?);
+        predictions.insert(
+            name.clone(),
+            label_set(job, &model, name, &ids, tokenizer.pad_id(), compute.device())?,
+        );
     }
     let output = JobOutput {
         fit: fit_report,
@@ -274,30 +291,79 @@ pub fn run(
         weights: weights_dir.map(Path::to_path_buf),
         label_seconds: Some(labelling.elapsed().as_secs_f64()),
     };
-    job.check_output(&output).map_err(|problem| JobError::UnusablePredictions {
-        stage: stage.clone(),
-        problem,
-        advice: divergence_advice(job.role, job.config.lr, job.config.grad_clip),
-    })?;
+    let stage = job.role.to_string();
+    job.check_output(&output)
+        .map_err(|problem| JobError::UnusablePredictions {
+            stage: stage.clone(),
+            problem,
+            advice: divergence_advice(job.role, job.config.lr, job.config.grad_clip),
+        })?;
     log_timing(&stage, &output);
     if let Some(dir) = weights_dir {
-        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir)
-            .map_err(|error| JobError::Save { dir: dir.to_path_buf(), error })?;
+        save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(|error| {
+            JobError::Save {
+                dir: dir.to_path_buf(),
+                error,
+            }
+        })?;
     }
     Ok(output)
+}
+
+/// Fine-tunes `model` (on `compute`'s main device's autodiff twin) on the job's training set,
+/// picking the best epoch on its held-out set.
+fn fine_tune(
+    job: &TrainJob,
+    model: SequenceClassifier,
+    compute: &Compute,
+    train_ids: &[Vec<u32>],
+    val_ids: &[Vec<u32>],
+    pad_id: u32,
+    checkpoint_dir: Option<&Path>,
+) -> Result<(SequenceClassifier, FitReport), JobError> {
+    let (train_device, train_replicas) = training_devices(compute);
+    let stage = job.role.to_string();
+    let spec = FitSpec {
+        stage: &stage,
+        train_ids,
+        train_labels: &job.train_labels,
+        val_ids,
+        val_labels: &job.val_labels,
+        config: &job.config,
+        loss: &job.loss,
+        seed: job.seed,
+        pad_id,
+        checkpoint_dir,
+        checkpoint_interval: CHECKPOINT_INTERVAL,
+        replicas: &train_replicas,
+    };
+    let fitted = catch_out_of_memory(&format!("training {stage}"), job.config.batch_size, || {
+        fit(model, &spec, &train_device)
+    })?;
+    fitted.map_err(|diverged| JobError::Diverged {
+        advice: divergence_advice(job.role, job.config.lr, job.config.grad_clip),
+        diverged,
+    })
 }
 
 /// The autodiff twins of `compute`'s devices. [`fit`] seeds their generators (dropout)
 /// before every step.
 fn training_devices(compute: &Compute) -> (Device, Vec<Device>) {
-    let train_replicas = compute.replicas().iter().map(|replica| replica.clone().autodiff()).collect();
+    let train_replicas = compute
+        .replicas()
+        .iter()
+        .map(|replica| replica.clone().autodiff())
+        .collect();
     (compute.device().clone().autodiff(), train_replicas)
 }
 
 /// The pretrained model with a fresh classification head, pooled as its HF classifier pools
 /// (encoders mean-pool, GPT-2 takes the last token).
 fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, LoadReport), JobError> {
-    let model_error = |error| JobError::Model { dir: job.model.dir.clone(), error };
+    let model_error = |error| JobError::Model {
+        dir: job.model.dir.clone(),
+        error,
+    };
     let family = ModelConfig::from_file(&job.model.dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
         num_classes: job.classes.len(),
@@ -347,7 +413,10 @@ mod tests {
     fn job() -> TrainJob {
         TrainJob {
             role: Role::Student,
-            model: PretrainedModel { dir: PathBuf::from("models/tiny"), sha256: "0".repeat(64) },
+            model: PretrainedModel {
+                dir: PathBuf::from("models/tiny"),
+                sha256: "0".repeat(64),
+            },
             config: TrainConfig::default(),
             loss: Loss::Xent,
             max_len: 8,
@@ -364,27 +433,49 @@ mod tests {
     #[test]
     fn a_flex_f32_key_names_neither_backend_nor_precision() {
         let flex = serde_json::to_value(job().key(&Compute::flex())).unwrap();
-        assert!(flex.get("backend").is_none() && flex.get("precision").is_none(), "{flex}");
+        assert!(
+            flex.get("backend").is_none() && flex.get("precision").is_none(),
+            "{flex}"
+        );
         let mut other_seed = job();
         other_seed.seed = 2;
-        assert_ne!(stable_hash(&other_seed.key(&Compute::flex())), stable_hash(&job().key(&Compute::flex())));
+        assert_ne!(
+            stable_hash(&other_seed.key(&Compute::flex())),
+            stable_hash(&job().key(&Compute::flex()))
+        );
     }
 
     fn output_with(test_rows: Vec<Vec<f64>>, val_accuracy: Option<f64>) -> JobOutput {
-        let fit = FitReport { epochs: Vec::new(), best_epoch: 1, val_accuracy, seconds: 1.0, resumed_from_step: None };
+        let fit = FitReport {
+            epochs: Vec::new(),
+            best_epoch: 1,
+            val_accuracy,
+            seconds: 1.0,
+            resumed_from_step: None,
+        };
         let predictions = BTreeMap::from([("test".to_string(), test_rows)]);
-        JobOutput { fit, predictions, weights: None, label_seconds: None }
+        JobOutput {
+            fit,
+            predictions,
+            weights: None,
+            label_seconds: None,
+        }
     }
 
     #[test]
     fn an_output_is_valid_only_with_one_probability_row_per_text() {
         let mut job = job();
-        job.predict.insert("test".into(), vec!["a".into(), "b".into(), "c".into()]);
+        job.predict
+            .insert("test".into(), vec!["a".into(), "b".into(), "c".into()]);
         let good = vec![vec![0.25, 0.75], vec![1.0, 0.0], vec![0.5, 0.5 + 1e-7]];
         assert_eq!(job.check_output(&output_with(good.clone(), Some(0.5))), Ok(()));
-        let problem = |rows: Vec<Vec<f64>>, val_accuracy| job.check_output(&output_with(rows, val_accuracy)).unwrap_err().0;
+        let problem =
+            |rows: Vec<Vec<f64>>, val_accuracy| job.check_output(&output_with(rows, val_accuracy)).unwrap_err().0;
 
-        assert_eq!(problem(good[..2].to_vec(), None), "2 predictions for the 3 texts of the `test` set");
+        assert_eq!(
+            problem(good[..2].to_vec(), None),
+            "2 predictions for the 3 texts of the `test` set"
+        );
         let mut rows = good.clone();
         rows[2] = vec![f64::NAN, 0.5];
         assert!(problem(rows, None).starts_with("`test` prediction 2: probability NaN is not in [0, 1]"));
@@ -400,7 +491,10 @@ mod tests {
         assert!(problem(good.clone(), Some(f64::INFINITY)).contains("validation accuracy inf"));
         let mut renamed = output_with(good, None);
         renamed.predictions = BTreeMap::from([("transfer".to_string(), Vec::new())]);
-        assert_eq!(job.check_output(&renamed).unwrap_err().0, "no predictions for the `test` set");
+        assert_eq!(
+            job.check_output(&renamed).unwrap_err().0,
+            "no predictions for the `test` set"
+        );
     }
 
     #[test]
@@ -420,7 +514,12 @@ mod tests {
         };
         let probs = |n| vec![vec![0.5, 0.5]; n];
         let predictions = BTreeMap::from([("transfer".to_string(), probs(30)), ("test".to_string(), probs(10))]);
-        let mut output = JobOutput { fit, predictions, weights: None, label_seconds: Some(2.0) };
+        let mut output = JobOutput {
+            fit,
+            predictions,
+            weights: None,
+            label_seconds: Some(2.0),
+        };
         assert_eq!(
             output.timing(),
             Some(StageTiming {
@@ -486,11 +585,21 @@ mod pinned_keys {
         let teacher = teacher(tiny_model(root.path()));
         let student = TrainJob {
             role: Role::Student,
-            loss: Loss::Logconf(LogconfConfig { aux_coef: 0.3, warmup_frac: 0.2 }),
+            loss: Loss::Logconf(LogconfConfig {
+                aux_coef: 0.3,
+                warmup_frac: 0.2,
+            }),
             ..teacher.clone()
         };
-        let hard = TrainJob { loss: Loss::Hard, ..teacher.clone() };
-        let keys = [stable_hash(&teacher.key(&Compute::flex())), libtorch_key(&student), stable_hash(&hard.key(&Compute::flex()))];
+        let hard = TrainJob {
+            loss: Loss::Hard,
+            ..teacher.clone()
+        };
+        let keys = [
+            stable_hash(&teacher.key(&Compute::flex())),
+            libtorch_key(&student),
+            stable_hash(&hard.key(&Compute::flex())),
+        ];
         // With training revision 2 and the model known by name and size (`tiny:1234`) these
         // were 10360607947f, b60e91222a20 and c3f48500521e, and held through the refactor;
         // by the weights' sha256, baca21dc4da4, 7d7157349f35 and fb1e6bdb6f3c; with revision 3

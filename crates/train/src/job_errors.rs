@@ -20,7 +20,10 @@ pub(crate) fn refetch_hint(dir: &Path, error: &ModelError) -> String {
             | ModelError::Tokenizer { .. }
             | ModelError::VocabMismatch { .. }
     );
-    let name = dir.file_name().and_then(|name| name.to_str()).filter(|name| find_model(name).is_some());
+    let name = dir
+        .file_name()
+        .and_then(|name| name.to_str())
+        .filter(|name| find_model(name).is_some());
     match name {
         Some(name) if about_files => format!(
             ". The pretrained copy is damaged or incomplete: delete {} and fetch it again with \
@@ -40,7 +43,10 @@ pub(crate) fn save_advice(dir: &Path, error: &ModelError) -> String {
             path.display(),
             disk_of(dir)
         ),
-        other => format!("{other}; check that {} is writable, or pass --no-save-weights", dir.display()),
+        other => format!(
+            "{other}; check that {} is writable, or pass --no-save-weights",
+            dir.display()
+        ),
     }
 }
 
@@ -65,7 +71,11 @@ fn mount_point(path: &Path) -> Option<PathBuf> {
     let existing = absolute.ancestors().find(|p| p.exists())?;
     let device = existing.metadata().ok()?.dev();
     let same_disk = |p: &Path| p.metadata().is_ok_and(|m| m.dev() == device);
-    existing.ancestors().take_while(|p| same_disk(p)).last().map(Path::to_path_buf)
+    existing
+        .ancestors()
+        .take_while(|p| same_disk(p))
+        .last()
+        .map(Path::to_path_buf)
 }
 
 #[cfg(not(unix))]
@@ -81,11 +91,27 @@ mod tests {
     fn a_full_disk_names_the_file_the_disk_and_the_way_out() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("model/model.safetensors");
-        let full = ModelError::Io { action: "write", path: file.clone(), error: io::Error::from_raw_os_error(28) };
+        let full = ModelError::Io {
+            action: "write",
+            path: file.clone(),
+            error: io::Error::from_raw_os_error(28),
+        };
         let advice = save_advice(&dir.path().join("model"), &full);
-        assert!(advice.starts_with(&format!("writing {}: no space left on device; free space on /", file.display())), "{advice}");
-        assert!(advice.contains("the disk that holds") && advice.ends_with("or pass --no-save-weights"), "{advice}");
-        assert!(!advice.contains("os error 28"), "the cause is said once, in words: {advice}");
+        assert!(
+            advice.starts_with(&format!(
+                "writing {}: no space left on device; free space on /",
+                file.display()
+            )),
+            "{advice}"
+        );
+        assert!(
+            advice.contains("the disk that holds") && advice.ends_with("or pass --no-save-weights"),
+            "{advice}"
+        );
+        assert!(
+            !advice.contains("os error 28"),
+            "the cause is said once, in words: {advice}"
+        );
     }
 
     /// A job whose weights cannot be saved fails as [`JobError::Save`], naming the file it was
@@ -107,15 +133,31 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let model_dir = root.path().join("minilm-l3");
         let config = ModelConfig::from_file(&fixtures.join("strong/config.json")).unwrap();
-        let options = ClassifierOptions { num_classes: 2, dropout: 0.0, pooling: config.default_pooling(), head_seed: 1 };
+        let options = ClassifierOptions {
+            num_classes: 2,
+            dropout: 0.0,
+            pooling: config.default_pooling(),
+            head_seed: 1,
+        };
         let model = random_classifier(config.clone(), &options, &Device::flex());
         let classes = vec!["neg".to_string(), "pos".to_string()];
-        save_classifier(&model, config, &classes, Some(&fixtures.join("tokenizer.json")), &model_dir).unwrap();
+        save_classifier(
+            &model,
+            config,
+            &classes,
+            Some(&fixtures.join("tokenizer.json")),
+            &model_dir,
+        )
+        .unwrap();
         let texts: Vec<String> = ["good", "bad", "fine", "awful"].map(String::from).into();
         let job = TrainJob {
             role: Role::Ceiling,
             model: w2s_models::PretrainedModel::open(model_dir.clone()).unwrap(),
-            config: TrainConfig { epochs: 1, batch_size: 2, ..TrainConfig::default() },
+            config: TrainConfig {
+                epochs: 1,
+                batch_size: 2,
+                ..TrainConfig::default()
+            },
             loss: Loss::Xent,
             max_len: 8,
             classes,
@@ -132,18 +174,36 @@ mod tests {
         let error = run(&job, &Compute::flex(), Some(&weights), None).unwrap_err();
         let message = error.to_string();
         assert!(matches!(error, JobError::Save { .. }), "{message}");
-        assert!(message.starts_with(&format!("saving the fine-tuned weights into {}: ", weights.display())), "{message}");
-        assert!(message.contains("blocker/.model.tmp-") && message.contains("--no-save-weights"), "{message}");
-        assert!(!message.contains(&model_dir.display().to_string()), "the pretrained model is not at fault: {message}");
+        assert!(
+            message.starts_with(&format!("saving the fine-tuned weights into {}: ", weights.display())),
+            "{message}"
+        );
+        assert!(
+            message.contains("blocker/.model.tmp-") && message.contains("--no-save-weights"),
+            "{message}"
+        );
+        assert!(
+            !message.contains(&model_dir.display().to_string()),
+            "the pretrained model is not at fault: {message}"
+        );
     }
 
     #[test]
     fn only_a_damaged_registry_model_is_to_be_fetched_again() {
-        let corrupt = ModelError::Safetensors { path: "x/model.safetensors".into(), message: "incomplete metadata".into() };
+        let corrupt = ModelError::Safetensors {
+            path: "x/model.safetensors".into(),
+            message: "incomplete metadata".into(),
+        };
         let hint = refetch_hint(Path::new("checkpoints/pretrained/minilm-l3"), &corrupt);
-        assert!(hint.contains("delete checkpoints/pretrained/minilm-l3") && hint.contains("`just models minilm-l3`"), "{hint}");
+        assert!(
+            hint.contains("delete checkpoints/pretrained/minilm-l3") && hint.contains("`just models minilm-l3`"),
+            "{hint}"
+        );
         assert_eq!(refetch_hint(Path::new("my/own-model"), &corrupt), "");
-        let unknown = ModelError::UnknownModel { name: "x".into(), known: "minilm-l3".into() };
+        let unknown = ModelError::UnknownModel {
+            name: "x".into(),
+            known: "minilm-l3".into(),
+        };
         assert_eq!(refetch_hint(Path::new("pretrained/minilm-l3"), &unknown), "");
     }
 }

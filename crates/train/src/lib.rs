@@ -42,7 +42,6 @@ pub mod step_seed;
 mod testing;
 
 pub use compute::{Compute, ComputeError};
-pub use w2s_kernels::set_threads;
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use divergence::Diverged;
 pub use fit::{FitOutcome, FitReport, FitSpec, fit, fit_with_budget};
@@ -53,3 +52,4 @@ pub use predict::predict_proba;
 pub use records::EpochLog;
 pub use resume::CHECKPOINT_INTERVAL;
 pub use step::{train_step, train_step_parallel};
+pub use w2s_kernels::set_threads;

@@ -73,10 +73,7 @@ mod tests {
             "from typing import Optional\n\n__all__ = ['__version__']\n__version__ = '2.9.0+cu128'\ncuda: Optional[str] = '12.8'\n",
         )
         .unwrap();
-        assert_eq!(
-            version_of_lib_dir(&wheel.path().join("lib")).as_deref(),
-            Some("2.9.0")
-        );
+        assert_eq!(version_of_lib_dir(&wheel.path().join("lib")).as_deref(), Some("2.9.0"));
 
         let archive = tempfile::tempdir().unwrap();
         std::fs::write(archive.path().join("build-version"), "2.11.0+cu130\n").unwrap();
@@ -99,10 +96,7 @@ mod tests {
 7f0000200000-7f0000300000 r-xp 00000000 fc:01 78 /opt/my envs/torch/lib/libtorch_cpu.so
 7f0000400000-7f0000401000 rw-p 00000000 00:00 0 [heap]
 ";
-        assert_eq!(
-            lib_dir_in_maps(maps),
-            Some(PathBuf::from("/opt/my envs/torch/lib"))
-        );
+        assert_eq!(lib_dir_in_maps(maps), Some(PathBuf::from("/opt/my envs/torch/lib")));
         assert_eq!(
             lib_dir_in_maps("7f0000400000-7f0000401000 rw-p 00000000 00:00 0 [heap]\n"),
             None

@@ -87,7 +87,12 @@ pub fn logconf_targets(
     labels
         .iter()
         .zip(&hardened)
-        .map(|(weak, strong)| weak.iter().zip(strong).map(|(w, s)| (1.0 - coef) * w + coef * s).collect())
+        .map(|(weak, strong)| {
+            weak.iter()
+                .zip(strong)
+                .map(|(w, s)| (1.0 - coef) * w + coef * s)
+                .collect()
+        })
         .collect()
 }
 
@@ -126,8 +131,14 @@ pub fn class_balance(labels: &[Vec<f64>]) -> Vec<f64> {
 pub fn probabilities(logits: &Tensor<2>) -> Vec<Vec<f64>> {
     let [_, classes] = logits.dims();
     let probs = burn::tensor::activation::softmax(logits.clone().detach(), 1);
-    let flat: Vec<f32> = probs.into_data().convert::<f32>().try_into_vec().expect("f32 tensor data");
-    flat.chunks(classes).map(|row| row.iter().map(|&p| p as f64).collect()).collect()
+    let flat: Vec<f32> = probs
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec()
+        .expect("f32 tensor data");
+    flat.chunks(classes)
+        .map(|row| row.iter().map(|&p| p as f64).collect())
+        .collect()
 }
 
 #[cfg(test)]
@@ -167,7 +178,10 @@ mod tests {
 
     #[test]
     fn hard_loss_trains_on_the_argmax_of_soft_labels() {
-        assert_eq!(hard_targets(&[vec![0.3, 0.7], vec![0.5, 0.5]]), vec![vec![0.0, 1.0], vec![1.0, 0.0]]);
+        assert_eq!(
+            hard_targets(&[vec![0.3, 0.7], vec![0.5, 0.5]]),
+            vec![vec![0.0, 1.0], vec![1.0, 0.0]]
+        );
         let l = logits(&[[0.0, 1.0]]);
         let got = scalar(loss(&Loss::Hard, l, &[vec![0.4, 0.6]], 0.5));
         let expected = -(1f64.exp() / (1.0 + 1f64.exp())).ln();
@@ -179,7 +193,10 @@ mod tests {
         let predictions = vec![vec![0.9, 0.1], vec![0.2, 0.8], vec![0.4, 0.6], vec![0.7, 0.3]];
         // Weak labels say 25% positive: only the most confident positive is hardened to class 1.
         let hardened = harden_to_balance(&predictions, &[0.75, 0.25]);
-        assert_eq!(hardened, vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 0.0], vec![1.0, 0.0]]);
+        assert_eq!(
+            hardened,
+            vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, 0.0], vec![1.0, 0.0]]
+        );
         // 75% positive: the three highest p(1) become positive, although one has p(1) = 0.3.
         let hardened = harden_to_balance(&predictions, &[0.25, 0.75]);
         assert_eq!(hardened.iter().filter(|r| r[1] == 1.0).count(), 3);
@@ -188,7 +205,10 @@ mod tests {
 
     #[test]
     fn logconf_coefficient_ramps_in_over_warmup() {
-        let config = LogconfConfig { aux_coef: 0.5, warmup_frac: 0.2 };
+        let config = LogconfConfig {
+            aux_coef: 0.5,
+            warmup_frac: 0.2,
+        };
         let labels = vec![vec![0.6, 0.4], vec![0.6, 0.4]];
         let predictions = vec![vec![0.1, 0.9], vec![0.8, 0.2]];
         // At the start the targets are the weak labels.
@@ -204,7 +224,10 @@ mod tests {
 
     #[test]
     fn logconf_loss_equals_xent_on_its_targets() {
-        let config = LogconfConfig { aux_coef: 0.5, warmup_frac: 0.1 };
+        let config = LogconfConfig {
+            aux_coef: 0.5,
+            warmup_frac: 0.1,
+        };
         let raw = [[1.0f32, -1.0], [-0.5, 0.5]];
         let labels = vec![vec![0.7, 0.3], vec![0.6, 0.4]];
         let predictions = probabilities(&logits(&raw));

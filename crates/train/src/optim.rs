@@ -9,8 +9,8 @@
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{
-    AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, LearningRate, ModuleOptimizer,
-    Optimizer, OptimizerRecord,
+    AdamWConfig, AdamWState, AdaptiveMomentumState, GradientsParams, LearningRate, ModuleOptimizer, Optimizer,
+    OptimizerRecord,
 };
 use burn::tensor::{Device, Tensor};
 use w2s_core::config::TrainConfig;
@@ -63,11 +63,7 @@ impl ModelOptimizer {
 /// `grads` scaled by `max_norm / (norm + 1e-6)` when `norm`, the L2 norm of all of `model`'s
 /// gradients together, is above `max_norm`; as they were otherwise. As PyTorch's
 /// `clip_grad_norm_`, except that it leaves the gradients untouched rather than scaling them by 1.
-pub fn clip_grad_norm<M: Module>(
-    model: &M,
-    mut grads: GradientsParams,
-    max_norm: f64,
-) -> GradientsParams {
+pub fn clip_grad_norm<M: Module>(model: &M, mut grads: GradientsParams, max_norm: f64) -> GradientsParams {
     let norm = grad_norm(model, &grads);
     let factor = max_norm / (norm + 1e-6);
     if factor < 1.0 {
@@ -83,9 +79,7 @@ pub fn clip_grad_norm<M: Module>(
 pub fn grad_norm<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
     let mut squares = SumOfSquares { grads, sum: None };
     model.visit(&mut squares);
-    squares
-        .sum
-        .map_or(0.0, |sum| (sum.into_scalar::<f32>() as f64).sqrt())
+    squares.sum.map_or(0.0, |sum| (sum.into_scalar::<f32>() as f64).sqrt())
 }
 
 struct SumOfSquares<'a> {
@@ -149,14 +143,11 @@ impl Optimizer for AdamW {
         state: Option<Self::State<D>>,
     ) -> (Tensor<D>, Option<Self::State<D>>) {
         let (time, moments) = match state {
-            Some(AdamWState { momentum }) => {
-                (momentum.time, Some([momentum.moment_1, momentum.moment_2]))
-            }
+            Some(AdamWState { momentum }) => (momentum.time, Some([momentum.moment_1, momentum.moment_2])),
             None => (0, None),
         };
         let started = moments.is_some();
-        let [moment_1, moment_2] =
-            moments.unwrap_or_else(|| [grad.zeros_like(), grad.zeros_like()]);
+        let [moment_1, moment_2] = moments.unwrap_or_else(|| [grad.zeros_like(), grad.zeros_like()]);
         let step = AdamWStep {
             lr,
             beta_1: BETA_1,
@@ -172,8 +163,7 @@ impl Optimizer for AdamW {
             }
             Err(tensors) => {
                 let [tensor, grad, moment_1, moment_2] = *tensors;
-                let state = started
-                    .then(|| AdamWState::new(AdaptiveMomentumState::new(time, moment_1, moment_2)));
+                let state = started.then(|| AdamWState::new(AdaptiveMomentumState::new(time, moment_1, moment_2)));
                 self.burn.step(lr, tensor, grad, state)
             }
         }
@@ -199,10 +189,7 @@ mod tests {
             LinearConfig::new(4, 3).init(&device),
         ];
         let x = Tensor::<2>::random([5, 6], Distribution::Normal(0.0, 1.0), &device);
-        let loss = layers[1]
-            .forward(layers[0].forward(x))
-            .powf_scalar(2.0)
-            .sum();
+        let loss = layers[1].forward(layers[0].forward(x)).powf_scalar(2.0).sum();
         let grads = GradientsParams::from_grads(loss.backward(), &layers);
         (layers, grads)
     }
@@ -219,14 +206,7 @@ mod tests {
                     .unwrap(),
             );
             let bias = layer.bias.as_ref().unwrap();
-            values.extend(
-                grads
-                    .get::<1>(bias.id)
-                    .unwrap()
-                    .to_data()
-                    .try_to_vec::<f32>()
-                    .unwrap(),
-            );
+            values.extend(grads.get::<1>(bias.id).unwrap().to_data().try_to_vec::<f32>().unwrap());
         }
         values
     }
@@ -235,11 +215,7 @@ mod tests {
     fn clipping_scales_every_gradient_by_one_factor_to_the_global_norm() {
         let (layers, grads) = layers_and_grads();
         let before = grad_values(&layers, &grads);
-        let norm = before
-            .iter()
-            .map(|g| (*g as f64).powi(2))
-            .sum::<f64>()
-            .sqrt();
+        let norm = before.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt();
         assert!((grad_norm(&layers, &grads) - norm).abs() < 1e-5 * norm);
         let clipped = clip_grad_norm(&layers, grads, norm / 4.0);
         let after = grad_values(&layers, &clipped);
@@ -248,10 +224,7 @@ mod tests {
             "not at the maximum norm"
         );
         for (a, b) in after.iter().zip(&before) {
-            assert!(
-                (a * 4.0 - b).abs() < 1e-5 * b.abs().max(1e-3),
-                "{a} is not {b} / 4"
-            );
+            assert!((a * 4.0 - b).abs() < 1e-5 * b.abs().max(1e-3), "{a} is not {b} / 4");
         }
     }
 
@@ -277,10 +250,8 @@ mod tests {
         (0..3)
             .map(|_| {
                 let grad = Tensor::<2>::random([8, 4], Distribution::Normal(0.0, 1.0), device);
-                (our_param, our_state) =
-                    ours.step(1e-2, our_param.clone(), grad.clone(), our_state.take());
-                (burn_param, burn_state) =
-                    burns.step(1e-2, burn_param.clone(), grad, burn_state.take());
+                (our_param, our_state) = ours.step(1e-2, our_param.clone(), grad.clone(), our_state.take());
+                (burn_param, burn_state) = burns.step(1e-2, burn_param.clone(), grad, burn_state.take());
                 let (ours, burns) = (our_state.as_ref().unwrap(), burn_state.as_ref().unwrap());
                 assert_eq!(ours.momentum.time, burns.momentum.time);
                 (our_param.clone(), burn_param.clone())

@@ -42,7 +42,11 @@ pub enum PrecisionError {
     #[error("unknown precision `{0}`: use `f32`, `bf16` or `f16`")]
     Unknown(String),
     #[error("--precision {precision} does not run on device `{device}`: {runs_on}. Use `--precision f32`")]
-    Unsupported { precision: Precision, device: DeviceChoice, runs_on: &'static str },
+    Unsupported {
+        precision: Precision,
+        device: DeviceChoice,
+        runs_on: &'static str,
+    },
     #[error("the precision was already set to {0} for this process")]
     AlreadySet(Precision),
 }
@@ -87,11 +91,21 @@ impl Precision {
     pub fn check(self, device: DeviceChoice) -> Result<(), PrecisionError> {
         let runs_on = match self {
             Self::F32 => return Ok(()),
-            Self::Bf16 => "bf16 runs on CUDA (`--device cuda:N`) and on libtorch's CPU backend (`--device libtorch-cpu`)",
+            Self::Bf16 => {
+                "bf16 runs on CUDA (`--device cuda:N`) and on libtorch's CPU backend (`--device libtorch-cpu`)"
+            }
             Self::F16 => "f16 runs on CUDA only (`--device cuda:N`, libtorch backend)",
         };
         let supported = device.is_gpu() || (self == Self::Bf16 && device == DeviceChoice::LibTorchCpu);
-        if supported { Ok(()) } else { Err(PrecisionError::Unsupported { precision: self, device, runs_on }) }
+        if supported {
+            Ok(())
+        } else {
+            Err(PrecisionError::Unsupported {
+                precision: self,
+                device,
+                runs_on,
+            })
+        }
     }
 
     /// A warning for a CPU run in half precision on a CPU without bf16 instructions, where
@@ -117,7 +131,10 @@ fn lists_bf16_flags(cpuinfo: &str) -> bool {
     cpuinfo
         .lines()
         .filter(|line| line.starts_with("flags") || line.starts_with("Features"))
-        .any(|line| line.split_whitespace().any(|flag| matches!(flag, "avx512_bf16" | "amx_bf16" | "bf16")))
+        .any(|line| {
+            line.split_whitespace()
+                .any(|flag| matches!(flag, "avx512_bf16" | "amx_bf16" | "bf16"))
+        })
 }
 
 static PRECISION: OnceLock<Precision> = OnceLock::new();
@@ -126,7 +143,11 @@ static PRECISION: OnceLock<Precision> = OnceLock::new();
 /// Setting the value it already has is not an error.
 pub fn set_precision(precision: Precision) -> Result<(), PrecisionError> {
     let current = *PRECISION.get_or_init(|| precision);
-    if current == precision { Ok(()) } else { Err(PrecisionError::AlreadySet(current)) }
+    if current == precision {
+        Ok(())
+    } else {
+        Err(PrecisionError::AlreadySet(current))
+    }
 }
 
 /// The process's precision (f32 unless [`set_precision`] said otherwise).
@@ -138,7 +159,9 @@ pub fn precision() -> Precision {
 pub fn forward_logits(model: &SequenceClassifier, batch: &TokenBatch, precision: Precision) -> Tensor<2> {
     match precision {
         Precision::F32 => model.forward(batch),
-        half => cast_params(model.clone(), half.dtype()).forward(batch).cast(FloatDType::F32),
+        half => cast_params(model.clone(), half.dtype())
+            .forward(batch)
+            .cast(FloatDType::F32),
     }
 }
 
@@ -161,7 +184,11 @@ mod tests {
 
     #[test]
     fn parses_precisions() {
-        for (text, precision) in [("f32", Precision::F32), ("bf16", Precision::Bf16), ("F16", Precision::F16)] {
+        for (text, precision) in [
+            ("f32", Precision::F32),
+            ("bf16", Precision::Bf16),
+            ("F16", Precision::F16),
+        ] {
             assert_eq!(text.parse::<Precision>().unwrap(), precision);
         }
         assert!("int8".parse::<Precision>().unwrap_err().to_string().contains("bf16"));
@@ -175,17 +202,27 @@ mod tests {
         assert!(Precision::F16.check(DeviceChoice::Cuda(0)).is_ok());
         assert!(Precision::Bf16.check(DeviceChoice::LibTorchCpu).is_ok());
         let message = Precision::Bf16.check(DeviceChoice::Flex).unwrap_err().to_string();
-        assert!(message.contains("`flex`") && message.contains("libtorch-cpu") && message.contains("--precision f32"), "{message}");
+        assert!(
+            message.contains("`flex`") && message.contains("libtorch-cpu") && message.contains("--precision f32"),
+            "{message}"
+        );
         let message = Precision::F16.check(DeviceChoice::LibTorchCpu).unwrap_err().to_string();
-        assert!(message.contains("`libtorch-cpu`") && message.contains("CUDA only"), "{message}");
+        assert!(
+            message.contains("`libtorch-cpu`") && message.contains("CUDA only"),
+            "{message}"
+        );
     }
 
     #[test]
     fn bf16_instructions_are_read_from_the_cpu_flags() {
-        assert!(lists_bf16_flags("processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n"));
+        assert!(lists_bf16_flags(
+            "processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_tile\n"
+        ));
         assert!(lists_bf16_flags("flags\t\t: fpu amx_bf16\n"));
         assert!(lists_bf16_flags("Features\t: fp asimd bf16 i8mm\n"));
-        assert!(!lists_bf16_flags("flags\t\t: fpu avx512f avx512_vnni\nbugs\t\t: amx_bf16\n"));
+        assert!(!lists_bf16_flags(
+            "flags\t\t: fpu avx512f avx512_vnni\nbugs\t\t: amx_bf16\n"
+        ));
         assert!(Precision::F32.slow_on(DeviceChoice::LibTorchCpu).is_none());
         assert!(Precision::Bf16.slow_on(DeviceChoice::Cuda(0)).is_none());
     }
@@ -217,9 +254,32 @@ mod tests {
     /// Tiny random models of each family.
     fn tiny_families() -> Vec<w2s_models::ModelConfig> {
         use w2s_models::{BertConfig, Gpt2Config, MpnetConfig};
-        let bert = BertConfig { vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, ..Default::default() };
-        let mpnet = MpnetConfig { vocab_size: 100, hidden_size: 32, num_hidden_layers: 2, num_attention_heads: 4, intermediate_size: 64, ..Default::default() };
-        let gpt2 = Gpt2Config { vocab_size: 100, n_positions: 32, n_embd: 32, n_layer: 2, n_head: 4, bos_token_id: 1, eos_token_id: 2, ..Default::default() };
+        let bert = BertConfig {
+            vocab_size: 100,
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 64,
+            ..Default::default()
+        };
+        let mpnet = MpnetConfig {
+            vocab_size: 100,
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 64,
+            ..Default::default()
+        };
+        let gpt2 = Gpt2Config {
+            vocab_size: 100,
+            n_positions: 32,
+            n_embd: 32,
+            n_layer: 2,
+            n_head: 4,
+            bos_token_id: 1,
+            eos_token_id: 2,
+            ..Default::default()
+        };
         vec![bert.into(), mpnet.into(), gpt2.into()]
     }
 
@@ -235,14 +295,20 @@ mod tests {
         use burn::tensor::DType;
         use w2s_models::{ClassifierOptions, make_batch, random_classifier};
 
-        let options = ClassifierOptions { pooling: config.default_pooling(), ..ClassifierOptions::default() };
+        let options = ClassifierOptions {
+            pooling: config.default_pooling(),
+            ..ClassifierOptions::default()
+        };
         let model = random_classifier(config, &options, device);
         let ids: Vec<Vec<u32>> = vec![vec![3, 5, 9, 2], vec![3, 7, 2]];
         let refs: Vec<&[u32]> = ids.iter().map(Vec::as_slice).collect();
         let batch = make_batch(&refs, 0, device);
         let half = cast_params(model.clone(), FloatDType::BF16);
         assert_eq!(half.encode(&batch).dtype(), DType::BF16, "activations stay in bf16");
-        let f32_logits: Vec<f32> = forward_logits(&model, &batch, Precision::F32).into_data().try_to_vec().unwrap();
+        let f32_logits: Vec<f32> = forward_logits(&model, &batch, Precision::F32)
+            .into_data()
+            .try_to_vec()
+            .unwrap();
         let logits = forward_logits(&model, &batch, Precision::Bf16);
         assert_eq!(logits.dtype(), DType::F32);
         let bf16_logits: Vec<f32> = logits.into_data().try_to_vec().unwrap();

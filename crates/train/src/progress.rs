@@ -32,7 +32,8 @@ impl StageProgress {
     /// Advances one step and shows the running loss and examples per second.
     pub fn step(&self, loss: f64, examples_per_sec: f64) {
         self.bar.inc(1);
-        self.bar.set_message(format!("loss {loss:.4} | {examples_per_sec:.1} ex/s"));
+        self.bar
+            .set_message(format!("loss {loss:.4} | {examples_per_sec:.1} ex/s"));
     }
 
     /// Advances one step of a stage without a loss (labelling), showing examples per second.

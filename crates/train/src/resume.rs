@@ -158,7 +158,11 @@ pub struct Checkpoints<'a> {
 
 impl<'a> Checkpoints<'a> {
     pub fn new(dir: &'a Path, fingerprint: Fingerprint) -> Self {
-        Self { dir, fingerprint, best_on_disk: None }
+        Self {
+            dir,
+            fingerprint,
+            best_on_disk: None,
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -177,12 +181,14 @@ impl<'a> Checkpoints<'a> {
             return Err(CheckpointError::Format(file.format));
         }
         if file.fingerprint != self.fingerprint {
-            return Err(CheckpointError::OtherRun(file.fingerprint.differences(&self.fingerprint)));
+            return Err(CheckpointError::OtherRun(
+                file.fingerprint.differences(&self.fingerprint),
+            ));
         }
         let model = self.load_module(&file.model, template.clone())?;
         let optimizer_path = self.dir.join(&file.optimizer);
-        let optimizer = OptimizerRecord::from_bytes(read_bytes(&optimizer_path)?)
-            .map_err(|e| file_error(&optimizer_path, e))?;
+        let optimizer =
+            OptimizerRecord::from_bytes(read_bytes(&optimizer_path)?).map_err(|e| file_error(&optimizer_path, e))?;
         let best = match &file.best {
             Some(best) => Some(Best {
                 score: best.score,
@@ -192,7 +198,12 @@ impl<'a> Checkpoints<'a> {
             None => None,
         };
         self.best_on_disk = file.best;
-        Ok(Some(Resumed { state: file.state, model, optimizer, best }))
+        Ok(Some(Resumed {
+            state: file.state,
+            model,
+            optimizer,
+            best,
+        }))
     }
 
     /// Saves a checkpoint (see the [module docs](self) for why a kill at any point is safe).
@@ -209,10 +220,19 @@ impl<'a> Checkpoints<'a> {
         let optimizer_file = format!("optimizer-step{}.bpk", state.step);
         self.write_record(&optimizer_file, optimizer.to_record().into_bytes())?;
         let best_file = match best {
-            Some(best) if self.best_on_disk.as_ref().is_none_or(|on_disk| on_disk.epoch != best.epoch) => {
+            Some(best)
+                if self
+                    .best_on_disk
+                    .as_ref()
+                    .is_none_or(|on_disk| on_disk.epoch != best.epoch) =>
+            {
                 let file = format!("best-epoch{}.bpk", best.epoch);
                 self.write_record(&file, best.model.clone().into_record().into_bytes())?;
-                Some(BestFile { score: best.score, epoch: best.epoch, file })
+                Some(BestFile {
+                    score: best.score,
+                    epoch: best.epoch,
+                    file,
+                })
             }
             Some(_) => self.best_on_disk.clone(),
             None => None,
@@ -272,7 +292,10 @@ fn read_bytes(path: &Path) -> Result<Bytes, CheckpointError> {
 }
 
 fn file_error(path: &Path, error: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::File { path: path.to_path_buf(), message: error.to_string() }
+    CheckpointError::File {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    }
 }
 
 /// FNV-1a over the token ids and label bits: cheap on large training sets, and stable across

@@ -42,7 +42,13 @@ pub(crate) fn sharded_step(
     lr: f64,
     targets: &Targets,
 ) -> (SequenceClassifier, f64) {
-    let shards = Shards { ids, pad_id, devices, ranges: shards, batch_len: ids.len() as f64 };
+    let shards = Shards {
+        ids,
+        pad_id,
+        devices,
+        ranges: shards,
+        batch_len: ids.len() as f64,
+    };
     let results = match targets {
         Targets::Fixed(rows) => shards.run_fixed_groups(&model, groups, rows),
         Targets::FromPredictions(make) => shards.run_predicted_groups(&model, groups, make),
@@ -82,14 +88,24 @@ impl Shards<'_> {
 
     /// The scaled loss of shard `index` against the batch's target rows `rows`, its backward, and
     /// its gradients on the main device.
-    fn backward(&self, replica: &SequenceClassifier, index: usize, logits: Tensor<2>, rows: &[Vec<f64>]) -> ShardResult {
+    fn backward(
+        &self,
+        replica: &SequenceClassifier,
+        index: usize,
+        logits: Tensor<2>,
+        rows: &[Vec<f64>],
+    ) -> ShardResult {
         let shard = self.ranges[index].clone();
         let scale = shard.len() as f64 / self.batch_len;
         let shard_loss = soft_cross_entropy(logits, &rows[shard]).mul_scalar(scale);
         let value = shard_loss.clone().into_scalar::<f32>() as f64;
         let grads = GradientsParams::from_grads(shard_loss.backward(), replica);
         let (device, main_device) = (&self.devices[index], &self.devices[0]);
-        let grads = if device == main_device { grads } else { grads.to_device(main_device, replica) };
+        let grads = if device == main_device {
+            grads
+        } else {
+            grads.to_device(main_device, replica)
+        };
         (index, (grads, value))
     }
 
@@ -126,7 +142,10 @@ impl Shards<'_> {
             .collect();
         drop(predictions);
         let Ok(rows) = targets.recv() else { return Vec::new() };
-        forwards.into_iter().map(|(index, replica, logits)| self.backward(&replica, index, logits, &rows)).collect()
+        forwards
+            .into_iter()
+            .map(|(index, replica, logits)| self.backward(&replica, index, logits, &rows))
+            .collect()
     }
 
     /// [`Self::run_fixed`] on every group, each on a thread of its own: every shard's gradients
@@ -178,7 +197,12 @@ impl Shards<'_> {
     /// Gathers every shard's predictions, in batch order, makes the batch's targets from them and
     /// sends them to every group. When a group failed, fewer predictions come: nothing is sent,
     /// and the senders, dropped unused, end the groups waiting for targets.
-    fn send_targets(&self, predictions: Receiver<ShardPredictions>, senders: Vec<Sender<SharedRows>>, make: &MakeTargets) {
+    fn send_targets(
+        &self,
+        predictions: Receiver<ShardPredictions>,
+        senders: Vec<Sender<SharedRows>>,
+        make: &MakeTargets,
+    ) {
         let mut by_shard: Vec<Option<Vec<Vec<f64>>>> = vec![None; self.ranges.len()];
         for (index, rows) in predictions.iter() {
             by_shard[index] = Some(rows);
@@ -195,7 +219,15 @@ impl Shards<'_> {
 /// The weights each group of shards starts from: the model itself for the first group (the main
 /// device's), a copy of it for each other.
 fn group_sources(model: &SequenceClassifier, groups: usize) -> Vec<Cow<'_, SequenceClassifier>> {
-    (0..groups).map(|g| if g == 0 { Cow::Borrowed(model) } else { Cow::Owned(model.clone()) }).collect()
+    (0..groups)
+        .map(|g| {
+            if g == 0 {
+                Cow::Borrowed(model)
+            } else {
+                Cow::Owned(model.clone())
+            }
+        })
+        .collect()
 }
 
 /// Joins every thread (all of them, before a panic is passed on), then returns the first panic's
@@ -208,7 +240,9 @@ fn join_in_shard_order(
     let mut failure = None;
     for handle in handles {
         match handle.join() {
-            Ok(done) => done.into_iter().for_each(|(index, result)| results[index] = Some(result)),
+            Ok(done) => done
+                .into_iter()
+                .for_each(|(index, result)| results[index] = Some(result)),
             Err(payload) => {
                 failure.get_or_insert(payload);
             }
@@ -216,7 +250,10 @@ fn join_in_shard_order(
     }
     match failure {
         Some(payload) => Err(payload),
-        None => Ok(results.into_iter().map(|result| result.expect("every shard ran")).collect()),
+        None => Ok(results
+            .into_iter()
+            .map(|result| result.expect("every shard ran"))
+            .collect()),
     }
 }
 
@@ -265,7 +302,17 @@ mod tests {
                 let mut losses = Vec::new();
                 for _ in 0..3 {
                     let loss_value;
-                    (model, loss_value) = sharded_step(model, &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &targets);
+                    (model, loss_value) = sharded_step(
+                        model,
+                        &mut optimizer,
+                        &ids,
+                        0,
+                        &devices,
+                        &shards,
+                        &groups,
+                        1e-3,
+                        &targets,
+                    );
                     losses.push(loss_value.to_bits());
                 }
                 let bits: Vec<u32> = weights(&model).iter().map(|w| w.to_bits()).collect();
@@ -289,11 +336,24 @@ mod tests {
             let targets = targets(&kind, &task.train_labels[..8], 0.5);
             let mut optimizer = adamw(&task.config);
             let step = std::panic::AssertUnwindSafe(|| {
-                sharded_step(tiny_model(0.0), &mut optimizer, &ids, 0, &devices, &shards, &groups, 1e-3, &targets)
+                sharded_step(
+                    tiny_model(0.0),
+                    &mut optimizer,
+                    &ids,
+                    0,
+                    &devices,
+                    &shards,
+                    &groups,
+                    1e-3,
+                    &targets,
+                )
             });
             let payload = std::panic::catch_unwind(step).expect_err("the step fails");
             let message = payload.downcast_ref::<String>().cloned().unwrap_or_default();
-            assert!(message.contains("out of bounds"), "{kind:?}: not the replica's panic: {message}");
+            assert!(
+                message.contains("out of bounds"),
+                "{kind:?}: not the replica's panic: {message}"
+            );
         }
     }
 }

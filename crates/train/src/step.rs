@@ -99,7 +99,6 @@ pub fn shard_ranges(len: usize, devices: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -114,7 +113,9 @@ mod tests {
     use crate::fit::{FitReport, fit};
     use crate::loss::{loss, targets};
     use crate::optim::adamw;
-    use crate::testing::{Task, device, logconf, max_difference, relative_difference, task, tiny_model, tiny_model_on, weights};
+    use crate::testing::{
+        Task, device, logconf, max_difference, relative_difference, task, tiny_model, tiny_model_on, weights,
+    };
 
     #[test]
     #[allow(clippy::single_range_in_vec_init)] // a list of one shard is meant
@@ -158,7 +159,12 @@ mod tests {
     fn assert_data_parallel_matches_one_device(device: Device) {
         let mut task = task();
         let initial = weights(&tiny_model_on(0.0, &device).valid());
-        for (loss, batch_size, replicas) in [(Loss::Xent, 8, 1), (Loss::Xent, 7, 2), (logconf(), 8, 1), (logconf(), 7, 2)] {
+        for (loss, batch_size, replicas) in [
+            (Loss::Xent, 8, 1),
+            (Loss::Xent, 7, 2),
+            (logconf(), 8, 1),
+            (logconf(), 7, 2),
+        ] {
             // Batches of 8 on 2 devices: shards of 4 + 4 (the last batch, 4: 2 + 2). Batches of 7
             // on 3 devices: 3 + 2 + 2, and the last batch of 36 = 5 * 7 + 1 has a single example,
             // so two of the devices are skipped.
@@ -173,9 +179,16 @@ mod tests {
                 max_difference(&parallel, &single),
                 difference
             );
-            assert!(difference < 1e-5, "{loss:?}, {} devices: relative weight difference {difference:e}", replicas + 1);
+            assert!(
+                difference < 1e-5,
+                "{loss:?}, {} devices: relative weight difference {difference:e}",
+                replicas + 1
+            );
             for (a, b) in parallel_report.epochs.iter().zip(&single_report.epochs) {
-                assert!((a.train_loss - b.train_loss).abs() < 1e-5 * b.train_loss, "{a:?} vs {b:?}");
+                assert!(
+                    (a.train_loss - b.train_loss).abs() < 1e-5 * b.train_loss,
+                    "{a:?} vs {b:?}"
+                );
             }
             // And training moved the weights far more than the difference.
             assert!(max_difference(&single, &initial) > 1e3 * max_difference(&parallel, &single).max(1e-9));
@@ -201,6 +214,9 @@ mod tests {
         }
         let bits = |model: &SequenceClassifier| weights(model).iter().map(|w| w.to_bits()).collect::<Vec<_>>();
         assert!(bits(&old) == bits(&new), "the weights differ");
-        assert!(max_difference(&weights(&old), &weights(&tiny_model(0.0))) > 1e-4, "training moved the weights");
+        assert!(
+            max_difference(&weights(&old), &weights(&tiny_model(0.0))) > 1e-4,
+            "training moved the weights"
+        );
     }
 }

@@ -23,7 +23,9 @@ pub fn seed_step(devices: &[Device], seed: u64, step: usize) {
 /// A well-mixed seed for (seed, step, device index): SplitMix64's finalizer applied in turn, so
 /// that neighbouring steps get unrelated streams.
 fn step_seed(seed: u64, step: usize, device: usize) -> u64 {
-    [step as u64, device as u64].into_iter().fold(mix(seed), |z, word| mix(z ^ word))
+    [step as u64, device as u64]
+        .into_iter()
+        .fold(mix(seed), |z, word| mix(z ^ word))
 }
 
 fn mix(z: u64) -> u64 {
@@ -41,8 +43,9 @@ mod tests {
 
     #[test]
     fn every_step_and_device_gets_its_own_seed() {
-        let seeds: HashSet<u64> =
-            (0..100).flat_map(|step| (0..3).map(move |device| step_seed(7, step, device))).collect();
+        let seeds: HashSet<u64> = (0..100)
+            .flat_map(|step| (0..3).map(move |device| step_seed(7, step, device)))
+            .collect();
         assert_eq!(seeds.len(), 300);
         assert_ne!(step_seed(7, 1, 0), step_seed(8, 1, 0));
         assert_eq!(step_seed(7, 1, 0), step_seed(7, 1, 0));

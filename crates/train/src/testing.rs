@@ -43,14 +43,34 @@ pub fn task() -> Task {
     };
     let (train_ids, train_classes) = examples(36);
     let (val_ids, val_labels) = examples(12);
-    let train_labels =
-        train_classes.iter().map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] }).collect();
-    let config = TrainConfig { epochs: 3, batch_size: 8, eval_batch_size: 16, lr: 1e-3, ..Default::default() };
-    Task { train_ids, train_labels, val_ids, val_labels, config, loss: Loss::Xent }
+    let train_labels = train_classes
+        .iter()
+        .map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] })
+        .collect();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 8,
+        eval_batch_size: 16,
+        lr: 1e-3,
+        ..Default::default()
+    };
+    Task {
+        train_ids,
+        train_labels,
+        val_ids,
+        val_labels,
+        config,
+        loss: Loss::Xent,
+    }
 }
 
 impl Task {
-    pub fn spec<'a>(&'a self, seed: u64, checkpoint_dir: Option<&'a Path>, checkpoint_interval: Duration) -> FitSpec<'a> {
+    pub fn spec<'a>(
+        &'a self,
+        seed: u64,
+        checkpoint_dir: Option<&'a Path>,
+        checkpoint_interval: Duration,
+    ) -> FitSpec<'a> {
         FitSpec {
             stage: "test",
             train_ids: &self.train_ids,
@@ -88,7 +108,14 @@ pub fn tiny_model_on(dropout: f64, device: &Device) -> SequenceClassifier {
         attention_probs_dropout_prob: dropout,
         ..Default::default()
     };
-    random_classifier(&config, &ClassifierOptions { dropout, ..Default::default() }, device)
+    random_classifier(
+        &config,
+        &ClassifierOptions {
+            dropout,
+            ..Default::default()
+        },
+        device,
+    )
 }
 
 /// Every float parameter, in module order.

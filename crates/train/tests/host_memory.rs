@@ -28,5 +28,9 @@ fn a_freed_block_is_reused_without_faulting_its_pages_again() {
     let before = minor_faults();
     write_a_block();
     let faults = minor_faults() - before;
-    assert!(faults < BLOCK / PAGE / 10, "{faults} page faults writing a freed block of {} pages again", BLOCK / PAGE);
+    assert!(
+        faults < BLOCK / PAGE / 10,
+        "{faults} page faults writing a freed block of {} pages again",
+        BLOCK / PAGE
+    );
 }

@@ -43,9 +43,26 @@ fn task(dropout: f64) -> Task {
     };
     let (train_ids, train_classes) = examples(36);
     let (val_ids, val_labels) = examples(12);
-    let train_labels = train_classes.iter().map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] }).collect();
-    let config = TrainConfig { epochs: 3, batch_size: 8, eval_batch_size: 16, lr: 1e-3, dropout, ..Default::default() };
-    Task { train_ids, train_labels, val_ids, val_labels, config, loss: Loss::Xent }
+    let train_labels = train_classes
+        .iter()
+        .map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] })
+        .collect();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 8,
+        eval_batch_size: 16,
+        lr: 1e-3,
+        dropout,
+        ..Default::default()
+    };
+    Task {
+        train_ids,
+        train_labels,
+        val_ids,
+        val_labels,
+        config,
+        loss: Loss::Xent,
+    }
 }
 
 impl Task {
@@ -83,7 +100,14 @@ fn tiny_model(task: &Task, device: &Device) -> SequenceClassifier {
         attention_probs_dropout_prob: dropout,
         ..Default::default()
     };
-    random_classifier(&config, &ClassifierOptions { dropout, ..Default::default() }, device)
+    random_classifier(
+        &config,
+        &ClassifierOptions {
+            dropout,
+            ..Default::default()
+        },
+        device,
+    )
 }
 
 /// The pretrained model again, and the generators in the state a new process finds them in (as
@@ -112,7 +136,11 @@ type EpochBits = (usize, u64, Option<u64>);
 /// What a report says about training, bit for bit: each epoch's loss and held-out accuracy, and
 /// the epoch kept (not the times, nor where it resumed from).
 fn training_record(report: &FitReport) -> (Vec<EpochBits>, usize, Option<u64>) {
-    let epochs = report.epochs.iter().map(|e| (e.epoch, e.train_loss.to_bits(), e.val_accuracy.map(f64::to_bits))).collect();
+    let epochs = report
+        .epochs
+        .iter()
+        .map(|e| (e.epoch, e.train_loss.to_bits(), e.val_accuracy.map(f64::to_bits)))
+        .collect();
     (epochs, report.best_epoch, report.val_accuracy.map(f64::to_bits))
 }
 
@@ -127,13 +155,25 @@ fn finished(outcome: Result<FitOutcome, Diverged>) -> (SequenceClassifier, FitRe
 /// Trains `task` uninterrupted, then again stopping after each of `budgets` steps in turn (each
 /// stop a fresh start from the pretrained model and the checkpoint folder, as a killed and
 /// restarted process) and to the end; the two must agree bit for bit.
-fn assert_resumed_equals_uninterrupted(task: &Task, device: &Device, replicas: &[Device], budgets: &[usize]) -> Vec<u32> {
-    let (reference_model, reference) = finished(fit_with_budget(fresh_process(task, device), &task.spec(None, replicas), device, None));
+fn assert_resumed_equals_uninterrupted(
+    task: &Task,
+    device: &Device,
+    replicas: &[Device],
+    budgets: &[usize],
+) -> Vec<u32> {
+    let (reference_model, reference) = finished(fit_with_budget(
+        fresh_process(task, device),
+        &task.spec(None, replicas),
+        device,
+        None,
+    ));
     let folder = tempfile::tempdir().unwrap();
     let spec = task.spec(Some(folder.path()), replicas);
     let mut paused_at = Vec::new();
     for &budget in budgets {
-        match fit_with_budget(fresh_process(task, device), &spec, device, Some(budget)).expect("training does not diverge") {
+        match fit_with_budget(fresh_process(task, device), &spec, device, Some(budget))
+            .expect("training does not diverge")
+        {
             FitOutcome::Paused { step } => paused_at.push(step),
             FitOutcome::Finished(..) => panic!("finished within a budget of {budget} steps"),
         }
@@ -141,10 +181,18 @@ fn assert_resumed_equals_uninterrupted(task: &Task, device: &Device, replicas: &
     let (model, report) = finished(fit_with_budget(fresh_process(task, device), &spec, device, None));
     assert_eq!(report.resumed_from_step, paused_at.last().copied());
 
-    assert_eq!(training_record(&report), training_record(&reference), "paused at steps {paused_at:?}:\n{report:#?}\nuninterrupted:\n{reference:#?}");
+    assert_eq!(
+        training_record(&report),
+        training_record(&reference),
+        "paused at steps {paused_at:?}:\n{report:#?}\nuninterrupted:\n{reference:#?}"
+    );
     let (resumed, uninterrupted) = (weight_bits(&model), weight_bits(&reference_model));
     let differing = resumed.iter().zip(&uninterrupted).filter(|(a, b)| a != b).count();
-    assert!(differing == 0, "paused at steps {paused_at:?}: {differing} of {} weights differ", resumed.len());
+    assert!(
+        differing == 0,
+        "paused at steps {paused_at:?}: {differing} of {} weights differ",
+        resumed.len()
+    );
     // And training did move the weights.
     assert_ne!(uninterrupted, weight_bits(&tiny_model(task, device).valid()));
     uninterrupted

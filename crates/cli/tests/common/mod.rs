@@ -16,13 +16,22 @@ pub fn fixtures() -> PathBuf {
 /// Writes a random-weight model in HF layout from a fixture config.
 pub fn write_model(name: &str, root: &Path) -> PathBuf {
     let source = fixtures().join(name);
-    write_model_from(&source.join("config.json"), &fixtures().join("tokenizer.json"), &root.join("models").join(name))
+    write_model_from(
+        &source.join("config.json"),
+        &fixtures().join("tokenizer.json"),
+        &root.join("models").join(name),
+    )
 }
 
 /// Writes a random-weight two-class classifier of any family, with the given tokenizer.
 pub fn write_model_from(config: &Path, tokenizer: &Path, dir: &Path) -> PathBuf {
     let config = ModelConfig::from_file(config).unwrap();
-    let options = ClassifierOptions { num_classes: 2, dropout: 0.1, pooling: config.default_pooling(), head_seed: 1 };
+    let options = ClassifierOptions {
+        num_classes: 2,
+        dropout: 0.1,
+        pooling: config.default_pooling(),
+        head_seed: 1,
+    };
     let model = random_classifier(config.clone(), &options, &Device::flex());
     let classes = ["neg".to_string(), "pos".to_string()];
     save_classifier(&model, config, &classes, Some(tokenizer), dir).unwrap();

@@ -20,9 +20,7 @@ pub enum ConfigError {
         message: String,
     },
     /// An override is not of the form `key=value`.
-    #[error(
-        "malformed override `{text}`: expected `dotted.key=value`, e.g. `strong.train.lr=1e-4`"
-    )]
+    #[error("malformed override `{text}`: expected `dotted.key=value`, e.g. `strong.train.lr=1e-4`")]
     MalformedOverride {
         /// The override as given.
         text: String,
@@ -62,9 +60,7 @@ pub enum ConfigError {
         available: Vec<String>,
     },
     /// The `[profiles]` table is not shaped like `[profiles.<name>]` tables of key = value.
-    #[error(
-        "{origin}: {message}; write profiles as tables of dotted keys, e.g. [profiles.gpu] \"data.n_weak\" = 5000"
-    )]
+    #[error("{origin}: {message}; write profiles as tables of dotted keys, e.g. [profiles.gpu] \"data.n_weak\" = 5000")]
     BadProfiles {
         /// The file.
         origin: String,
@@ -105,4 +101,3 @@ pub(super) fn origin_text(origin: Option<&str>) -> String {
 }
 
 pub(super) const COMMAND_LINE: &str = "from the command line";
-

@@ -65,11 +65,7 @@ impl ExperimentConfig {
     ///
     /// # Errors
     /// As [`ExperimentConfig::load`], except for reading the file.
-    pub fn from_toml_str(
-        text: &str,
-        origin: &str,
-        overrides: &[String],
-    ) -> Result<Self, ConfigError> {
+    pub fn from_toml_str(text: &str, origin: &str, overrides: &[String]) -> Result<Self, ConfigError> {
         Self::from_toml_str_sourced(text, origin, &SourcedOverride::command_line(overrides))
     }
 
@@ -77,11 +73,7 @@ impl ExperimentConfig {
     ///
     /// # Errors
     /// As [`ExperimentConfig::from_toml_str`].
-    pub fn from_toml_str_sourced(
-        text: &str,
-        origin: &str,
-        overrides: &[SourcedOverride],
-    ) -> Result<Self, ConfigError> {
+    pub fn from_toml_str_sourced(text: &str, origin: &str, overrides: &[SourcedOverride]) -> Result<Self, ConfigError> {
         let (base, profiles) = parse_file(text, origin)?;
         let texts: Vec<String> = overrides.iter().map(|o| o.text.clone()).collect();
         let parsed = parse_overrides(&texts)?;
@@ -118,12 +110,9 @@ impl ExperimentConfig {
                 origin: origin.to_string(),
                 message: e.to_string(),
             })?;
-        config
-            .validate()
-            .map_err(|e| attribute_problems(e, &sources, origin))?;
+        config.validate().map_err(|e| attribute_problems(e, &sources, origin))?;
         Ok(config)
     }
-
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -140,12 +129,10 @@ pub(super) fn parse_file(text: &str, origin: &str) -> Result<(ExperimentConfig, 
     };
     let mut document = toml::de::DeTable::parse(text).map_err(parse_error)?;
     let has_profiles = document.get_mut().remove("profiles").is_some();
-    let config = ExperimentConfig::deserialize(toml::de::Deserializer::from(document)).map_err(
-        |mut e| {
-            e.set_input(Some(text));
-            parse_error(e)
-        },
-    )?;
+    let config = ExperimentConfig::deserialize(toml::de::Deserializer::from(document)).map_err(|mut e| {
+        e.set_input(Some(text));
+        parse_error(e)
+    })?;
     let profiles = if has_profiles {
         read_profiles(text, origin)?
     } else {
@@ -159,9 +146,7 @@ pub(super) fn read_profiles(text: &str, origin: &str) -> Result<Profiles, Config
         origin: origin.to_string(),
         message,
     };
-    let mut table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| bad(e.to_string()))?;
     let Some(toml::Value::Table(profiles)) = table.remove("profiles") else {
         return Err(bad("`profiles` is not a table".to_string()));
     };
@@ -349,11 +334,7 @@ pub(super) fn unknown_key(key: &str, from: &str) -> ConfigError {
 /// edit distance when it is within a third of the key's length.
 pub(super) fn suggest(key: &str, valid: &[String]) -> Vec<String> {
     let suffix = format!(".{key}");
-    let by_suffix: Vec<String> = valid
-        .iter()
-        .filter(|v| v.ends_with(&suffix))
-        .cloned()
-        .collect();
+    let by_suffix: Vec<String> = valid.iter().filter(|v| v.ends_with(&suffix)).cloned().collect();
     if !by_suffix.is_empty() {
         return by_suffix;
     }

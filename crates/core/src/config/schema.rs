@@ -101,7 +101,12 @@ impl From<StrongConfigToml> for StrongConfig {
             LossKind::Hard => Loss::Hard,
             LossKind::Logconf => Loss::Logconf(toml.logconf),
         };
-        Self { model: toml.model, train: toml.train, loss, weak_label_share: toml.weak_label_share }
+        Self {
+            model: toml.model,
+            train: toml.train,
+            loss,
+            weak_label_share: toml.weak_label_share,
+        }
     }
 }
 
@@ -368,7 +373,6 @@ impl ExperimentConfig {
         }
     }
 }
-
 
 pub(super) fn to_toml_table(config: &ExperimentConfig) -> toml::Table {
     // Every field is a plain string, number, bool, array or struct; serialization cannot fail

@@ -18,24 +18,58 @@ impl ExperimentConfig {
         problems.extend(train_problems("strong.train", &self.strong.train));
         if let Some(logconf) = self.strong.loss.logconf() {
             problems.extend(in_range("strong.logconf.aux_coef", logconf.aux_coef, 0.0, 1.0, true));
-            problems.extend(in_range("strong.logconf.warmup_frac", logconf.warmup_frac, 0.0, 1.0, true));
+            problems.extend(in_range(
+                "strong.logconf.warmup_frac",
+                logconf.warmup_frac,
+                0.0,
+                1.0,
+                true,
+            ));
         }
-        if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid { origin: None, problems }) }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid { origin: None, problems })
+        }
     }
 
     /// Problems of the names: the run's, the dataset's, the models' and the seeds.
     fn name_problems(&self) -> Vec<String> {
         let checks = [
-            (!self.name.trim().is_empty(), "`name` is empty: give the experiment a name"),
-            (!self.dataset.trim().is_empty(), "`dataset` is empty: name a dataset in datasets/"),
-            (!self.seeds.is_empty(), "`seeds` is empty: give at least one seed, e.g. seeds = [0]"),
-            (!self.weak.models.is_empty(), "`weak.models` is empty: list at least one model, e.g. models = [\"minilm-l6\"]"),
-            (self.weak.models.iter().all(|m| !m.trim().is_empty()), "`weak.models` contains an empty model name"),
-            (!self.strong.model.trim().is_empty(), "`strong.model` is empty: name a model"),
+            (
+                !self.name.trim().is_empty(),
+                "`name` is empty: give the experiment a name",
+            ),
+            (
+                !self.dataset.trim().is_empty(),
+                "`dataset` is empty: name a dataset in datasets/",
+            ),
+            (
+                !self.seeds.is_empty(),
+                "`seeds` is empty: give at least one seed, e.g. seeds = [0]",
+            ),
+            (
+                !self.weak.models.is_empty(),
+                "`weak.models` is empty: list at least one model, e.g. models = [\"minilm-l6\"]",
+            ),
+            (
+                self.weak.models.iter().all(|m| !m.trim().is_empty()),
+                "`weak.models` contains an empty model name",
+            ),
+            (
+                !self.strong.model.trim().is_empty(),
+                "`strong.model` is empty: name a model",
+            ),
         ];
-        let mut problems: Vec<String> = checks.iter().filter(|(ok, _)| !ok).map(|(_, problem)| problem.to_string()).collect();
+        let mut problems: Vec<String> = checks
+            .iter()
+            .filter(|(ok, _)| !ok)
+            .map(|(_, problem)| problem.to_string())
+            .collect();
         if let Some(seed) = first_duplicate(&self.seeds) {
-            problems.push(format!("`seeds` lists {seed} more than once: each seed runs one pipeline"));
+            problems.push(format!(
+                "`seeds` lists {seed} more than once: each seed runs one pipeline"
+            ));
         }
         problems.extend(file_name_problem("name", &self.name));
         problems
@@ -51,20 +85,25 @@ impl ExperimentConfig {
             ("data.max_len", data.max_len),
             ("ensemble.size", self.ensemble.size),
         ];
-        let mut problems: Vec<String> = positives.iter().filter_map(|&(key, value)| positive(key, value)).collect();
+        let mut problems: Vec<String> = positives
+            .iter()
+            .filter_map(|&(key, value)| positive(key, value))
+            .collect();
         problems.extend(in_range("data.val_fraction", data.val_fraction, 0.0, 1.0, false));
-        problems.extend(in_range("strong.weak_label_share", self.strong.weak_label_share, 0.0, 1.0, true));
+        problems.extend(in_range(
+            "strong.weak_label_share",
+            self.strong.weak_label_share,
+            0.0,
+            1.0,
+            true,
+        ));
         problems
     }
 }
 
 /// Each problem of an [`ConfigError::Invalid`] followed by where its key's value came from:
 /// `sources` for overrides and profile entries, else the file `origin`.
-pub(super) fn attribute_problems(
-    error: ConfigError,
-    sources: &BTreeMap<String, String>,
-    origin: &str,
-) -> ConfigError {
+pub(super) fn attribute_problems(error: ConfigError, sources: &BTreeMap<String, String>, origin: &str) -> ConfigError {
     let ConfigError::Invalid { problems, .. } = error else {
         return error;
     };
@@ -110,11 +149,7 @@ pub(super) fn positive(key: &str, value: usize) -> Option<String> {
 
 /// `Some(problem)` unless `lo <= value < hi` (or `<= hi` when `hi_inclusive`).
 pub(super) fn in_range(key: &str, value: f64, lo: f64, hi: f64, hi_inclusive: bool) -> Option<String> {
-    let below_hi = if hi_inclusive {
-        value <= hi
-    } else {
-        value < hi
-    };
+    let below_hi = if hi_inclusive { value <= hi } else { value < hi };
     let close = if hi_inclusive { ']' } else { ')' };
     (!(value >= lo && below_hi)).then(|| format!("`{key}` = {value} must be in [{lo}, {hi}{close}"))
 }
@@ -132,21 +167,11 @@ pub(super) fn train_problems(prefix: &str, train: &TrainConfig) -> Vec<String> {
     .flatten()
     .collect();
     if !(train.lr > 0.0 && train.lr.is_finite()) {
-        problems.push(format!(
-            "`{}` = {} must be a positive number",
-            key("lr"),
-            train.lr
-        ));
+        problems.push(format!("`{}` = {} must be a positive number", key("lr"), train.lr));
     }
-    for (field, value) in [
-        ("weight_decay", train.weight_decay),
-        ("grad_clip", train.grad_clip),
-    ] {
+    for (field, value) in [("weight_decay", train.weight_decay), ("grad_clip", train.grad_clip)] {
         if !(value >= 0.0 && value.is_finite()) {
-            problems.push(format!(
-                "`{}` = {value} must be 0 or a positive number",
-                key(field)
-            ));
+            problems.push(format!("`{}` = {value} must be 0 or a positive number", key(field)));
         }
     }
     problems

@@ -32,25 +32,9 @@ pub(crate) const CSV_HEADER: [&str; 16] = [
 
 pub(crate) const TIMING_TITLE: &str = "Time per stage (mean over seeds; wall seconds, examples/s)";
 
-pub(crate) const TIMING_HEADER: [&str; 6] = [
-    "role",
-    "model",
-    "train s",
-    "train ex/s",
-    "label s",
-    "label ex/s",
-];
+pub(crate) const TIMING_HEADER: [&str; 6] = ["role", "model", "train s", "train ex/s", "label s", "label ex/s"];
 
-pub(crate) const TABLE_HEADER: [&str; 8] = [
-    "role",
-    "model",
-    "n",
-    "accuracy",
-    "bal acc",
-    "F1",
-    "AUROC",
-    "label acc",
-];
+pub(crate) const TABLE_HEADER: [&str; 8] = ["role", "model", "n", "accuracy", "bal acc", "F1", "AUROC", "label acc"];
 
 impl RunResults {
     /// CSV with a header line, one row per (seed, role), then one row per role with
@@ -147,8 +131,7 @@ impl RunResults {
         let mut rows = vec![TIMING_HEADER.map(String::from)];
         for row in &self.summary {
             if let Some(t) = mean_timing(&self.seeds, row.role) {
-                let number =
-                    |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
+                let number = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
                 rows.push([
                     row.role.to_string(),
                     row.model.clone(),
@@ -164,10 +147,7 @@ impl RunResults {
 
     fn title(&self) -> String {
         let seeds: Vec<String> = self.seeds.iter().map(|s| s.seed.to_string()).collect();
-        let compute = self
-            .compute
-            .as_ref()
-            .map_or(String::new(), |c| format!(", {c}"))
+        let compute = self.compute.as_ref().map_or(String::new(), |c| format!(", {c}"))
             + &self.threads.map_or(String::new(), threads_text);
         format!(
             "{} on {}: config {}, profile {}, {} seed{} ({}){compute}",
@@ -182,11 +162,7 @@ impl RunResults {
     }
 
     fn cells(&self, row: &RunSummaryRow) -> [String; 8] {
-        let test_size = self
-            .seeds
-            .iter()
-            .find_map(|s| s.model(row.role))
-            .map(|m| m.test.n);
+        let test_size = self.seeds.iter().find_map(|s| s.model(row.role)).map(|m| m.test.n);
         let accuracy = match (row.accuracy.n, row.accuracy.mean, test_size) {
             (1, Some(mean), Some(n)) => {
                 let (lo, hi) = wilson_interval(((mean * n as f64).round() as usize).min(n), n);
@@ -210,10 +186,7 @@ impl RunResults {
         [
             (
                 "PGR (accuracy)",
-                pgr_line(
-                    &self.pgr_accuracy,
-                    self.seeds.iter().map(|s| &s.pgr_accuracy),
-                ),
+                pgr_line(&self.pgr_accuracy, self.seeds.iter().map(|s| &s.pgr_accuracy)),
             ),
             (
                 "PGR (AUROC)",
@@ -248,10 +221,7 @@ fn pgr_line<'a>(summary: &Summary, per_seed: impl Iterator<Item = &'a Pgr>) -> S
         };
     };
     let mut line = match (summary.std, summary.ci95) {
-        (Some(std), Some((lo, hi))) => format!(
-            "{mean:.3} ± {std:.3} (95% CI {lo:.3} to {hi:.3}, {} seeds)",
-            summary.n
-        ),
+        (Some(std), Some((lo, hi))) => format!("{mean:.3} ± {std:.3} (95% CI {lo:.3} to {hi:.3}, {} seeds)", summary.n),
         _ => format!("{mean:.3}"),
     };
     if let Some(reason) = undefined.first() {

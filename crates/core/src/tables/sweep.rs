@@ -28,23 +28,11 @@ impl SweepSummary {
                 header.push(format!("{name}_{stat}"));
             }
         }
-        header.extend(
-            [
-                "pgr_accuracy_median",
-                "pgr_auroc_mean",
-                "run_dir",
-                "log",
-                "error",
-            ]
-            .map(String::from),
-        );
+        header.extend(["pgr_accuracy_median", "pgr_auroc_mean", "run_dir", "log", "error"].map(String::from));
         let mut out = csv_line(header);
         for cell in &self.cells {
             let mut fields = vec![cell.index.to_string(), cell.experiment.clone()];
-            fields.extend(
-                axes.iter()
-                    .map(|a| cell.value(a).unwrap_or_default().to_string()),
-            );
+            fields.extend(axes.iter().map(|a| cell.value(a).unwrap_or_default().to_string()));
             fields.extend([cell.status.to_string(), cell.seeds.to_string()]);
             match &cell.metrics {
                 Some(m) => {
@@ -57,12 +45,7 @@ impl SweepSummary {
                 None => fields.extend(vec![String::new(); 4 * SUMMARY_COLUMNS.len() + 2]),
             }
             fields.push(cell.run_dir.display().to_string());
-            fields.push(
-                cell.log
-                    .as_ref()
-                    .map(|l| l.display().to_string())
-                    .unwrap_or_default(),
-            );
+            fields.push(cell.log.as_ref().map(|l| l.display().to_string()).unwrap_or_default());
             fields.push(cell.error.clone().unwrap_or_default());
             out.push_str(&csv_line(fields));
         }
@@ -97,7 +80,16 @@ impl SweepSummary {
         let axes = self.axes();
         let mut header: Vec<String> = ["#", "experiment"].map(String::from).to_vec();
         header.extend(axes.iter().map(|a| a.to_string()));
-        let stats = ["seeds", "weak acc", "label acc", "student acc", "ceiling acc", "PGR (acc)", "PGR median", "PGR (AUROC)"];
+        let stats = [
+            "seeds",
+            "weak acc",
+            "label acc",
+            "student acc",
+            "ceiling acc",
+            "PGR (acc)",
+            "PGR median",
+            "PGR (AUROC)",
+        ];
         header.extend(stats.map(String::from));
         let mut rows = vec![header];
         for (cell, m) in self.done() {

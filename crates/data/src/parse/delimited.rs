@@ -33,10 +33,7 @@ pub(crate) fn parse(
         .flexible(false)
         .has_headers(true)
         .from_reader(bytes);
-    let header = reader
-        .headers()
-        .map_err(|e| csv_error(path, &e, 1, None))?
-        .clone();
+    let header = reader.headers().map_err(|e| csv_error(path, &e, 1, None))?.clone();
     let column = |name| column(path, &header, name, dialect.delimiter);
     let text_column = column(fields.text)?;
     let label_column = fields.label.map(column).transpose()?;
@@ -66,12 +63,7 @@ fn line_of(position: &csv::Position) -> usize {
 }
 
 /// Index of the header column `name`; `delimiter` is the one the header was split by.
-fn column(
-    path: &Path,
-    header: &StringRecord,
-    name: &str,
-    delimiter: u8,
-) -> Result<usize, DataError> {
+fn column(path: &Path, header: &StringRecord, name: &str, delimiter: u8) -> Result<usize, DataError> {
     header
         .iter()
         .position(|h| h == name)
@@ -102,17 +94,10 @@ fn delimiter_hint(header: &StringRecord, delimiter: u8) -> Option<String> {
 
 /// Turns a `csv` error into [`DataError::Malformed`] at the row's line
 /// (`fallback_line` when the error has no position); `header` names columns.
-fn csv_error(
-    path: &Path,
-    error: &csv::Error,
-    fallback_line: usize,
-    header: Option<&StringRecord>,
-) -> DataError {
+fn csv_error(path: &Path, error: &csv::Error, fallback_line: usize, header: Option<&StringRecord>) -> DataError {
     let line = error.position().map_or(fallback_line, line_of);
     let message = match error.kind() {
-        ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!(
+        ErrorKind::UnequalLengths { expected_len, len, .. } => format!(
             "row has {len} fields but the header has {expected_len}; quote fields that contain \
              the delimiter, or set `quoting = false` on the source if the file never quotes fields"
         ),

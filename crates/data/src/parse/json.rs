@@ -12,11 +12,7 @@ use crate::error::{DataError, Location};
 
 /// Parses JSON Lines: one object per line, blank lines skipped. Locations are
 /// physical lines.
-pub(crate) fn parse_jsonl(
-    path: &Path,
-    bytes: &[u8],
-    fields: Fields<'_>,
-) -> Result<Vec<RawRecord>, DataError> {
+pub(crate) fn parse_jsonl(path: &Path, bytes: &[u8], fields: Fields<'_>) -> Result<Vec<RawRecord>, DataError> {
     let mut records = Vec::new();
     for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
         if line.trim_ascii().is_empty() {
@@ -39,11 +35,7 @@ pub(crate) fn parse_jsonl(
 
 /// Parses a JSON document holding a list of objects. Locations are record
 /// numbers (1-based positions in the list).
-pub(crate) fn parse_list(
-    path: &Path,
-    bytes: &[u8],
-    fields: Fields<'_>,
-) -> Result<Vec<RawRecord>, DataError> {
+pub(crate) fn parse_list(path: &Path, bytes: &[u8], fields: Fields<'_>) -> Result<Vec<RawRecord>, DataError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| DataError::Malformed {
         path: path.to_owned(),
         location: Location::Line(e.line()),
@@ -71,12 +63,7 @@ pub(crate) fn parse_list(
 }
 
 /// Extracts text and raw label from one JSON record.
-fn record(
-    path: &Path,
-    location: Location,
-    value: &Value,
-    fields: Fields<'_>,
-) -> Result<RawRecord, DataError> {
+fn record(path: &Path, location: Location, value: &Value, fields: Fields<'_>) -> Result<RawRecord, DataError> {
     let text = match lookup(path, location, value, fields.text)? {
         Value::String(text) => text.clone(),
         other => {
@@ -95,20 +82,11 @@ fn record(
         .label
         .map(|field| lookup(path, location, value, field).map(|v| RawLabel::Json(v.clone())))
         .transpose()?;
-    Ok(RawRecord {
-        location,
-        text,
-        label,
-    })
+    Ok(RawRecord { location, text, label })
 }
 
 /// Follows a dotted path through nested objects.
-fn lookup<'v>(
-    path: &Path,
-    location: Location,
-    value: &'v Value,
-    dotted: &str,
-) -> Result<&'v Value, DataError> {
+fn lookup<'v>(path: &Path, location: Location, value: &'v Value, dotted: &str) -> Result<&'v Value, DataError> {
     let mut current = value;
     for key in dotted.split('.') {
         current = match current {

@@ -26,10 +26,7 @@ pub(crate) fn parse(
                     label_lines: labels.len(),
                 });
             }
-            labels
-                .into_iter()
-                .map(|l| Some(RawLabel::Text(l)))
-                .collect()
+            labels.into_iter().map(|l| Some(RawLabel::Text(l))).collect()
         }
         None => vec![None; texts.len()],
     };

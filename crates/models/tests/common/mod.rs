@@ -10,9 +10,7 @@ use w2s_models::{SequenceClassifier, TextTokenizer, TokenBatch, make_batch};
 
 /// `crates/models/tests/fixtures`.
 pub fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures")
 }
 
 /// The tiny random-weight BERT written by `scripts/make_reference.py`.
@@ -36,8 +34,7 @@ pub fn pretrained_root() -> PathBuf {
 }
 
 pub fn read_json(path: &Path) -> Value {
-    let text =
-        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
 }
 
@@ -76,18 +73,12 @@ pub fn strings(value: &Value) -> Vec<String> {
 }
 
 pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .expect("f32 data")
+    tensor.into_data().try_into_vec_as::<f32>().expect("f32 data")
 }
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
 }
 
 pub fn batch(ids: &[Vec<u32>], pad_id: u32, device: &Device) -> TokenBatch {
@@ -98,11 +89,7 @@ pub fn batch(ids: &[Vec<u32>], pad_id: u32, device: &Device) -> TokenBatch {
 /// Rows `[seq_len, hidden]` of the real tokens of sequence `index` of a `[batch, seq, hidden]`
 /// state, keeping only the first `dims` columns.
 pub fn real_rows(hidden: &Tensor<3>, index: usize, seq_len: usize, dims: usize) -> Vec<f32> {
-    values(
-        hidden
-            .clone()
-            .slice([index..index + 1, 0..seq_len, 0..dims]),
-    )
+    values(hidden.clone().slice([index..index + 1, 0..seq_len, 0..dims]))
 }
 
 pub fn tiny_tokenizer() -> TextTokenizer {
@@ -174,7 +161,13 @@ pub fn write_tensors(path: &Path, tensors: &[Named], dtype: Dtype) {
 /// when every padding slot holds another token, and each text (`ids`, padded with `pad_id`)
 /// alone gives what it gives in the padded batch.
 #[allow(dead_code)]
-pub fn assert_padding_never_leaks(model: &SequenceClassifier, ids: &[Vec<u32>], batch: &TokenBatch, pad_id: u32, device: &Device) {
+pub fn assert_padding_never_leaks(
+    model: &SequenceClassifier,
+    ids: &[Vec<u32>],
+    batch: &TokenBatch,
+    pad_id: u32,
+    device: &Device,
+) {
     let pooled = model.pooled(batch);
     let [rows, seq] = batch.input_ids.dims();
     let mask = values(batch.attention_mask.clone().float());

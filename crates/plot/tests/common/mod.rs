@@ -37,12 +37,7 @@ pub fn sweep() -> SweepSummary {
             &m("hard", "1"),
             run("toxicity", &[(0.78, 0.77, 0.86), (0.80, 0.80, 0.85)]),
         ),
-        cell(
-            3,
-            "toxicity",
-            &m("hard", "3"),
-            run("toxicity", &[(0.84, 0.85, 0.83)]),
-        ),
+        cell(3, "toxicity", &m("hard", "3"), run("toxicity", &[(0.84, 0.85, 0.83)])),
         cell(
             4,
             "toxicity",
