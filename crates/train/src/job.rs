@@ -214,13 +214,13 @@ pub enum JobError {
     #[error("model {}: {error}{}", dir.display(), refetch_hint(dir, error))]
     Model {
         dir: PathBuf,
-        error: w2s_models::ModelError,
+        error: Box<w2s_models::ModelError>,
     },
     /// Saving the fine-tuned weights into `dir` failed (the pretrained model is not at fault).
     #[error("saving the fine-tuned weights into {}: {}", dir.display(), save_advice(dir, error))]
     Save {
         dir: PathBuf,
-        error: w2s_models::ModelError,
+        error: Box<w2s_models::ModelError>,
     },
     /// The device failed, e.g. ran out of memory.
     #[error(transparent)]
@@ -257,7 +257,7 @@ pub fn run(
 ) -> Result<JobOutput, JobError> {
     let model_error = |error| JobError::Model {
         dir: job.model.dir.clone(),
-        error,
+        error: Box::new(error),
     };
     let tokenizer_path = job.model.dir.join("tokenizer.json");
     let tokenizer = TextTokenizer::from_file(&tokenizer_path).map_err(model_error)?;
@@ -303,7 +303,7 @@ pub fn run(
         save_classifier(&model, &load_report.config, &job.classes, Some(&tokenizer_path), dir).map_err(|error| {
             JobError::Save {
                 dir: dir.to_path_buf(),
-                error,
+                error: Box::new(error),
             }
         })?;
     }
@@ -362,7 +362,7 @@ fn training_devices(compute: &Compute) -> (Device, Vec<Device>) {
 fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, LoadReport), JobError> {
     let model_error = |error| JobError::Model {
         dir: job.model.dir.clone(),
-        error,
+        error: Box::new(error),
     };
     let family = ModelConfig::from_file(&job.model.dir.join("config.json")).map_err(model_error)?;
     let options = ClassifierOptions {
