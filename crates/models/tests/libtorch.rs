@@ -1,7 +1,7 @@
 //! On libtorch, inference attention hands a boolean mask to torch's fused kernel (see
 //! `attention.rs`), and linear layers, LayerNorm, softmax, dropout and attention with a float
 //! bias (MPNet's; every model's in training without dropout) run as torch's kernels
-//! (`torch_ops.rs`); both must give what burn's own ops give on flex, padding included.
+//! (`crates/kernels/src/torch.rs`); both must give what burn's own ops give on flex, padding included.
 #![cfg(feature = "tch")]
 #![allow(deprecated)] // burn-tch
 
