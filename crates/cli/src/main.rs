@@ -20,7 +20,7 @@ use w2s_pipeline::sweep::{
     CellCommand, LOG_FILE, LoadedSweep, SweepDirs, aggregate_sweep, describe_plan, load_sweep, run_cell, run_local,
     sweep_file, train_shared_stages,
 };
-use w2s_train::{Compute, DeviceChoice, set_threads};
+use w2s_train::{Compute, set_threads};
 
 #[derive(Parser)]
 #[command(
@@ -398,8 +398,10 @@ fn list_datasets(paths: &Paths) -> Result<()> {
 /// Resolves the devices and precision ([`Compute`]) and where things are.
 fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
     let compute = Compute::from_flags(run.devices.as_deref().unwrap_or(&run.device), &run.precision)?;
-    let threads = set_cpu_threads(run, compute.choice())?;
-    let threads_note = threads.map_or(String::new(), |n| format!(", {n} CPU threads"));
+    set_cpu_threads(run)?;
+    let threads_note = compute
+        .threads()
+        .map_or(String::new(), |n| format!(", {n} CPU threads"));
     eprintln!("{}{threads_note}", compute.describe());
     Ok(RunEnv {
         datasets_dir: paths.datasets.clone(),
@@ -407,7 +409,6 @@ fn run_env(paths: &Paths, run: &RunFlags, force: bool) -> Result<RunEnv> {
         pretrained_root: paths.pretrained.clone(),
         out_dir: paths.out.clone(),
         compute,
-        threads,
         force,
         save_weights: !run.no_save_weights,
     })
@@ -428,14 +429,14 @@ fn load_sweep_of(words: &AblateArgs, paths: &Paths) -> Result<LoadedSweep> {
 }
 
 /// Sets the CPU threads from `--threads` or Slurm's CPUs per task (see [`resolve_threads`]);
-/// returns those that `device` computes with, set or the backend's default.
-fn set_cpu_threads(run: &RunFlags, device: DeviceChoice) -> Result<Option<usize>> {
+/// without either, the backends keep their defaults.
+fn set_cpu_threads(run: &RunFlags) -> Result<()> {
     let slurm = std::env::var(SLURM_CPUS).ok();
     let flag = run.threads.map(|n| n as usize);
     if let Some(n) = resolve_threads(flag, slurm.as_deref())? {
         set_threads(n).map_err(anyhow::Error::msg)?;
     }
-    Ok(device.cpu_threads())
+    Ok(())
 }
 
 /// Where a sweep's scripts, Slurm output, tables and plots go: `<out>/sweeps/<name>`.

@@ -24,7 +24,6 @@ fn env(root: &Path, force: bool) -> RunEnv {
         pretrained_root: root.join("pretrained"),
         out_dir: root.join("out"),
         compute: Compute::flex(),
-        threads: None,
         force,
         save_weights: true,
     }

@@ -33,8 +33,6 @@ pub struct RunEnv {
     pub out_dir: PathBuf,
     /// The devices and precision.
     pub compute: Compute,
-    /// The CPU threads the device computes with, as the results record them; `None` on a GPU.
-    pub threads: Option<usize>,
     /// Recompute stages that finished before.
     pub force: bool,
     /// Save every fine-tuned model in HF layout in its stage folder.
@@ -100,7 +98,7 @@ pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutp
     let compute = env.compute.label();
     let results = RunResults::new(config.clone(), seeds)
         .computed_on(&compute)
-        .with_threads(env.threads);
+        .with_threads(env.compute.threads());
     note_replaced_results(&dir, &compute);
     write_results(&dir, config, &results)?;
     Ok(RunOutput {

@@ -84,6 +84,12 @@ impl Compute {
         self.choices[0]
     }
 
+    /// The CPU threads the main device computes with now (`--threads`, Slurm's or the
+    /// backend's default), as results record them; `None` on a GPU. Not in any stage key.
+    pub fn threads(&self) -> Option<usize> {
+        self.choice().cpu_threads()
+    }
+
     /// The backend as stage keys name it: `None` for flex, else e.g.
     /// `libtorch-cpu/kernels-5/torch-2.9.0` ([`DeviceChoice::cache_backend`]).
     pub fn cache_backend(&self) -> Option<String> {

@@ -38,8 +38,10 @@ pub mod resume;
 mod sharded;
 pub mod step;
 pub mod step_seed;
-#[cfg(test)]
-mod testing;
+/// The small task and tiny model that the trainer's tests share, the integration tests' too
+/// (feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use compute::{Compute, ComputeError};
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};

@@ -9,105 +9,35 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::tensor::{Device, Tensor};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use w2s_core::config::{Loss, TrainConfig};
-use w2s_models::{BertConfig, ClassifierOptions, SequenceClassifier, random_classifier};
+use burn::module::Module;
+use burn::tensor::Device;
+use w2s_models::SequenceClassifier;
+use w2s_train::testing::{Task, task, tiny_model_on, weights};
 use w2s_train::{Diverged, FitOutcome, FitReport, FitSpec, fit_with_budget};
 
 /// The generators dropout draws from are global to the process: the tests take turns.
 static TURN: Mutex<()> = Mutex::new(());
 
-/// 36 training examples in batches of 8: 5 batches per epoch (the last one short), 3 epochs.
-struct Task {
-    train_ids: Vec<Vec<u32>>,
-    train_labels: Vec<Vec<f64>>,
-    val_ids: Vec<Vec<u32>>,
-    val_labels: Vec<usize>,
-    config: TrainConfig,
-    loss: Loss,
+/// The shared task (36 examples in batches of 8, 3 epochs) with `dropout` in the head.
+fn task_with_dropout(dropout: f64) -> Task {
+    let mut task = task();
+    task.config.dropout = dropout;
+    task
 }
 
-fn task(dropout: f64) -> Task {
-    let mut rng = StdRng::seed_from_u64(11);
-    let mut examples = |n: usize| -> (Vec<Vec<u32>>, Vec<usize>) {
-        (0..n)
-            .map(|_| {
-                let ids: Vec<u32> = (0..rng.random_range(3..12)).map(|_| rng.random_range(3..100)).collect();
-                let class = (ids[0] % 2) as usize;
-                (ids, class)
-            })
-            .unzip()
-    };
-    let (train_ids, train_classes) = examples(36);
-    let (val_ids, val_labels) = examples(12);
-    let train_labels = train_classes
-        .iter()
-        .map(|&c| if c == 0 { vec![0.9, 0.1] } else { vec![0.2, 0.8] })
-        .collect();
-    let config = TrainConfig {
-        epochs: 3,
-        batch_size: 8,
-        eval_batch_size: 16,
-        lr: 1e-3,
-        dropout,
-        ..Default::default()
-    };
-    Task {
-        train_ids,
-        train_labels,
-        val_ids,
-        val_labels,
-        config,
-        loss: Loss::Xent,
-    }
-}
-
-impl Task {
-    fn spec<'a>(&'a self, checkpoint_dir: Option<&'a Path>, replicas: &'a [Device]) -> FitSpec<'a> {
-        FitSpec {
-            stage: "resume-test",
-            train_ids: &self.train_ids,
-            train_labels: &self.train_labels,
-            val_ids: &self.val_ids,
-            val_labels: &self.val_labels,
-            config: &self.config,
-            loss: &self.loss,
-            seed: 5,
-            pad_id: 0,
-            checkpoint_dir,
-            // Checkpoints only where the step budget pauses the run and at the ends of epochs,
-            // as in a real run killed between two timed checkpoints.
-            checkpoint_interval: Duration::MAX,
-            replicas,
-        }
+/// The task's run, checkpointing only where the step budget pauses it and at the ends of
+/// epochs, as a real run killed between two timed checkpoints.
+fn spec<'a>(task: &'a Task, checkpoint_dir: Option<&'a Path>, replicas: &'a [Device]) -> FitSpec<'a> {
+    FitSpec {
+        replicas,
+        ..task.spec(5, checkpoint_dir, Duration::MAX)
     }
 }
 
 /// A tiny random BERT classifier with the task's dropout (in the encoder as in the head); the same
 /// every time (a fresh process loading the pretrained model again).
 fn tiny_model(task: &Task, device: &Device) -> SequenceClassifier {
-    let dropout = task.config.dropout;
-    let config = BertConfig {
-        vocab_size: 100,
-        hidden_size: 16,
-        num_hidden_layers: 1,
-        num_attention_heads: 2,
-        intermediate_size: 32,
-        hidden_dropout_prob: dropout,
-        attention_probs_dropout_prob: dropout,
-        ..Default::default()
-    };
-    random_classifier(
-        &config,
-        &ClassifierOptions {
-            dropout,
-            ..Default::default()
-        },
-        device,
-    )
+    tiny_model_on(task.config.dropout, device)
 }
 
 /// The pretrained model again, and the generators in the state a new process finds them in (as
@@ -119,15 +49,7 @@ fn fresh_process(task: &Task, device: &Device) -> SequenceClassifier {
 
 /// The bits of every float parameter, in module order.
 fn weight_bits(model: &SequenceClassifier) -> Vec<u32> {
-    struct Bits(Vec<u32>);
-    impl ModuleVisitor for Bits {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.0.extend(param.val().into_data().iter::<f32>().map(f32::to_bits));
-        }
-    }
-    let mut bits = Bits(Vec::new());
-    model.visit(&mut bits);
-    bits.0
+    weights(model).into_iter().map(f32::to_bits).collect()
 }
 
 /// Each epoch's number, and the bits of its loss and held-out accuracy.
@@ -163,12 +85,12 @@ fn assert_resumed_equals_uninterrupted(
 ) -> Vec<u32> {
     let (reference_model, reference) = finished(fit_with_budget(
         fresh_process(task, device),
-        &task.spec(None, replicas),
+        &spec(task, None, replicas),
         device,
         None,
     ));
     let folder = tempfile::tempdir().unwrap();
-    let spec = task.spec(Some(folder.path()), replicas);
+    let spec = spec(task, Some(folder.path()), replicas);
     let mut paused_at = Vec::new();
     for &budget in budgets {
         match fit_with_budget(fresh_process(task, device), &spec, device, Some(budget))
@@ -206,9 +128,9 @@ fn assert_resume_is_exact(device: Device) {
     let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut trained = Vec::new();
     for dropout in [0.0, 0.1] {
-        let mut without_val = task(dropout);
+        let mut without_val = task_with_dropout(dropout);
         (without_val.val_ids, without_val.val_labels) = (Vec::new(), Vec::new());
-        for task in [without_val, task(dropout)] {
+        for task in [without_val, task_with_dropout(dropout)] {
             for budgets in [&[7][..], &[5], &[7, 6], &[2, 3, 4]] {
                 trained.push(assert_resumed_equals_uninterrupted(&task, &device, &[], budgets));
             }
@@ -230,7 +152,12 @@ fn a_data_parallel_run_resumed_mid_epoch_equals_an_uninterrupted_one() {
     let _turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let device = Device::flex().autodiff();
     for dropout in [0.0, 0.1] {
-        assert_resumed_equals_uninterrupted(&task(dropout), &device, &[device.clone(), device.clone()], &[7]);
+        assert_resumed_equals_uninterrupted(
+            &task_with_dropout(dropout),
+            &device,
+            &[device.clone(), device.clone()],
+            &[7],
+        );
     }
 }
 
