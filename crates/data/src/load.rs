@@ -3,10 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
+use serde_json::Value;
+
 use crate::error::{DataError, Location};
 use crate::label::LabelError;
 use crate::parse::delimited::{self, Dialect};
-use crate::parse::{Fields, RawRecord, json, lines, strip_bom};
+use crate::parse::{Fields, RawLabel, RawRecord, json, lines, strip_bom};
 use crate::read::{gunzip, read_verified, unzip_jsonl};
 use crate::spec::{DatasetSpec, Format, LabelRule, SourceSpec};
 use crate::{Dataset, Example};
@@ -154,7 +156,7 @@ struct Normaliser<'a> {
 }
 
 impl Normaliser<'_> {
-    /// The example for `record`, or `None` if it is skipped for an empty text.
+    /// The example for `record`, or `None` if it is skipped for an empty text or a null label.
     fn example(&self, record: &RawRecord) -> Result<Option<Example>, DataError> {
         let text = record.text.strip_suffix('\r').unwrap_or(&record.text);
         if text.trim().is_empty() {
@@ -169,6 +171,9 @@ impl Normaliser<'_> {
             };
         }
         self.reject_nul(text, record.location)?;
+        if matches!(record.label, Some(RawLabel::Json(Value::Null))) {
+            return self.null_label(record.location);
+        }
         let label = self
             .rule
             .resolve(record.label.as_ref())
@@ -177,6 +182,22 @@ impl Normaliser<'_> {
             text: format!("{}{text}", self.source.prefix),
             label,
         }))
+    }
+
+    /// A record whose label is JSON `null`: skipped if the source says so, else an error
+    /// that names the key to set.
+    fn null_label(&self, location: Location) -> Result<Option<Example>, DataError> {
+        if self.source.skip_null_label {
+            return Ok(None);
+        }
+        Err(DataError::InvalidValue {
+            path: self.parsed.label_file.clone(),
+            location,
+            field: self.source.label_field().to_owned(),
+            message: "is null, so the record has no label; fix the record, or set \
+                      `skip_null_label = true` on this source to drop such records"
+                .to_owned(),
+        })
     }
 
     /// A NUL byte in a text is rejected rather than stripped: it is almost always a sign of a

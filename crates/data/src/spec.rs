@@ -88,6 +88,10 @@ pub struct SourceSpec {
     /// Drop records whose text is empty or whitespace instead of failing.
     #[serde(default)]
     pub skip_empty_text: bool,
+    /// JSON formats only: drop records whose raw label is JSON `null` (e.g. a
+    /// score the upstream never computed) instead of failing.
+    #[serde(default)]
+    pub skip_null_label: bool,
 }
 
 /// File formats a source can have.
@@ -228,11 +232,33 @@ impl SourceSpec {
         check_sha256("labels_sha256", self.labels_sha256.as_deref())?;
         let rule = self.label_rule(classes)?;
         let is_const = matches!(rule, LabelRule::Const(_));
+        self.validate_skip_null_label(is_const)?;
         if self.format == Format::Lines {
             self.validate_lines(is_const)
         } else {
             self.validate_fields(is_const)
         }
+    }
+
+    /// `skip_null_label` needs labels that can be JSON `null`: a JSON format and a label field.
+    fn validate_skip_null_label(&self, is_const: bool) -> Result<(), String> {
+        if !self.skip_null_label {
+            return Ok(());
+        }
+        let json = matches!(
+            self.format,
+            Format::Jsonl | Format::Json | Format::JsonlZip | Format::JsonlGz
+        );
+        forbid(
+            "skip_null_label",
+            !json,
+            "this format (only JSON labels can be null; CSV, TSV and lines labels are text)",
+        )?;
+        forbid(
+            "skip_null_label",
+            is_const,
+            "`label_const` (there is no label to be null)",
+        )
     }
 
     /// Rules for a `lines` source: labels come from `labels_path`, not from fields.
