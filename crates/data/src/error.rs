@@ -251,7 +251,11 @@ pub enum DataError {
     },
 
     /// A dataset ends up with no examples (every record was skipped).
-    #[error("dataset '{name}' has no examples after loading; every record was skipped")]
+    #[error(
+        "dataset '{name}' has no examples after loading; every record was skipped (blank texts \
+         or null labels, with `skip_empty_text` or `skip_null_label`) or, with `deduplicate`, \
+         dropped as a text whose copies disagree on the label"
+    )]
     EmptyDataset {
         /// The dataset.
         name: String,

@@ -7,7 +7,9 @@
 //! [`DatasetSpec`] and [`SourceSpec`]), naming its classes and its source files
 //! relative to a *data root* (see [`resolve_data_root`]). Loading reads every
 //! source in order, verifies its sha256 when the spec gives one, parses it
-//! according to its [`Format`] and maps each raw label to a class index.
+//! according to its [`Format`] and maps each raw label to a class index. A spec
+//! with `deduplicate = true` then drops repeated texts, and the [`Dataset`]
+//! records how many.
 //!
 //! ```no_run
 //! use w2s_data::{Registry, resolve_data_root};
@@ -21,6 +23,7 @@
 //! Every failure is a [`DataError`] naming the file, the line or record, and
 //! the field involved, with a hint on how to fix it.
 
+mod dedupe;
 mod error;
 mod label;
 mod load;
@@ -47,10 +50,19 @@ pub struct Example {
 pub struct Dataset {
     /// The dataset's registry name.
     pub name: String,
+    /// The spec's `domain` (e.g. `"safety"`), if it has one.
+    pub domain: Option<String>,
     /// Class names; an example's `label` indexes this list.
     pub classes: Vec<String>,
-    /// All examples, sources in spec order, records in file order.
+    /// All examples, sources in spec order, records in file order (less the
+    /// copies dropped by `deduplicate`).
     pub examples: Vec<Example>,
+    /// With `deduplicate`: examples dropped because an earlier example had the same
+    /// text and label. 0 without it.
+    pub dropped_duplicates: usize,
+    /// With `deduplicate`: examples dropped because their text occurs with more than
+    /// one label (every copy of such a text is dropped). 0 without it.
+    pub dropped_conflicting: usize,
 }
 
 impl Dataset {
@@ -88,8 +100,11 @@ mod tests {
         };
         let dataset = Dataset {
             name: "d".to_owned(),
+            domain: None,
             classes: vec!["a".to_owned(), "b".to_owned(), "c".to_owned()],
             examples: vec![example(1), example(0), example(1)],
+            dropped_duplicates: 0,
+            dropped_conflicting: 0,
         };
         assert_eq!(dataset.labels(), vec![1, 0, 1]);
         assert_eq!(dataset.class_counts(), vec![1, 2, 0]);

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::dedupe::{Deduplicated, deduplicate};
 use crate::error::{DataError, Location};
 use crate::label::LabelError;
 use crate::parse::delimited::{self, Dialect};
@@ -15,7 +16,8 @@ use crate::{Dataset, Example};
 
 impl DatasetSpec {
     /// Loads and normalises every source from `data_root`, in order, verifying
-    /// sha256 digests where the spec gives them.
+    /// sha256 digests where the spec gives them; with `deduplicate`, then drops
+    /// repeated texts (see [`DatasetSpec::deduplicate`]).
     ///
     /// # Errors
     ///
@@ -32,15 +34,27 @@ impl DatasetSpec {
         for source in &self.sources {
             examples.extend(load_source(self, source, data_root)?);
         }
-        if examples.is_empty() {
+        let kept = if self.deduplicate {
+            deduplicate(examples)
+        } else {
+            Deduplicated {
+                examples,
+                duplicates: 0,
+                conflicting: 0,
+            }
+        };
+        if kept.examples.is_empty() {
             return Err(DataError::EmptyDataset {
                 name: self.name.clone(),
             });
         }
         Ok(Dataset {
             name: self.name.clone(),
+            domain: self.domain.clone(),
             classes: self.classes.clone(),
-            examples,
+            examples: kept.examples,
+            dropped_duplicates: kept.duplicates,
+            dropped_conflicting: kept.conflicting,
         })
     }
 }

@@ -12,10 +12,12 @@ use crate::error::DataError;
 ///
 /// ```toml
 /// name = "safety"
+/// domain = "safety"              # optional, free text
 /// description = "..."
 /// licence = "..."
 /// upstream = "where a user with internet access gets the files"
 /// classes = ["unsafe", "safe"]   # class index = position
+/// deduplicate = true             # optional: drop repeated texts
 ///
 /// [[sources]]
 /// path = "wts-safety/safety.csv"  # relative to the data root
@@ -32,6 +34,9 @@ use crate::error::DataError;
 pub struct DatasetSpec {
     /// Dataset name; must equal the file stem of its spec file.
     pub name: String,
+    /// The dataset's domain, e.g. `"safety"`, `"toxicity"` or `"legal"`: a free
+    /// string that groups datasets in a suite. Optional; must not be blank when set.
+    pub domain: Option<String>,
     /// What the dataset is.
     pub description: String,
     /// Licence of the data (of each part, if they differ).
@@ -42,6 +47,11 @@ pub struct DatasetSpec {
     pub classes: Vec<String>,
     /// Files to load, in order; their examples are concatenated.
     pub sources: Vec<SourceSpec>,
+    /// After every source is loaded, drop each example whose text (exactly, prefix
+    /// included) occurred before, and every copy of a text that occurs with more than
+    /// one label. Default `false`.
+    #[serde(default)]
+    pub deduplicate: bool,
 }
 
 /// One file (or, for [`Format::Lines`], one pair of files) of a dataset.
@@ -191,6 +201,13 @@ impl DatasetSpec {
     pub fn validate(&self) -> Result<(), String> {
         if self.name.trim().is_empty() {
             return Err("`name` is empty".to_owned());
+        }
+        if self.domain.as_ref().is_some_and(|domain| domain.trim().is_empty()) {
+            return Err(
+                "`domain` is empty; name the dataset's domain (e.g. \"safety\", \"toxicity\", \"legal\") \
+                 or remove the key"
+                    .to_owned(),
+            );
         }
         self.validate_classes()?;
         if self.sources.is_empty() {
