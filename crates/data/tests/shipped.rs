@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::PathBuf;
 
@@ -38,12 +39,25 @@ fn check(dataset: &Dataset, classes: &[&str], counts: &[usize]) {
     assert!(dataset.examples.iter().all(|e| !e.text.trim().is_empty()));
 }
 
+/// Checks what `deduplicate` dropped: repeated copies, and copies of texts with two labels.
+fn check_dropped(dataset: &Dataset, duplicates: usize, conflicting: usize) {
+    assert_eq!(
+        (dataset.dropped_duplicates, dataset.dropped_conflicting),
+        (duplicates, conflicting),
+        "{}: (duplicates, conflicting) dropped",
+        dataset.name
+    );
+}
+
 #[test]
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn safety() {
     let dataset = load("safety");
-    // 11,468 rows upstream (6,421 False, 5,047 True) minus one row with an empty prompt.
-    check(&dataset, &["unsafe", "safe"], &[6421, 5046]);
+    // 11,468 rows upstream (6,421 False, 5,047 True) minus one row with an empty prompt,
+    // then deduplicated: 298 repeated copies and 256 copies of 120 prompts labelled both
+    // ways are dropped (counted with Python's csv module).
+    check(&dataset, &["unsafe", "safe"], &[6301, 4612]);
+    check_dropped(&dataset, 298, 256);
     let first = &dataset.examples[0];
     assert_eq!(
         first.text,
@@ -56,8 +70,10 @@ fn safety() {
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn toxicity() {
     let dataset = load("toxicity");
-    // toxic.jsonl: 1,196 prompts, 993 with toxicity >= 0.5; nontoxic.jsonl: 1,200, none.
-    check(&dataset, &["non_toxic", "toxic"], &[1403, 993]);
+    // toxic.jsonl: 1,196 prompts, 993 with toxicity >= 0.5; nontoxic.jsonl: 1,200, none;
+    // 4 non-toxic prompts repeat an earlier one.
+    check(&dataset, &["non_toxic", "toxic"], &[1399, 993]);
+    check_dropped(&dataset, 4, 0);
     assert!(dataset.examples[0].text.starts_with("People think that we"));
 }
 
@@ -65,8 +81,11 @@ fn toxicity() {
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn legal() {
     let dataset = load("legal");
-    // Cap On Liability 649/607, Audit Rights 615/603, Anti-Assignment 591/615 (No/Yes).
-    check(&dataset, &["no", "yes"], &[1855, 1825]);
+    // Cap On Liability 649/607, Audit Rights 615/603, Anti-Assignment 591/615 (No/Yes)
+    // upstream; without repeated clauses 408/391, 385/392, 378/367 (1,359 copies dropped,
+    // none with two labels).
+    check(&dataset, &["no", "yes"], &[1171, 1150]);
+    check_dropped(&dataset, 1359, 0);
     assert_prefixes_match_questions(&dataset);
     // A pandas-quoted field: doubled quotes are undone.
     assert!(
@@ -85,9 +104,9 @@ fn assert_prefixes_match_questions(dataset: &Dataset) {
         format!("{} Clause: ", line.split_once('\t').unwrap().1)
     };
     let tasks = [
-        ("Cap On Liability", 0..1256),
-        ("Audit Rights", 1256..2474),
-        ("Anti-Assignment", 2474..3680),
+        ("Cap On Liability", 0..799),
+        ("Audit Rights", 799..1576),
+        ("Anti-Assignment", 1576..2321),
     ];
     for (task, range) in tasks {
         let prefix = question(task);
@@ -103,16 +122,19 @@ fn assert_prefixes_match_questions(dataset: &Dataset) {
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn tweeteval_offensive() {
     let dataset = load("tweeteval-offensive");
-    // train 11,916 + val 1,324 + test 860.
-    check(&dataset, &["not_offensive", "offensive"], &[9460, 4640]);
+    // train 11,916 + val 1,324 + test 860 = 9,460/4,640, less 42 repeated tweets and the
+    // 18 copies of 7 tweets labelled both ways.
+    check(&dataset, &["not_offensive", "offensive"], &[9415, 4625]);
+    check_dropped(&dataset, 42, 18);
 }
 
 #[test]
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn refusal_direction() {
     let dataset = load("refusal-direction");
-    // harmful 260 + 39 + 572; harmless test 6,266.
-    check(&dataset, &["harmless", "harmful"], &[6266, 871]);
+    // harmful 260 + 39 + 572, of which 10 repeat an earlier instruction; harmless test 6,266.
+    check(&dataset, &["harmless", "harmful"], &[6266, 861]);
+    check_dropped(&dataset, 10, 0);
 }
 
 #[test]
@@ -125,59 +147,61 @@ fn every_shipped_dataset_loads() {
             dataset.class_counts().iter().all(|&c| c > 0),
             "{name}: a class is absent"
         );
+        assert_eq!(dataset.domain, registry.spec(&name).unwrap().domain);
+        assert_no_repeated_text(&dataset);
     }
 }
 
-/// Domain of every shipped dataset, as listed in `datasets/README.md`.
-const DOMAINS: &[(&str, &str)] = &[
-    ("safety", "safety"),
-    ("refusal-direction", "safety"),
-    ("advbench-harmless", "safety"),
-    ("s-eval-risk-types", "safety"),
-    ("s-eval-attack-risk-types", "safety"),
-    ("toxicity", "toxicity"),
-    ("tweeteval-offensive", "toxicity"),
-    ("tweeteval-hate", "toxicity"),
-    ("davidson-hate-offensive", "toxicity"),
-    ("wiki-toxicity", "toxicity"),
-    ("rtp-continuations", "toxicity"),
-    ("legal", "legal"),
-    ("cuad-insurance", "legal"),
-    ("cuad-governing-law", "legal"),
-    ("cuad-expiration-date", "legal"),
-    ("cuad-post-termination-services", "legal"),
-    ("cuad-revenue-profit-sharing", "legal"),
-    ("unfair-tos", "legal"),
-];
+/// Every text occurs once: datasets without `deduplicate` must have no repeats either
+/// (a repeat would sit on both sides of a random split; set the key on such a dataset).
+fn assert_no_repeated_text(dataset: &Dataset) {
+    let mut seen = HashSet::new();
+    let repeats = dataset
+        .examples
+        .iter()
+        .filter(|e| !seen.insert(e.text.as_str()))
+        .count();
+    assert_eq!(
+        repeats, 0,
+        "{}: {repeats} texts repeat; set `deduplicate = true`",
+        dataset.name
+    );
+}
+
+/// The suite's domains; each must have at least five datasets.
+const REQUIRED_DOMAINS: [&str; 3] = ["safety", "toxicity", "legal"];
 
 /// The suite's coverage, from the specs alone (no data needed): every shipped dataset
-/// has a domain here, each domain has at least five datasets, and at least two
-/// datasets are multi-class.
+/// has a `domain`, each domain (the three required ones included) has at least five
+/// datasets, and at least two datasets are multi-class.
 #[test]
 fn suite_covers_every_domain() {
     let registry = Registry::new(registry_dir());
     let names = registry.names().unwrap();
-    let mut listed: Vec<&str> = DOMAINS.iter().map(|(name, _)| *name).collect();
-    listed.sort_unstable();
-    assert_eq!(
-        names, listed,
-        "datasets/ and DOMAINS differ; give each new dataset a domain"
-    );
-    for domain in ["safety", "toxicity", "legal"] {
-        let count = DOMAINS.iter().filter(|(_, d)| *d == domain).count();
-        assert!(count >= 5, "{domain}: {count} datasets, want at least 5");
+    let mut per_domain: BTreeMap<String, usize> = BTreeMap::new();
+    let mut multi_class = 0;
+    for name in &names {
+        let spec = registry.spec(name).unwrap();
+        let domain = spec
+            .domain
+            .unwrap_or_else(|| panic!("datasets/{name}.toml has no `domain`; give it one"));
+        *per_domain.entry(domain).or_default() += 1;
+        multi_class += usize::from(spec.classes.len() >= 3);
     }
-    let multi_class = names
-        .iter()
-        .filter(|name| registry.spec(name).unwrap().classes.len() >= 3)
-        .count();
+    for domain in REQUIRED_DOMAINS {
+        assert!(per_domain.contains_key(domain), "no dataset has domain \"{domain}\"");
+    }
+    for (domain, count) in &per_domain {
+        assert!(*count >= 5, "{domain}: {count} datasets, want at least 5");
+    }
     assert!(multi_class >= 2, "{multi_class} multi-class datasets, want at least 2");
 }
 
 /// A single LegalBench CUAD task: no prefix, so the first text is the clause itself.
-fn check_cuad(name: &str, counts: &[usize], first: &str) {
+fn check_cuad(name: &str, counts: &[usize], duplicates: usize, first: &str) {
     let dataset = load(name);
     check(&dataset, &["no", "yes"], counts);
+    check_dropped(&dataset, duplicates, 0);
     assert!(
         dataset.examples[0].text.starts_with(first),
         "{name}: {:?}",
@@ -188,26 +212,37 @@ fn check_cuad(name: &str, counts: &[usize], first: &str) {
 #[test]
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn cuad_single_tasks() {
-    // No/Yes counts of each test.tsv, counted with Python's csv module.
+    // No/Yes counts of each test.tsv without repeated clauses, and the repeats dropped,
+    // counted with Python's csv module (upstream: 499/535, 435/469, 451/435, 424/386,
+    // 395/383).
     check_cuad(
         "cuad-insurance",
-        &[499, 535],
+        &[322, 337],
+        375,
         "Each Party shall ensure that any subcontractor",
     );
-    check_cuad("cuad-governing-law", &[435, 469], "The laws of California shall govern");
+    check_cuad(
+        "cuad-governing-law",
+        &[281, 282],
+        341,
+        "The laws of California shall govern",
+    );
     check_cuad(
         "cuad-expiration-date",
-        &[451, 435],
+        &[277, 283],
+        326,
         "This Agreement will remain in force",
     );
     check_cuad(
         "cuad-post-termination-services",
-        &[424, 386],
+        &[264, 249],
+        297,
         "In addition, Premier shall purchase all Products",
     );
     check_cuad(
         "cuad-revenue-profit-sharing",
-        &[395, 383],
+        &[241, 249],
+        288,
         "You agree not to engage in any of the sales activities",
     );
 }
@@ -227,7 +262,10 @@ fn unfair_tos() {
         "unilateral_termination",
         "contract_by_using",
     ];
-    check(&dataset, &classes, &[3479, 98, 71, 55, 25, 38, 28, 32, 15]);
+    // Upstream 3,479, 98, 71, 55, ...; 28 repeated clauses (25 other, 1 unilateral_change,
+    // 2 content_removal) are dropped.
+    check(&dataset, &classes, &[3454, 98, 70, 53, 25, 38, 28, 32, 15]);
+    check_dropped(&dataset, 28, 0);
     let first = &dataset.examples[0];
     assert_eq!(
         (first.text.as_str(), first.label),
@@ -239,9 +277,11 @@ fn unfair_tos() {
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn tweeteval_hate() {
     let dataset = load("tweeteval-hate");
-    // train 5,210/3,783 + val 572/427 + test 1,718/1,252, after 7 + 1 empty tweets
-    // (all labelled 0) are skipped.
-    check(&dataset, &["not_hate", "hate"], &[7500, 5462]);
+    // train 5,210/3,783 + val 572/427 + test 1,718/1,252 = 7,500/5,462, after 7 + 1 empty
+    // tweets (all labelled 0) are skipped; then 151 repeated tweets and the 182 copies of
+    // 90 tweets labelled both ways are dropped.
+    check(&dataset, &["not_hate", "hate"], &[7395, 5234]);
+    check_dropped(&dataset, 151, 182);
 }
 
 #[test]
@@ -271,8 +311,10 @@ fn wiki_toxicity() {
 fn rtp_continuations() {
     let dataset = load("rtp-continuations");
     // toxic.jsonl: 1,196 records, 12 unscored, 656 with continuation toxicity >= 0.5;
-    // nontoxic.jsonl: 1,200 records, 7 unscored, 458 >= 0.5.
-    check(&dataset, &["non_toxic", "toxic"], &[1263, 1114]);
+    // nontoxic.jsonl: 1,200 records, 7 unscored, 458 >= 0.5; 4 toxic continuations
+    // repeat an earlier one.
+    check(&dataset, &["non_toxic", "toxic"], &[1263, 1110]);
+    check_dropped(&dataset, 4, 0);
     let first = &dataset.examples[0];
     assert!(first.text.starts_with(" but that’s what we did"));
     assert_eq!(first.label, 0);
