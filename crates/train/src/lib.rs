@@ -6,6 +6,7 @@
 //!   per-epoch evaluation and best-checkpoint selection, and resuming a killed run.
 //! - [`step`]: one optimisation step, on one device or data-parallel over several.
 //! - [`predict`]: batched prediction.
+//! - [`probe`](mod@probe): linear probes, logistic regression on frozen embeddings (L-BFGS on the host).
 //! - [`records`]: what a run records: each epoch's log, where it stands, its best model.
 //! - [`optim`]: gradient clipping to a global norm, and AdamW (torch's in-place ops on
 //!   libtorch).
@@ -32,6 +33,7 @@ pub mod loss;
 pub mod optim;
 pub mod precision;
 pub mod predict;
+pub mod probe;
 pub mod progress;
 pub mod records;
 pub mod resume;

@@ -1,0 +1,391 @@
+//! Linear probes: a multinomial logistic-regression head trained on frozen embeddings, on the
+//! host in f64, instead of fine-tuning the whole model.
+//!
+//! [`fit_probe`] standardizes each feature with the training rows' mean and standard deviation
+//! (the same transform applies when predicting), then minimises, from zero weights,
+//!
+//! ```text
+//! mean_i [ -sum_c t_ic log softmax(W x_i + b)_c ]  +  (l2 / 2) ||W||^2
+//! ```
+//!
+//! (the bias is not penalized) with L-BFGS (10 curvature pairs, a backtracking Armijo line
+//! search), until every component of the gradient is below [`ProbeConfig::tolerance`] or after
+//! [`ProbeConfig::max_iter`] steps. The targets `t` come from the run's [`Loss`] through
+//! [`crate::loss::targets`], as in fine-tuning; see [`fit_probe`] for the losses whose targets
+//! depend on the probe's own predictions.
+
+mod lbfgs;
+mod objective;
+#[cfg(test)]
+mod tests;
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use w2s_core::config::Loss;
+
+use crate::loss::{Targets, targets};
+use lbfgs::Settings;
+use objective::{Design, Objective, Standardizer, linear, softmax_in_place};
+
+/// Curvature pairs L-BFGS keeps.
+const LBFGS_MEMORY: usize = 10;
+/// How far a target row's sum may be from 1.
+const TARGET_SUM_TOLERANCE: f64 = 1e-4;
+
+/// Settings of a linear probe.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// L2 penalty on the weights, added to the mean loss as `(l2 / 2) ||W||^2`; at least 0.
+    /// The default, 1e-2, suits standardized sentence embeddings (hundreds of features of
+    /// variance 1): it shrinks by half or more only the directions whose variance is below about
+    /// 0.04, the noisy tail of the spectrum that a probe would otherwise fit weak labels' errors
+    /// with, and keeps the few dominant directions that carry the task. As part of a mean loss
+    /// its effect does not change with the number of rows (scikit-learn's `C` is `1 / (n l2)`,
+    /// so `C = 0.05` at 2,000 rows).
+    pub l2: f64,
+    /// Most L-BFGS steps per solve; at least 1.
+    pub max_iter: usize,
+    /// A solve has converged when every component of the gradient is below this; above 0.
+    pub tolerance: f64,
+    /// For losses whose targets depend on the probe's own predictions (`logconf`): how many
+    /// times the targets are rebuilt and the probe refit after the first fit; at least 1.
+    pub refits: usize,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            l2: 1e-2,
+            max_iter: 500,
+            tolerance: 1e-6,
+            refits: 5,
+        }
+    }
+}
+
+impl ProbeConfig {
+    /// Checks every setting's range.
+    pub fn validate(&self) -> Result<(), ProbeError> {
+        let invalid = |field, value: String, reason| Err(ProbeError::Config { field, value, reason });
+        if !(self.l2.is_finite() && self.l2 >= 0.0) {
+            return invalid("l2", self.l2.to_string(), "must be a finite number >= 0 (try 0.01)");
+        }
+        if self.max_iter == 0 {
+            return invalid("max_iter", "0".into(), "must be at least 1 (try 500)");
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return invalid(
+                "tolerance",
+                self.tolerance.to_string(),
+                "must be a finite number > 0 (try 1e-6)",
+            );
+        }
+        if self.refits == 0 {
+            return invalid("refits", "0".into(), "must be at least 1 (try 5)");
+        }
+        Ok(())
+    }
+}
+
+/// Why a probe cannot be fit or cannot predict. Rows and columns count from 0.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ProbeError {
+    #[error("embeddings of dimension 0: each row needs at least one value")]
+    ZeroDim,
+    #[error(
+        "{len} embedding values are not whole rows of dimension {dim} ({} left over); \
+         check that the dimension is the model's hidden size",
+        len % dim
+    )]
+    NotWholeRows { len: usize, dim: usize },
+    #[error("embedding row {row} has {len} values, expected {dim} like the others")]
+    RaggedRow { row: usize, len: usize, dim: usize },
+    #[error(
+        "embedding row {row}, column {column} is {value}: embeddings must be finite; compute them \
+         again (in f32 if they came from a reduced precision)"
+    )]
+    NonFinite { row: usize, column: usize, value: f32 },
+    #[error("no training rows: a probe needs at least one embedding to fit")]
+    NoTrainingRows,
+    #[error("{targets} target rows for {rows} embedding rows: give one target row per embedding")]
+    TargetCount { targets: usize, rows: usize },
+    #[error("targets have {classes} class(es); a probe needs at least 2")]
+    TooFewClasses { classes: usize },
+    #[error("target row {row} has {width} classes, but row 0 has {classes}")]
+    TargetWidth { row: usize, width: usize, classes: usize },
+    #[error("target row {row} is not a probability distribution: {reason}")]
+    BadTarget { row: usize, reason: String },
+    #[error("probe config: {field} = {value} {reason}")]
+    Config {
+        field: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error(
+        "the probe was fit on embeddings of dimension {expected} but is given dimension {got}; \
+         embed with the model the probe was fit on"
+    )]
+    PredictDim { expected: usize, got: usize },
+}
+
+/// Embeddings, one row per example: `len() * dim` finite f32 values, row-major.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Embeddings {
+    dim: usize,
+    values: Vec<f32>,
+}
+
+impl Embeddings {
+    /// Rows of `dim` values laid end to end in `values`. Fails on a dimension of 0, a length
+    /// that is not a whole number of rows, or a value that is not finite (naming its row).
+    pub fn new(dim: usize, values: Vec<f32>) -> Result<Self, ProbeError> {
+        if dim == 0 {
+            return Err(ProbeError::ZeroDim);
+        }
+        if !values.len().is_multiple_of(dim) {
+            return Err(ProbeError::NotWholeRows { len: values.len(), dim });
+        }
+        if let Some(index) = values.iter().position(|v| !v.is_finite()) {
+            let (row, column) = (index / dim, index % dim);
+            return Err(ProbeError::NonFinite {
+                row,
+                column,
+                value: values[index],
+            });
+        }
+        Ok(Self { dim, values })
+    }
+
+    /// One row per vector, each of `dim` values (checked, naming the first row that is not).
+    pub fn from_rows(rows: &[Vec<f32>], dim: usize) -> Result<Self, ProbeError> {
+        if let Some((row, bad)) = rows.iter().enumerate().find(|(_, r)| r.len() != dim) {
+            return Err(ProbeError::RaggedRow {
+                row,
+                len: bad.len(),
+                dim,
+            });
+        }
+        Self::new(dim, rows.concat())
+    }
+
+    /// Values per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.dim
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Row `index`.
+    pub fn row(&self, index: usize) -> &[f32] {
+        &self.values[index * self.dim..(index + 1) * self.dim]
+    }
+
+    /// All values, row-major.
+    pub fn values(&self) -> &[f32] {
+        &self.values
+    }
+}
+
+/// A fitted probe: the training rows' standardization and a linear softmax head on top of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Probe {
+    standardizer: Standardizer,
+    /// Weights (`classes x dim`, row-major, on standardized features), then the biases.
+    theta: Vec<f64>,
+    classes: usize,
+}
+
+impl Probe {
+    /// The embedding dimension the probe takes.
+    pub fn dim(&self) -> usize {
+        self.standardizer.mean.len()
+    }
+
+    /// Number of classes.
+    pub fn classes(&self) -> usize {
+        self.classes
+    }
+
+    /// Class probabilities of each row, `softmax(W standardize(x) + b)`.
+    pub fn predict_proba(&self, rows: &Embeddings) -> Result<Vec<Vec<f64>>, ProbeError> {
+        if rows.dim() != self.dim() {
+            return Err(ProbeError::PredictDim {
+                expected: self.dim(),
+                got: rows.dim(),
+            });
+        }
+        let mut x = vec![0.0; self.dim()];
+        let mut probabilities = vec![0.0; self.classes];
+        let predict = |row| {
+            self.standardizer.apply(row, &mut x);
+            linear(&self.theta, &x, &mut probabilities);
+            softmax_in_place(&mut probabilities);
+            probabilities.clone()
+        };
+        Ok(rows.values().chunks_exact(rows.dim()).map(predict).collect())
+    }
+}
+
+/// A fitted probe and how its fit went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeFit {
+    /// The probe.
+    pub model: Probe,
+    /// L-BFGS steps over all solves.
+    pub iterations: usize,
+    /// L-BFGS solves: 1 for fixed targets, `refits + 1` for targets from predictions.
+    pub solves: usize,
+    /// Whether every solve met the tolerance.
+    pub converged: bool,
+    /// The objective (mean loss plus penalty) at the end, on the last solve's targets.
+    pub final_loss: f64,
+    /// The largest absolute component of the objective's gradient at the end.
+    pub gradient_norm: f64,
+    /// Wall time of the fit, standardization included.
+    pub seconds: f64,
+}
+
+/// Fits a probe to `train`'s rows with one soft label per row (`labels`, rows summing to 1) under
+/// `loss`, whose targets [`crate::loss::targets`] makes from the labels.
+///
+/// Fixed targets (`xent`, `hard`) take one L-BFGS solve from zero weights. Targets made from
+/// the probe's own predictions (`logconf`) follow the probe's version of fine-tuning's loss
+/// schedule, where `step_frac` is the share of training done: round 0 fits, from zero weights,
+/// the targets made at `step_frac = 0` (for `logconf` with a warmup, the weak labels themselves,
+/// as at fine-tuning's first step); then each round `r` in `1..=refits` makes the targets from
+/// the current predictions on all training rows (the whole training set is the batch whose class
+/// balance `logconf` hardens to) at `step_frac = r / refits` and solves again, warm-started from
+/// the current weights.
+pub fn fit_probe(
+    train: &Embeddings,
+    labels: &[Vec<f64>],
+    loss: &Loss,
+    config: &ProbeConfig,
+) -> Result<ProbeFit, ProbeError> {
+    let start = Instant::now();
+    config.validate()?;
+    let classes = check_labels(train, labels)?;
+    let standardizer = Standardizer::fit(train.values(), train.dim());
+    let design = Design::new(&standardizer, train.values(), train.dim());
+    let mut theta = vec![0.0; classes * (train.dim() + 1)];
+    let mut record = Record::default();
+    match targets(loss, labels, 0.0) {
+        Targets::Fixed(rows) => record.add(solve(&design, &rows, classes, config, &mut theta)),
+        Targets::FromPredictions(_) => {
+            for round in 0..=config.refits {
+                let step_frac = round as f64 / config.refits as f64;
+                let Targets::FromPredictions(make) = targets(loss, labels, step_frac) else {
+                    unreachable!("a loss's kind of targets does not change with step_frac")
+                };
+                let rows = make(&design.predict(&theta, classes));
+                record.add(solve(&design, &rows, classes, config, &mut theta));
+            }
+        }
+    }
+    let model = Probe {
+        standardizer,
+        theta,
+        classes,
+    };
+    Ok(record.finish(model, start))
+}
+
+/// The checks of [`fit_probe`]'s inputs; returns the number of classes.
+fn check_labels(train: &Embeddings, labels: &[Vec<f64>]) -> Result<usize, ProbeError> {
+    if train.is_empty() {
+        return Err(ProbeError::NoTrainingRows);
+    }
+    if labels.len() != train.len() {
+        return Err(ProbeError::TargetCount {
+            targets: labels.len(),
+            rows: train.len(),
+        });
+    }
+    let classes = labels[0].len();
+    if classes < 2 {
+        return Err(ProbeError::TooFewClasses { classes });
+    }
+    for (row, label) in labels.iter().enumerate() {
+        if label.len() != classes {
+            return Err(ProbeError::TargetWidth {
+                row,
+                width: label.len(),
+                classes,
+            });
+        }
+        check_distribution(label).map_err(|reason| ProbeError::BadTarget { row, reason })?;
+    }
+    Ok(classes)
+}
+
+/// Whether `row` is a probability distribution: finite, non-negative entries summing to 1.
+fn check_distribution(row: &[f64]) -> Result<(), String> {
+    if let Some(p) = row.iter().find(|p| !p.is_finite() || **p < 0.0) {
+        return Err(format!("it holds {p}; every entry must be a finite number >= 0"));
+    }
+    let sum: f64 = row.iter().sum();
+    if (sum - 1.0).abs() > TARGET_SUM_TOLERANCE {
+        return Err(format!("its entries sum to {sum}, not 1"));
+    }
+    Ok(())
+}
+
+/// One L-BFGS solve on `targets`, from and into `theta`.
+fn solve(
+    design: &Design,
+    targets: &[Vec<f64>],
+    classes: usize,
+    config: &ProbeConfig,
+    theta: &mut [f64],
+) -> lbfgs::Outcome {
+    let settings = Settings {
+        memory: LBFGS_MEMORY,
+        max_iter: config.max_iter,
+        tolerance: config.tolerance,
+    };
+    let mut objective = Objective::new(design, targets, classes, config.l2);
+    lbfgs::minimize(theta, settings, |point, gradient| {
+        objective.value_and_gradient(point, gradient)
+    })
+}
+
+/// What the solves of one fit add up to.
+#[derive(Debug, Default)]
+struct Record {
+    iterations: usize,
+    solves: usize,
+    all_converged: bool,
+    last: Option<lbfgs::Outcome>,
+}
+
+impl Record {
+    fn add(&mut self, outcome: lbfgs::Outcome) {
+        self.all_converged = outcome.converged && (self.solves == 0 || self.all_converged);
+        self.iterations += outcome.iterations;
+        self.solves += 1;
+        self.last = Some(outcome);
+    }
+
+    fn finish(self, model: Probe, start: Instant) -> ProbeFit {
+        let last = self.last.expect("every fit solves at least once");
+        ProbeFit {
+            model,
+            iterations: self.iterations,
+            solves: self.solves,
+            converged: self.all_converged,
+            final_loss: last.value,
+            gradient_norm: last.gradient_norm,
+            seconds: start.elapsed().as_secs_f64(),
+        }
+    }
+}
