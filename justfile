@@ -4,6 +4,7 @@
 #   just test                                     run the whole test suite
 #   just ablate name=loss [backend=slurm]         run a sweep of experiments/ablations, here or on Slurm
 #   just aggregate name=loss                      its tables and plots
+#   just suite [name=suite-loss]                  the W2S suite over 18 datasets, and its report
 #   just bench [model=minilm-l6]                  w2s against PyTorch, side by side
 #   just backend=tch train ... --device cuda:0    train on a GPU through libtorch (docs/GPU.md)
 #
@@ -75,6 +76,19 @@ _fetch-missing w2s command *args:
     case " {{args}} " in *" --help "*|*" -h "*) exit 0 ;; esac
     missing=$({{w2s}} {{command}} --missing-models {{args}})
     if [ -n "$missing" ]; then just models $missing; fi
+
+# Run the W2S suite (one experiment over 18 datasets) and write its report, checkpoints/sweeps/<name>/suite.md: `just suite [name=suite-loss] [backend=slurm]`.
+suite *args: build
+    #!/usr/bin/env bash
+    set -euo pipefail
+    words="{{args}}"
+    case " $words " in *" name="*) ;; *) words="name=suite $words" ;; esac
+    just _fetch-missing {{bin}} ablate $words
+    status=0
+    {{bin}} ablate $words || status=$?
+    name=$(printf '%s\n' $words | sed -n 's/^name=//p')
+    {{bin}} aggregate name=$name
+    exit $status
 
 # Collect a sweep's cells into tables and plots in checkpoints/sweeps/<name>: `just aggregate name=loss`.
 aggregate *args: build

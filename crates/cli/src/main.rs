@@ -294,6 +294,9 @@ fn run(cli: Cli) -> Result<()> {
             let sweep = load_sweep_of(&words, &paths)?;
             let output = aggregate_sweep(&sweep, &sweep_dir(&paths, &sweep))?;
             println!("{}", output.summary.to_table());
+            if let Some(suite) = &output.suite {
+                println!("Suite (suite.md has each dataset):\n{}", suite.to_table());
+            }
             for warning in &output.warnings {
                 eprintln!("warning: {warning}");
             }

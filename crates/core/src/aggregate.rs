@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::{ResolvedSizes, TrainMode};
 use crate::report::{Role, RunResults};
 use crate::stats::{Summary, median, summarize};
 
@@ -96,6 +97,87 @@ pub struct CellMetrics {
     pub pgr_accuracy_median: Option<f64>,
     /// Mean across seeds of the PGR of test AUROC.
     pub pgr_auroc_mean: Option<f64>,
+    /// PGR of test AUROC across seeds.
+    #[serde(default = "no_values")]
+    pub pgr_auroc: Summary,
+    /// 95% bootstrap interval of the mean PGR of accuracy over the test examples of every seed.
+    #[serde(default)]
+    pub pgr_accuracy_test_ci: Option<(f64, f64)>,
+    /// The dataset's domain.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// The sizes the run drew.
+    #[serde(default)]
+    pub sizes: Option<ResolvedSizes>,
+    /// The times of the run's stages, by kind (a stage the run reused from the cache keeps the
+    /// times of the run that computed it).
+    #[serde(default)]
+    pub stage_times: Vec<StageTime>,
+}
+
+/// What kind of work a stage is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum StageKind {
+    /// A dataset's embeddings under a frozen model.
+    Embedding,
+    /// A linear probe fitted on embeddings, and its labelling.
+    Probe,
+    /// A model fine-tuned, and its labelling.
+    FineTune,
+}
+
+impl fmt::Display for StageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Embedding => "embedding",
+            Self::Probe => "probe fit",
+            Self::FineTune => "fine-tune",
+        })
+    }
+}
+
+/// One stage's wall time and throughput.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct StageTime {
+    pub kind: StageKind,
+    /// Wall time: training and labelling, or embedding.
+    pub seconds: f64,
+    /// Examples per second: trained on, or embedded.
+    pub examples_per_s: f64,
+}
+
+/// The stage times a run recorded.
+fn stage_times(run: &RunResults) -> Vec<StageTime> {
+    let mut times: Vec<StageTime> = run
+        .embeddings
+        .iter()
+        .map(|e| StageTime {
+            kind: StageKind::Embedding,
+            seconds: e.seconds,
+            examples_per_s: e.examples_per_s,
+        })
+        .collect();
+    for model in run.seeds.iter().flat_map(|s| &s.models) {
+        let Some(timing) = model.timing else { continue };
+        let mode = match model.role {
+            Role::Teacher(_) => run.config.weak.mode,
+            _ => run.config.strong.mode,
+        };
+        times.push(StageTime {
+            kind: match mode {
+                TrainMode::Probe => StageKind::Probe,
+                TrainMode::Finetune => StageKind::FineTune,
+            },
+            seconds: timing.train_seconds + timing.label_seconds.unwrap_or_default(),
+            examples_per_s: timing.train_examples_per_s,
+        });
+    }
+    times
+}
+
+fn no_values() -> Summary {
+    summarize(&[])
 }
 
 impl CellMetrics {
@@ -111,6 +193,11 @@ impl CellMetrics {
             pgr_accuracy: run.pgr_accuracy.clone(),
             pgr_accuracy_median: median(&pgrs),
             pgr_auroc_mean: run.pgr_auroc.mean,
+            pgr_auroc: run.pgr_auroc.clone(),
+            pgr_accuracy_test_ci: run.test_intervals.as_ref().and_then(|t| t.pgr_accuracy),
+            domain: run.domain.clone(),
+            sizes: run.sizes,
+            stage_times: stage_times(run),
         }
     }
 }

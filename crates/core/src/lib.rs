@@ -2,7 +2,7 @@
 //!
 //! Experiment config ([`config`]), deterministic data splits ([`split`]), teacher ensembling
 //! ([`ensemble`]), metrics ([`metrics`]), performance gap recovered ([`pgr`]), statistics across
-//! seeds ([`stats`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
+//! seeds and datasets ([`stats`]), sweeps over datasets read as a benchmark suite ([`suite`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
 //! crash-safe file output ([`io`]). All numbers are `f64`.
 
 pub mod aggregate;
@@ -17,6 +17,7 @@ pub mod role;
 pub mod schedule;
 pub mod split;
 pub mod stats;
+pub mod suite;
 pub mod sweep;
 pub mod tables;
 /// Builders of synthetic configs and results for tests: core's own and, through the `testing`

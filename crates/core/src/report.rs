@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ExperimentConfig;
+use crate::config::{ExperimentConfig, ResolvedSizes};
 use crate::metrics::Metrics;
 use crate::pgr::{Pgr, pgr_of_optional};
 pub use crate::role::Role;
@@ -137,6 +137,42 @@ pub struct RunResults {
     /// a GPU and in results written before w2s recorded it. Not part of any cache key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
+    /// The dataset's domain (`safety`, `toxicity`, `legal`), as its registry file says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// How many examples the dataset had and the run drew (`data.*`); `None` in results written
+    /// before w2s recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sizes: Option<ResolvedSizes>,
+    /// The embedding stages of probes, one per model, with the times of the run that computed
+    /// them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embeddings: Vec<EmbeddingTiming>,
+    /// Intervals of the mean PGR over the test examples of every seed (bootstrap); `None` in
+    /// results written before w2s computed them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_intervals: Option<TestIntervals>,
+}
+
+/// 95% percentile intervals of the mean PGR across seeds, from resampling each seed's test
+/// examples (the same resample for the weak, student and ceiling predictions).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TestIntervals {
+    /// Resamples per seed.
+    pub resamples: usize,
+    pub pgr_accuracy: Option<(f64, f64)>,
+    pub pgr_auroc: Option<(f64, f64)>,
+}
+
+/// Wall time and throughput of one embedding stage.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EmbeddingTiming {
+    /// Model name.
+    pub model: String,
+    /// Examples embedded.
+    pub rows: usize,
+    pub seconds: f64,
+    pub examples_per_s: f64,
 }
 
 impl RunResults {
@@ -162,6 +198,29 @@ impl RunResults {
             created_unix,
             compute: None,
             threads: None,
+            domain: None,
+            sizes: None,
+            embeddings: Vec::new(),
+            test_intervals: None,
+        }
+    }
+
+    /// These results, with the intervals over test examples.
+    pub fn with_test_intervals(self, test_intervals: TestIntervals) -> Self {
+        Self {
+            test_intervals: Some(test_intervals),
+            ..self
+        }
+    }
+
+    /// These results, recording the dataset's domain, the sizes the run drew and its embedding
+    /// stages.
+    pub fn with_data(self, domain: Option<String>, sizes: ResolvedSizes, embeddings: Vec<EmbeddingTiming>) -> Self {
+        Self {
+            domain,
+            sizes: Some(sizes),
+            embeddings,
+            ..self
         }
     }
 

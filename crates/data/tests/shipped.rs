@@ -53,11 +53,10 @@ fn check_dropped(dataset: &Dataset, duplicates: usize, conflicting: usize) {
 #[ignore = "needs ../shared/data or W2S_DATA_ROOT"]
 fn safety() {
     let dataset = load("safety");
-    // 11,468 rows upstream (6,421 False, 5,047 True) minus one row with an empty prompt,
-    // then deduplicated: 298 repeated copies and 256 copies of 120 prompts labelled both
-    // ways are dropped (counted with Python's csv module).
-    check(&dataset, &["unsafe", "safe"], &[6301, 4612]);
-    check_dropped(&dataset, 298, 256);
+    // 11,468 rows upstream (6,421 False, 5,047 True) minus one row with an empty prompt; kept
+    // as the paper used it, not deduplicated (298 repeats, 120 prompts labelled both ways).
+    check(&dataset, &["unsafe", "safe"], &[6421, 5046]);
+    check_dropped(&dataset, 0, 0);
     let first = &dataset.examples[0];
     assert_eq!(
         first.text,
@@ -148,12 +147,15 @@ fn every_shipped_dataset_loads() {
             "{name}: a class is absent"
         );
         assert_eq!(dataset.domain, registry.spec(&name).unwrap().domain);
-        assert_no_repeated_text(&dataset);
+        if name != "safety" {
+            assert_no_repeated_text(&dataset); // safety is the paper's set as it was
+        }
     }
 }
 
-/// Every text occurs once: datasets without `deduplicate` must have no repeats either
-/// (a repeat would sit on both sides of a random split; set the key on such a dataset).
+/// Every text occurs once: datasets without `deduplicate` must have no repeats either (a
+/// repeat would sit on both sides of a random split; set the key on such a dataset). The one
+/// exception is `safety`, the seed paper's set kept as the paper used it.
 fn assert_no_repeated_text(dataset: &Dataset) {
     let mut seen = HashSet::new();
     let repeats = dataset

@@ -1,7 +1,9 @@
 //! The weak-to-strong study as a library: [`study`] runs one experiment's stages top to
-//! bottom, [`stages`] caches them by content, [`sweep`] runs the cells of a sweep here and
+//! bottom, [`stages`] caches them by content, [`embeddings`] keeps the embeddings that probes
+//! train on, [`sweep`] runs the cells of a sweep here and
 //! [`slurm`] submits them to a cluster. The `w2s` command line (crate `w2s-cli`) calls these.
 
+pub mod embeddings;
 pub mod slurm;
 pub mod stages;
 pub mod study;

@@ -4,18 +4,24 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use w2s_core::config::{ExperimentConfig, Loss, stable_hash};
+use w2s_core::config::{ExperimentConfig, Loss, ProbeConfig, ResolvedSizes, TrainConfig, TrainMode, stable_hash};
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
 use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic};
 use w2s_core::labels::{label_accuracy, mix_in_truth, one_hot_rows};
 use w2s_core::metrics::{argmax, evaluate};
-use w2s_core::report::{ModelResult, Role, RunResults, SeedResult};
+use w2s_core::pgr::{PgrBootstrap, bootstrap_pgr, pooled_interval};
+use w2s_core::report::{EmbeddingTiming, ModelResult, Role, RunResults, SeedResult, TestIntervals};
 use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
 use w2s_models::{ModelConfig, PretrainedModel, resolve_model_dir};
+use w2s_train::embed::{EmbedJob, Embeddings};
+use w2s_train::probe_job::ProbeJob;
 use w2s_train::{Compute, JobOutput, TrainJob};
+
+use crate::embeddings::{StoredEmbeddings, embeddings, embeddings_key};
 
 use crate::stages::{SCRATCH_DIR, StageStatus, StageStore};
 
@@ -78,6 +84,30 @@ struct SeedsDone {
     computed: usize,
     /// The stages listed, in [`Mode::Plan`].
     plan: Vec<PlannedStage>,
+    /// The dataset's domain.
+    domain: Option<String>,
+    /// The sizes the seeds drew.
+    sizes: ResolvedSizes,
+    /// The embedding stages of probes.
+    embeddings: Vec<EmbeddingTiming>,
+    /// The PGR's intervals over test examples, when the mode evaluates.
+    test_intervals: Option<TestIntervals>,
+}
+
+/// The intervals of the mean PGR across seeds over their test examples; `None` before any
+/// seed was evaluated.
+fn test_intervals(bootstraps: &[PgrBootstrap]) -> Option<TestIntervals> {
+    if bootstraps.is_empty() {
+        return None;
+    }
+    let pooled = |metric: fn(&PgrBootstrap) -> &Vec<f64>| {
+        pooled_interval(&bootstraps.iter().map(|b| metric(b).clone()).collect::<Vec<_>>())
+    };
+    Some(TestIntervals {
+        resamples: TEST_RESAMPLES,
+        pgr_accuracy: pooled(|b| &b.accuracy.values),
+        pgr_auroc: pooled(|b| &b.auroc.values),
+    })
 }
 
 /// The run folder of `config`: `<out>/runs/<name>-<config hash>`.
@@ -98,7 +128,12 @@ pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutp
     let compute = env.compute.label();
     let results = RunResults::new(config.clone(), seeds)
         .computed_on(&compute)
-        .with_threads(env.compute.threads());
+        .with_threads(env.compute.threads())
+        .with_data(done.domain, done.sizes, done.embeddings);
+    let results = match done.test_intervals {
+        Some(intervals) => results.with_test_intervals(intervals),
+        None => results,
+    };
     note_replaced_results(&dir, &compute);
     write_results(&dir, config, &results)?;
     Ok(RunOutput {
@@ -124,26 +159,30 @@ fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<Seed
     check_max_len(config, env)?;
     let models = open_models(config, env)?;
     let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
+    let sizes = config.data.resolve(&dataset.name, dataset.examples.len())?;
+    let dataset = draw_pool(dataset, sizes.pool)?;
     if mode != Mode::Plan {
-        let counts = dataset.class_counts();
         eprintln!(
-            "dataset {}: {} examples, classes {:?} = {:?}",
+            "dataset {}: {sizes}; classes {:?} = {:?}{}",
             dataset.name,
-            dataset.examples.len(),
             dataset.classes,
-            counts
+            dataset.class_counts(),
+            dropped_note(&dataset)
         );
     }
     let stages = StageStore::new(env.out_dir.join("cache"), env.force);
     let mut runner = SeedRunner {
         config,
         dataset: &dataset,
+        sizes,
         models: &models,
         env,
         stages: &stages,
         mode,
         computed: 0,
         plan: Vec::new(),
+        embeddings: BTreeMap::new(),
+        bootstraps: Vec::new(),
     };
     let seeds = config
         .seeds
@@ -154,7 +193,37 @@ fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<Seed
         seeds,
         computed: runner.computed,
         plan: runner.plan,
+        domain: dataset.domain.clone(),
+        sizes,
+        embeddings: runner.embedding_timings(),
+        test_intervals: test_intervals(&runner.bootstraps),
     })
+}
+
+/// What `deduplicate` dropped from the dataset, for the log line.
+fn dropped_note(dataset: &Dataset) -> String {
+    match (dataset.dropped_duplicates, dataset.dropped_conflicting) {
+        (0, 0) => String::new(),
+        (repeats, conflicting) => format!(
+            " (deduplicated: {repeats} repeated texts and {conflicting} copies of texts with two labels dropped)"
+        ),
+    }
+}
+
+/// The seed of the pool's draw: fixed, so that every seed and every run of the dataset at the
+/// same `data.max_examples` splits the same examples (and shares their embeddings).
+const POOL_SEED: u64 = 0x706f_6f6c;
+
+/// `dataset` cut to `pool` examples, stratified by label (all of it, in order, when it has no
+/// more).
+fn draw_pool(dataset: Dataset, pool: usize) -> Result<Dataset> {
+    if pool >= dataset.examples.len() {
+        return Ok(dataset);
+    }
+    let mut picked = stratified_split(&dataset.labels(), &[pool], POOL_SEED)?.remove(0);
+    picked.sort_unstable();
+    let examples = picked.into_iter().map(|i| dataset.examples[i].clone()).collect();
+    Ok(Dataset { examples, ..dataset })
 }
 
 /// Every model the experiment names, by name, with its weights' sum; fails before any
@@ -238,7 +307,9 @@ fn remove_old_results(path: &Path) -> Result<()> {
 /// Runs the study for one seed.
 struct SeedRunner<'a> {
     config: &'a ExperimentConfig,
+    /// The pool the seeds split.
     dataset: &'a Dataset,
+    sizes: ResolvedSizes,
     /// The run's pretrained models by name.
     models: &'a BTreeMap<String, PretrainedModel>,
     env: &'a RunEnv,
@@ -246,7 +317,14 @@ struct SeedRunner<'a> {
     mode: Mode,
     computed: usize,
     plan: Vec<PlannedStage>,
+    /// Each probed model's embeddings of the pool, by model name.
+    embeddings: BTreeMap<String, StoredEmbeddings>,
+    /// Each evaluated seed's PGRs over resamples of its test examples.
+    bootstraps: Vec<PgrBootstrap>,
 }
+
+/// Resamples of each seed's test examples for the interval of the PGR over them.
+const TEST_RESAMPLES: usize = 1000;
 
 /// The three disjoint parts of the data for one seed.
 struct Split {
@@ -258,7 +336,26 @@ struct Split {
     test: Vec<usize>,
 }
 
-/// A fine-tuned model's predictions.
+/// One model to train on the pool, whatever its mode: what it learns from and what it labels,
+/// each set by the pool indices of its examples.
+struct Learner<'a> {
+    role: Role,
+    model: String,
+    mode: TrainMode,
+    train_config: &'a TrainConfig,
+    probe: &'a ProbeConfig,
+    loss: Loss,
+    seed: u64,
+    train: Vec<usize>,
+    /// Soft labels of the training examples.
+    train_labels: Vec<Vec<f64>>,
+    val: Vec<usize>,
+    val_labels: Vec<usize>,
+    /// Named sets to label.
+    predict: BTreeMap<String, Vec<usize>>,
+}
+
+/// A trained model's predictions.
 struct Trained {
     model: String,
     output: JobOutput,
@@ -314,7 +411,15 @@ impl SeedRunner<'_> {
             return Ok(None);
         };
 
-        // 6. Evaluate everything on the test set.
+        // 6. Evaluate everything on the test set, and resample its examples for the PGR's interval.
+        self.bootstraps.push(bootstrap_pgr(
+            &weak.test,
+            &student.output.predictions["test"],
+            &ceiling.output.predictions["test"],
+            &self.labels(&split.test),
+            TEST_RESAMPLES,
+            derive_seed(seed, "test-resamples"),
+        ));
         Ok(Some(SeedResult::new(
             seed,
             self.evaluate(&split, &teachers, &weak, &student, &ceiling),
@@ -322,8 +427,7 @@ impl SeedRunner<'_> {
     }
 
     fn split(&self, seed: u64) -> Result<Split> {
-        let data = &self.config.data;
-        let sizes = [data.n_weak, data.n_transfer, data.n_test];
+        let sizes = [self.sizes.n_weak, self.sizes.n_transfer, self.sizes.n_test];
         let parts = stratified_split(&self.dataset.labels(), &sizes, derive_seed(seed, "split"))
             .with_context(|| format!("splitting dataset `{}`", self.dataset.name))?;
         let [weak, transfer, test]: [Vec<usize>; 3] = parts.try_into().expect("three parts");
@@ -333,7 +437,6 @@ impl SeedRunner<'_> {
     fn train_teacher(&mut self, index: usize, split: &Split, seed: u64) -> Result<Option<Trained>> {
         let config = self.config;
         let models = &config.weak.models;
-        let model = &models[index % models.len()];
         let role = Role::Teacher(index);
         let teacher_seed = derive_seed(seed, &role.to_string());
         let labels = self.labels(&split.weak);
@@ -344,24 +447,24 @@ impl SeedRunner<'_> {
         };
         let pick = |positions: &[usize]| positions.iter().map(|&p| split.weak[p]).collect::<Vec<_>>();
         let (train, val) = (pick(&train), pick(&val));
-        let job = TrainJob {
+        let learner = Learner {
             role,
-            model: self.models[model].clone(),
-            config: config.weak.train.clone(),
+            model: models[index % models.len()].clone(),
+            mode: config.weak.mode,
+            train_config: &config.weak.train,
+            probe: &config.weak.probe,
             loss: Loss::Xent,
-            max_len: config.data.max_len,
-            classes: self.dataset.classes.clone(),
             seed: teacher_seed,
-            train_texts: self.texts(&train),
             train_labels: one_hot_rows(&self.labels(&train), self.dataset.classes.len()),
-            val_texts: self.texts(&val),
+            train,
             val_labels: self.labels(&val),
+            val,
             predict: BTreeMap::from([
-                ("transfer".to_string(), self.texts(&split.transfer)),
-                ("test".to_string(), self.texts(&split.test)),
+                ("transfer".to_string(), split.transfer.clone()),
+                ("test".to_string(), split.test.clone()),
             ]),
         };
-        self.run_job(model, &job, seed)
+        self.learn(&learner, seed)
     }
 
     /// Trains the strong model on the transfer half with `targets` (weak labels for the student,
@@ -378,68 +481,148 @@ impl SeedRunner<'_> {
         let role_seed = derive_seed(seed, &role.to_string());
         let hard: Vec<usize> = targets.iter().map(|t| argmax(t)).collect();
         let (train, val) = train_val_split(&hard, config.data.val_fraction, role_seed);
-        let texts = |positions: &[usize]| {
-            positions
-                .iter()
-                .map(|&p| self.dataset.examples[split.transfer[p]].text.clone())
-                .collect()
-        };
-        let job = TrainJob {
+        let pool_indices = |positions: &[usize]| positions.iter().map(|&p| split.transfer[p]).collect();
+        let learner = Learner {
             role,
-            model: self.models[&config.strong.model].clone(),
-            config: config.strong.train.clone(),
+            model: config.strong.model.clone(),
+            mode: config.strong.mode,
+            train_config: &config.strong.train,
+            probe: &config.strong.probe,
             loss: loss.clone(),
-            max_len: config.data.max_len,
-            classes: self.dataset.classes.clone(),
             seed: role_seed,
-            train_texts: texts(&train),
+            train: pool_indices(&train),
             train_labels: train.iter().map(|&p| targets[p].clone()).collect(),
-            val_texts: texts(&val),
+            val: pool_indices(&val),
             val_labels: val.iter().map(|&p| hard[p]).collect(),
-            predict: BTreeMap::from([("test".to_string(), self.texts(&split.test))]),
+            predict: BTreeMap::from([("test".to_string(), split.test.clone())]),
         };
-        self.run_job(&config.strong.model, &job, seed)
+        self.learn(&learner, seed)
     }
 
-    /// Trains `job` unless it finished before; in [`Mode::Plan`], only notes whether it did and
-    /// returns its output if so.
-    fn run_job(&mut self, model: &str, job: &TrainJob, seed: u64) -> Result<Option<Trained>> {
+    /// Trains `learner` as its mode says: fine-tuning, or a probe on the model's embeddings.
+    fn learn(&mut self, learner: &Learner, seed: u64) -> Result<Option<Trained>> {
+        let output = match learner.mode {
+            TrainMode::Finetune => self.fine_tune(learner, seed)?,
+            TrainMode::Probe => self.probe(learner, seed)?,
+        };
+        Ok(output.map(|output| Trained {
+            model: learner.model.clone(),
+            output,
+        }))
+    }
+
+    fn fine_tune(&mut self, learner: &Learner, seed: u64) -> Result<Option<JobOutput>> {
+        let job = TrainJob {
+            role: learner.role,
+            model: self.models[&learner.model].clone(),
+            config: learner.train_config.clone(),
+            loss: learner.loss.clone(),
+            max_len: self.config.data.max_len,
+            classes: self.dataset.classes.clone(),
+            seed: learner.seed,
+            train_texts: self.texts(&learner.train),
+            train_labels: learner.train_labels.clone(),
+            val_texts: self.texts(&learner.val),
+            val_labels: learner.val_labels.clone(),
+            predict: learner
+                .predict
+                .iter()
+                .map(|(name, indices)| (name.clone(), self.texts(indices)))
+                .collect(),
+        };
         let compute = &self.env.compute;
-        let key = job.key(compute);
+        let save_weights = self.env.save_weights;
         // A cached output that does not fit the job (tampered with, truncated) is trained again.
         let check = |output: &JobOutput| Ok(job.check_output(output)?);
-        if self.mode == Mode::Plan {
-            let output = self.stages.cached("train", &key, check);
-            self.plan.push(PlannedStage {
-                seed,
-                role: job.role,
-                cached: output.is_some(),
-                key: Some(stable_hash(&key)),
-            });
-            return Ok(output.map(|output| Trained {
-                model: model.to_string(),
-                output,
-            }));
-        }
-        let save_weights = self.env.save_weights;
-        let (output, status) = self.stages.run_checked("train", &key, check, |dir| {
+        self.stage("train", job.role, &job.key(compute), seed, check, |dir| {
             let weights = save_weights.then(|| dir.join("model"));
             Ok(w2s_train::job::run(
-                job,
+                &job,
                 compute,
                 weights.as_deref(),
                 Some(&dir.join(SCRATCH_DIR)),
             )?)
-        })?;
+        })
+    }
+
+    fn probe(&mut self, learner: &Learner, seed: u64) -> Result<Option<JobOutput>> {
+        let (embeddings_key, embeddings) = self.embeddings_of(&learner.model, learner.train_config)?;
+        let job = ProbeJob {
+            role: learner.role,
+            embeddings: &*embeddings,
+            embeddings_key,
+            config: learner.probe.clone(),
+            loss: learner.loss.clone(),
+            classes: self.dataset.classes.clone(),
+            train: learner.train.clone(),
+            train_labels: learner.train_labels.clone(),
+            val: learner.val.clone(),
+            val_labels: learner.val_labels.clone(),
+            predict: learner.predict.clone(),
+        };
+        let check = |output: &JobOutput| Ok(job.check_output(output)?);
+        self.stage("probe", job.role, &job.key(), seed, check, |_| Ok(job.run()?))
+    }
+
+    /// Runs a stage unless it finished before; in [`Mode::Plan`], only notes whether it did and
+    /// returns its output if so.
+    fn stage<K, C, F>(&mut self, kind: &str, role: Role, key: &K, seed: u64, check: C, compute: F) -> Result<Option<JobOutput>>
+    where
+        K: serde::Serialize,
+        C: Fn(&JobOutput) -> Result<()>,
+        F: FnOnce(&Path) -> Result<JobOutput>,
+    {
+        if self.mode == Mode::Plan {
+            let output = self.stages.cached(kind, key, check);
+            self.plan.push(PlannedStage {
+                seed,
+                role,
+                cached: output.is_some(),
+                key: Some(stable_hash(key)),
+            });
+            return Ok(output);
+        }
+        let (output, status) = self.stages.run_checked(kind, key, check, compute)?;
         match status {
             StageStatus::Computed => self.computed += 1,
-            StageStatus::Cached if self.mode != Mode::Plan => eprintln!("{}: finished before, reusing it", job.role),
-            StageStatus::Cached => {}
+            StageStatus::Cached => eprintln!("{role}: finished before, reusing it"),
         }
-        Ok(Some(Trained {
-            model: model.to_string(),
-            output,
-        }))
+        Ok(Some(output))
+    }
+
+    /// The identity of `model`'s embeddings of the pool and, unless planning, the embeddings,
+    /// computed or loaded once per run.
+    fn embeddings_of(&mut self, model: &str, train: &TrainConfig) -> Result<(String, Arc<Embeddings>)> {
+        let job = EmbedJob {
+            model: self.models[model].clone(),
+            max_len: self.config.data.max_len,
+            batch_size: train.eval_batch_size,
+            texts: self.dataset.examples.iter().map(|e| e.text.clone()).collect(),
+        };
+        let compute = &self.env.compute;
+        if self.mode == Mode::Plan {
+            return Ok((embeddings_key(&job, compute), Arc::new(Embeddings::from_rows(&[]))));
+        }
+        if !self.embeddings.contains_key(model) {
+            let stored = embeddings(self.stages, &job, compute, &format!("embed {model}"))?;
+            self.computed += usize::from(stored.status == StageStatus::Computed);
+            self.embeddings.insert(model.to_string(), stored);
+        }
+        let stored = &self.embeddings[model];
+        Ok((stored.key.clone(), stored.embeddings.clone()))
+    }
+
+    /// The embedding stages of the run, for the results.
+    fn embedding_timings(&self) -> Vec<EmbeddingTiming> {
+        self.embeddings
+            .iter()
+            .map(|(model, stored)| EmbeddingTiming {
+                model: model.clone(),
+                rows: stored.report.rows,
+                seconds: stored.report.seconds,
+                examples_per_s: stored.report.examples_per_s,
+            })
+            .collect()
     }
 
     /// The teachers' labels combined by `ensemble.method`, weighted by their held-out accuracy

@@ -21,6 +21,7 @@ use w2s_core::aggregate::{CellOutcome, CellRecord, SweepSummary, aggregate};
 use w2s_core::config::{ExperimentConfig, SourcedOverride};
 use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_core::report::RunResults;
+use w2s_core::suite::{SuiteSummary, suite_summary};
 use w2s_core::sweep::{Cell, Sweep};
 
 use crate::study::{RunEnv, plan_experiment, run_dir, train_teachers_and_ceiling};
@@ -403,6 +404,8 @@ fn list_or_none(items: &[String]) -> String {
 /// What `w2s aggregate` wrote.
 pub struct Aggregated {
     pub summary: SweepSummary,
+    /// The sweep read as a suite, when it has a `dataset` axis.
+    pub suite: Option<SuiteSummary>,
     pub dir: PathBuf,
     pub files: Vec<PathBuf>,
     /// E.g. no font was found for the PNG plots.
@@ -437,12 +440,45 @@ pub fn aggregate_sweep(sweep: &LoadedSweep, dir: &Path) -> Result<Aggregated> {
     let plots = w2s_plot::write_plots(&summary, dir).context("plotting the sweep")?;
     files.extend(plots.files);
     warnings.extend(plots.warnings);
+    let suite = suite_summary(&summary);
+    if let Some(suite) = &suite {
+        files.extend(write_suite(suite, &sweep.sweep.name, dir)?);
+    }
     Ok(Aggregated {
         summary,
+        suite,
         dir: dir.to_path_buf(),
         files,
         warnings,
     })
+}
+
+/// The suite's report, `suite.{json,csv,md}`, and a plot per paired comparison.
+fn write_suite(suite: &SuiteSummary, sweep: &str, dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (name, text) in [
+        ("suite.json", serde_json::to_string_pretty(suite)?),
+        ("suite.csv", suite.to_csv()),
+        ("suite.md", suite.to_markdown(sweep)),
+    ] {
+        let path = dir.join(name);
+        write_atomic(&path, text.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        files.push(path);
+    }
+    for (i, comparison) in suite.comparisons.iter().enumerate() {
+        let path = dir.join(format!("suite-paired-{}.png", i + 1));
+        let title = format!("PGR per dataset: {} against {}", comparison.method, comparison.baseline);
+        w2s_plot::write_paired_scatter(
+            &path,
+            &title,
+            &format!("PGR, {}", comparison.baseline),
+            &format!("PGR, {}", comparison.method),
+            &comparison.points,
+        )
+        .with_context(|| format!("plotting {}", path.display()))?;
+        files.push(path);
+    }
+    Ok(files)
 }
 
 /// A warning when finished cells were computed with different backends or precisions, whose

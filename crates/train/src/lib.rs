@@ -5,8 +5,10 @@
 //! - [`fit`](mod@fit): the training loop: AdamW with warmup and decay, gradient clipping,
 //!   per-epoch evaluation and best-checkpoint selection, and resuming a killed run.
 //! - [`step`]: one optimisation step, on one device or data-parallel over several.
-//! - [`predict`]: batched prediction.
+//! - [`predict`]: batched prediction and pooled embeddings.
+//! - [`embed`]: a dataset's pooled embeddings under a frozen model, the features of probes.
 //! - [`probe`](mod@probe): linear probes, logistic regression on frozen embeddings (L-BFGS on the host).
+//! - [`probe_job`]: a probe as a stage, the fast counterpart of a fine-tuning job.
 //! - [`records`]: what a run records: each epoch's log, where it stands, its best model.
 //! - [`optim`]: gradient clipping to a global norm, and AdamW (torch's in-place ops on
 //!   libtorch).
@@ -24,6 +26,7 @@ mod batches;
 pub mod compute;
 pub mod device;
 pub mod divergence;
+pub mod embed;
 pub mod fit;
 pub mod host_memory;
 pub mod job;
@@ -34,6 +37,7 @@ pub mod optim;
 pub mod precision;
 pub mod predict;
 pub mod probe;
+pub mod probe_job;
 pub mod progress;
 pub mod records;
 pub mod resume;

@@ -10,18 +10,20 @@
 //!
 //! The files: [`schema`] the typed config and its defaults, [`overrides`] reading a file,
 //! profiles and `key=value` overrides, [`validate`] the constraints serde cannot express,
-//! [`error`] what goes wrong, [`hash`] the stable content hash of configs and stage keys.
+//! [`sizes`] how many examples a run draws, [`error`] what goes wrong, [`hash`] the stable content hash of configs and stage keys.
 
 mod error;
 mod hash;
 mod overrides;
 mod schema;
+mod sizes;
 mod validate;
 
 pub use error::*;
 pub use hash::*;
 pub use overrides::*;
 pub use schema::*;
+pub use sizes::*;
 #[allow(unused_imports)] // the validation helpers are the tests' too
 pub use validate::*;
 

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::hash::stable_hash;
+use super::sizes::SplitSize;
 
 /// A fully resolved experiment: one weak-to-strong pipeline per seed.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,21 +34,85 @@ pub struct ExperimentConfig {
     pub ensemble: EnsembleConfig,
 }
 
-/// Sizes of the disjoint splits drawn from the dataset.
+/// Sizes of the disjoint splits drawn from the dataset: counts, or fractions of the pool.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// Ground-truth examples the weak teachers are trained on.
-    pub n_weak: usize,
+    pub n_weak: SplitSize,
     /// Examples the weak teachers label for the student (ground truth hidden).
-    pub n_transfer: usize,
+    pub n_transfer: SplitSize,
     /// Held-out test examples.
-    pub n_test: usize,
+    pub n_test: SplitSize,
     /// Maximum sequence length in tokens.
     pub max_len: usize,
     /// Fraction of each training set held out for validation, in `[0, 1)`.
     #[serde(default = "default_val_fraction")]
     pub val_fraction: f64,
+    /// The pool every seed splits: at most this many examples, drawn once, stratified, with a
+    /// fixed seed, so that all seeds (and the cached embeddings of probes) share it; all of the
+    /// dataset when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_examples: Option<usize>,
+    /// A dataset with fewer examples is refused, with the reason, rather than run at sizes that
+    /// cannot answer; 0 refuses none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub min_examples: usize,
+}
+
+fn is_zero(value: &usize) -> bool {
+    *value == 0
+}
+
+/// How a model learns its labels.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainMode {
+    /// Fine-tune the whole pretrained model (`*.train`).
+    #[default]
+    Finetune,
+    /// Train a logistic-regression head on the frozen model's pooled embeddings (`*.probe`),
+    /// which are computed once per dataset and model and shared by every seed and cell.
+    Probe,
+}
+
+impl TrainMode {
+    fn is_finetune(&self) -> bool {
+        *self == Self::Finetune
+    }
+}
+
+/// Settings of a linear probe: multinomial logistic regression on standardized embeddings,
+/// fitted by L-BFGS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbeConfig {
+    /// L2 penalty on the weights, `l2 / 2 * ||W||^2` added to the mean cross-entropy.
+    pub l2: f64,
+    /// Most L-BFGS iterations of one solve.
+    pub max_iter: usize,
+    /// A solve stops once every gradient entry is below this.
+    pub tolerance: f64,
+    /// Solves of a loss whose targets depend on the probe's own predictions (`logconf`): the
+    /// targets are remade from the predictions before each, as training progresses.
+    pub refits: usize,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            l2: 1e-2,
+            max_iter: 500,
+            tolerance: 1e-6,
+            refits: 5,
+        }
+    }
+}
+
+impl ProbeConfig {
+    fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 /// The weak teachers.
@@ -59,6 +124,12 @@ pub struct WeakConfig {
     /// Fine-tuning settings shared by all teachers.
     #[serde(default)]
     pub train: TrainConfig,
+    /// Fine-tune the teachers, or train probes on their embeddings.
+    #[serde(default, skip_serializing_if = "TrainMode::is_finetune")]
+    pub mode: TrainMode,
+    /// The probes' settings, in probe mode.
+    #[serde(default, skip_serializing_if = "ProbeConfig::is_default")]
+    pub probe: ProbeConfig,
 }
 
 /// The strong student.
@@ -69,6 +140,10 @@ pub struct StrongConfig {
     pub model: String,
     /// Fine-tuning settings.
     pub train: TrainConfig,
+    /// Fine-tune the student and the ceiling, or train probes on their embeddings.
+    pub mode: TrainMode,
+    /// The probes' settings, in probe mode.
+    pub probe: ProbeConfig,
     /// Loss used when training on weak labels, with its settings.
     pub loss: Loss,
     /// Share of the student's training examples that carry the weak labels, in `[0, 1]`; the
@@ -86,6 +161,10 @@ struct StrongConfigToml {
     model: String,
     #[serde(default)]
     train: TrainConfig,
+    #[serde(default, skip_serializing_if = "TrainMode::is_finetune")]
+    mode: TrainMode,
+    #[serde(default, skip_serializing_if = "ProbeConfig::is_default")]
+    probe: ProbeConfig,
     #[serde(default)]
     loss: LossKind,
     #[serde(default)]
@@ -104,6 +183,8 @@ impl From<StrongConfigToml> for StrongConfig {
         Self {
             model: toml.model,
             train: toml.train,
+            mode: toml.mode,
+            probe: toml.probe,
             loss,
             weak_label_share: toml.weak_label_share,
         }
@@ -119,6 +200,8 @@ impl From<StrongConfig> for StrongConfigToml {
         Self {
             model: config.model,
             train: config.train,
+            mode: config.mode,
+            probe: config.probe,
             loss: config.loss.kind(),
             logconf,
             weak_label_share: config.weak_label_share,
@@ -300,6 +383,7 @@ macro_rules! display_as_serde_name {
 
 display_as_serde_name! {
     Schedule { Constant => "constant", Linear => "linear", Cosine => "cosine" }
+    TrainMode { Finetune => "finetune", Probe => "probe" }
     LossKind { Xent => "xent", Hard => "hard", Logconf => "logconf" }
     EnsembleMethod { None => "none", Hard => "hard", Soft => "soft", Weighted => "weighted" }
 }
@@ -352,20 +436,34 @@ impl ExperimentConfig {
             dataset: String::new(),
             profile: default_profile(),
             seeds: vec![0],
+            // Keys that are left out when at their default are set to another value here, so
+            // that the schema has them.
             data: DataConfig {
-                n_weak: 0,
-                n_transfer: 0,
-                n_test: 0,
+                n_weak: SplitSize::Count(0),
+                n_transfer: SplitSize::Count(0),
+                n_test: SplitSize::Count(0),
                 max_len: 0,
                 val_fraction: default_val_fraction(),
+                max_examples: Some(0),
+                min_examples: 1,
             },
             weak: WeakConfig {
                 models: vec![String::new()],
                 train: TrainConfig::default(),
+                mode: TrainMode::Probe,
+                probe: ProbeConfig {
+                    refits: 0,
+                    ..ProbeConfig::default()
+                },
             },
             strong: StrongConfig {
                 model: String::new(),
                 train: TrainConfig::default(),
+                mode: TrainMode::Probe,
+                probe: ProbeConfig {
+                    refits: 0,
+                    ..ProbeConfig::default()
+                },
                 loss: Loss::default(),
                 weak_label_share: default_weak_label_share(),
             },

@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::error::ConfigError;
-use super::schema::{ExperimentConfig, TrainConfig};
+use super::schema::{ExperimentConfig, ProbeConfig, TrainConfig, TrainMode};
+use super::sizes::SplitSize;
 
 impl ExperimentConfig {
     /// Check every constraint serde cannot express.
@@ -16,6 +17,12 @@ impl ExperimentConfig {
         problems.extend(self.size_problems());
         problems.extend(train_problems("weak.train", &self.weak.train));
         problems.extend(train_problems("strong.train", &self.strong.train));
+        if self.weak.mode == TrainMode::Probe {
+            problems.extend(probe_problems("weak.probe", &self.weak.probe));
+        }
+        if self.strong.mode == TrainMode::Probe {
+            problems.extend(probe_problems("strong.probe", &self.strong.probe));
+        }
         if let Some(logconf) = self.strong.loss.logconf() {
             problems.extend(in_range("strong.logconf.aux_coef", logconf.aux_coef, 0.0, 1.0, true));
             problems.extend(in_range(
@@ -79,16 +86,15 @@ impl ExperimentConfig {
     fn size_problems(&self) -> Vec<String> {
         let data = &self.data;
         let positives = [
-            ("data.n_weak", data.n_weak),
-            ("data.n_transfer", data.n_transfer),
-            ("data.n_test", data.n_test),
             ("data.max_len", data.max_len),
             ("ensemble.size", self.ensemble.size),
+            ("data.max_examples", data.max_examples.unwrap_or(1)),
         ];
         let mut problems: Vec<String> = positives
             .iter()
             .filter_map(|&(key, value)| positive(key, value))
             .collect();
+        problems.extend(split_size_problems(data));
         problems.extend(in_range("data.val_fraction", data.val_fraction, 0.0, 1.0, false));
         problems.extend(in_range(
             "strong.weak_label_share",
@@ -152,6 +158,53 @@ pub(super) fn in_range(key: &str, value: f64, lo: f64, hi: f64, hi_inclusive: bo
     let below_hi = if hi_inclusive { value <= hi } else { value < hi };
     let close = if hi_inclusive { ']' } else { ')' };
     (!(value >= lo && below_hi)).then(|| format!("`{key}` = {value} must be in [{lo}, {hi}{close}"))
+}
+
+/// Problems of `data.n_weak`, `data.n_transfer` and `data.n_test`: counts above 0, fractions
+/// in (0, 1] that together take at most the whole pool.
+pub(super) fn split_size_problems(data: &super::schema::DataConfig) -> Vec<String> {
+    let sizes = [
+        ("data.n_weak", data.n_weak),
+        ("data.n_transfer", data.n_transfer),
+        ("data.n_test", data.n_test),
+    ];
+    let mut problems = Vec::new();
+    let mut fractions = 0.0;
+    for (key, size) in sizes {
+        match size {
+            SplitSize::Count(count) => problems.extend(positive(key, count)),
+            SplitSize::Fraction(fraction) if fraction > 0.0 && fraction <= 1.0 => fractions += fraction,
+            SplitSize::Fraction(fraction) => problems.push(format!(
+                "`{key}` = {fraction} must be a count of examples (an integer) or a fraction of the pool in (0, 1]"
+            )),
+        }
+    }
+    if fractions > 1.0 + 1e-9 {
+        problems.push(format!(
+            "`data.n_weak` and the other split fractions add up to {fractions}: together they may take at most the \
+             whole pool (1)"
+        ));
+    }
+    problems
+}
+
+/// Problems of a probe's settings under `prefix` (`strong.probe`).
+pub(super) fn probe_problems(prefix: &str, probe: &ProbeConfig) -> Vec<String> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let mut problems: Vec<String> = [
+        positive(&key("max_iter"), probe.max_iter),
+        positive(&key("refits"), probe.refits),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !(probe.l2 >= 0.0 && probe.l2.is_finite()) {
+        problems.push(format!("`{}` = {} must be 0 or a positive number", key("l2"), probe.l2));
+    }
+    if !(probe.tolerance > 0.0 && probe.tolerance.is_finite()) {
+        problems.push(format!("`{}` = {} must be a positive number", key("tolerance"), probe.tolerance));
+    }
+    problems
 }
 
 pub(super) fn train_problems(prefix: &str, train: &TrainConfig) -> Vec<String> {

@@ -1,7 +1,8 @@
 //! Tables: the text, Markdown and CSV renderings of a run's results ([`run`]) and of an
-//! aggregated sweep ([`sweep`]), and the cell formatting they share.
+//! aggregated sweep ([`sweep`]), of a sweep read as a suite ([`suite`]), and the cell formatting they share.
 
 pub(crate) mod run;
+pub(crate) mod suite;
 pub(crate) mod sweep;
 
 use crate::stats::Summary;
@@ -39,6 +40,11 @@ pub(crate) fn mean_std(summary: &Summary) -> String {
         (Some(mean), None) => format!("{mean:.3}"),
         _ => "-".to_string(),
     }
+}
+
+/// `"0.812"`, or `"-"` when missing.
+pub(crate) fn fixed(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
 }
 
 pub(crate) fn optional(value: Option<f64>) -> String {

@@ -1,7 +1,7 @@
 //! The tables of an aggregated sweep: per cell the accuracies and PGR across seeds, the median
 //! PGR per axis value, and the cells that did not finish.
 
-use super::{aligned, csv_line, markdown_escape, markdown_table, mean_std, optional};
+use super::{aligned, csv_line, fixed, markdown_escape, markdown_table, mean_std, optional};
 use crate::aggregate::{CellMetrics, CellStatus, CellSummary, SweepSummary};
 use crate::stats::Summary;
 
@@ -201,9 +201,6 @@ impl CellMetrics {
     }
 }
 
-fn fixed(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"))
-}
 
 /// `"0.812 ± 0.010 [0.790, 0.834]"`, shortened when the std or interval is missing.
 fn mean_std_ci(summary: &&Summary) -> String {
