@@ -1,6 +1,17 @@
-//! Summaries of a metric across seeds.
+//! Statistics of the results: summaries of a metric across seeds, paired tests of two methods
+//! across datasets, bootstrap intervals, and the distribution functions behind their p-values.
+
+mod bootstrap;
+mod distribution;
+mod paired;
 
 use serde::{Deserialize, Serialize};
+
+pub use bootstrap::{bootstrap_ci, percentile_ci95};
+pub use distribution::{
+    ln_gamma, normal_two_sided, regularized_gamma_q, regularized_incomplete_beta, student_t_cdf, student_t_two_sided,
+};
+pub use paired::{PairedTest, WilcoxonTest, paired_t_test, wilcoxon_signed_rank};
 
 /// Mean, spread and 95% confidence interval of the values that are present.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -12,6 +12,7 @@
 
 mod draw;
 mod font;
+mod scatter;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ use w2s_core::io::write_atomic;
 
 use crate::draw::{Figure, Kind};
 use crate::font::Measured;
+
+pub use scatter::write_paired_scatter;
 
 /// What [`write_plots`] wrote.
 #[derive(Debug, Clone, Default, PartialEq)]
