@@ -467,8 +467,12 @@ fn run_one_cell(sweep: &LoadedSweep, index: usize, command: &CellCommand) -> Res
 
 fn run_sweep_here(sweep: &LoadedSweep, command: &CellCommand, words: &AblateArgs) -> Result<()> {
     let summary = run_local(sweep, command)?;
+    let skipped = match summary.skipped {
+        0 => String::new(),
+        n => format!(", {n} were skipped (their datasets are below `data.min_examples`)"),
+    };
     eprintln!(
-        "sweep {}: {} cells ran now, {} had finished before; `{}` collects them",
+        "sweep {}: {} cells ran now, {} had finished before{skipped}; `{}` collects them",
         sweep.sweep.name,
         summary.ran,
         summary.already_done,

@@ -45,9 +45,21 @@ pub enum CellOutcome {
     },
     /// Never started.
     NotRun,
+    /// Left out by design: its dataset is below `data.min_examples`. Finished, never averaged.
+    Skipped {
+        /// Why, as the run said it.
+        reason: String,
+    },
 }
 
-/// A cell's status, serialized as `"done"`, `"failed"`, `"incomplete"` or `"not run"`.
+impl CellOutcome {
+    /// Whether the cell needs no further run: done, or skipped by design.
+    pub fn is_finished(&self) -> bool {
+        matches!(self, Self::Done(_) | Self::Skipped { .. })
+    }
+}
+
+/// A cell's status, serialized as `"done"`, `"failed"`, `"incomplete"`, `"not run"` or `"skipped"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CellStatus {
@@ -60,6 +72,8 @@ pub enum CellStatus {
     /// Never started.
     #[serde(rename = "not run")]
     NotRun,
+    /// Left out by design (a dataset below the minimum size).
+    Skipped,
 }
 
 impl CellStatus {
@@ -70,6 +84,7 @@ impl CellStatus {
             Self::Failed => "failed",
             Self::Incomplete => "incomplete",
             Self::NotRun => "not run",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -289,6 +304,7 @@ fn summarize_cell(cell: &CellRecord) -> CellSummary {
         CellOutcome::Failed { log, error } => (CellStatus::Failed, 0, Some(log.clone()), Some(error.clone()), None),
         CellOutcome::Incomplete { log } => (CellStatus::Incomplete, 0, Some(log.clone()), None, None),
         CellOutcome::NotRun => (CellStatus::NotRun, 0, None, None, None),
+        CellOutcome::Skipped { reason } => (CellStatus::Skipped, 0, None, Some(reason.clone()), None),
     };
     CellSummary {
         index: cell.index,

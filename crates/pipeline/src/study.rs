@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use w2s_core::config::{ExperimentConfig, Loss, ProbeConfig, ResolvedSizes, TrainConfig, TrainMode, stable_hash};
+use serde::{Deserialize, Serialize};
+use w2s_core::config::{
+    ExperimentConfig, Loss, ProbeConfig, ResolvedSizes, SizeError, TrainConfig, TrainMode, stable_hash,
+};
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
-use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic};
+use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic, write_json_atomic};
 use w2s_core::labels::{label_accuracy, mix_in_truth, one_hot_rows};
 use w2s_core::metrics::{argmax, evaluate};
 use w2s_core::pgr::{PgrBootstrap, bootstrap_pgr, pooled_interval};
@@ -17,7 +20,8 @@ use w2s_core::report::{EmbeddingTiming, ModelResult, Role, RunResults, SeedResul
 use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
 use w2s_models::{ModelConfig, PretrainedModel, resolve_model_dir};
-use w2s_train::embed::{EmbedJob, Embeddings};
+use w2s_train::embed::EmbedJob;
+use w2s_train::probe::Embeddings;
 use w2s_train::probe_job::ProbeJob;
 use w2s_train::{Compute, JobOutput, TrainJob};
 
@@ -118,7 +122,15 @@ pub fn run_dir(config: &ExperimentConfig, out_dir: &Path) -> PathBuf {
 /// Runs every stage of the experiment for each seed, writes `results.{json,csv,md}` into the run
 /// folder and returns the results.
 pub fn run_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<RunOutput> {
-    let done = run_seeds(config, env, Mode::All)?;
+    let done = match run_seeds(config, env, Mode::All) {
+        Ok(done) => done,
+        Err(error) => {
+            if let Some(size) = error.downcast_ref::<SizeError>() {
+                record_skipped(&run_dir(config, &env.out_dir), size)?;
+            }
+            return Err(error);
+        }
+    };
     let seeds = done
         .seeds
         .into_iter()
@@ -191,12 +203,12 @@ fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<Seed
         .collect::<Result<Vec<_>>>()?;
     Ok(SeedsDone {
         seeds,
+        embeddings: runner.embedding_timings(),
+        test_intervals: test_intervals(&runner.bootstraps),
         computed: runner.computed,
         plan: runner.plan,
         domain: dataset.domain.clone(),
         sizes,
-        embeddings: runner.embedding_timings(),
-        test_intervals: test_intervals(&runner.bootstraps),
     })
 }
 
@@ -260,6 +272,23 @@ fn check_max_len(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
         ),
         _ => Ok(()),
     }
+}
+
+/// The file that marks a run as left out by design, with the reason.
+pub const SKIPPED_FILE: &str = "skipped.json";
+
+/// What [`SKIPPED_FILE`] holds.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Skipped {
+    pub reason: String,
+}
+
+/// Marks the run as left out because its dataset is too small: a sweep counts it as finished.
+fn record_skipped(dir: &Path, error: &SizeError) -> Result<()> {
+    let skipped = Skipped {
+        reason: error.to_string(),
+    };
+    write_json_atomic(&dir.join(SKIPPED_FILE), &skipped).with_context(|| format!("writing {}", dir.display()))
 }
 
 /// The run folder is named by the config alone, so a run on another backend or precision
@@ -549,8 +578,7 @@ impl SeedRunner<'_> {
         let (embeddings_key, embeddings) = self.embeddings_of(&learner.model, learner.train_config)?;
         let job = ProbeJob {
             role: learner.role,
-            embeddings: &*embeddings,
-            embeddings_key,
+            embeddings_key: &embeddings_key,
             config: learner.probe.clone(),
             loss: learner.loss.clone(),
             classes: self.dataset.classes.clone(),
@@ -561,12 +589,23 @@ impl SeedRunner<'_> {
             predict: learner.predict.clone(),
         };
         let check = |output: &JobOutput| Ok(job.check_output(output)?);
-        self.stage("probe", job.role, &job.key(), seed, check, |_| Ok(job.run()?))
+        self.stage("probe", job.role, &job.key(), seed, check, |_| {
+            let embeddings = embeddings.as_deref().expect("embeddings are loaded unless planning");
+            Ok(job.run(embeddings)?)
+        })
     }
 
     /// Runs a stage unless it finished before; in [`Mode::Plan`], only notes whether it did and
     /// returns its output if so.
-    fn stage<K, C, F>(&mut self, kind: &str, role: Role, key: &K, seed: u64, check: C, compute: F) -> Result<Option<JobOutput>>
+    fn stage<K, C, F>(
+        &mut self,
+        kind: &str,
+        role: Role,
+        key: &K,
+        seed: u64,
+        check: C,
+        compute: F,
+    ) -> Result<Option<JobOutput>>
     where
         K: serde::Serialize,
         C: Fn(&JobOutput) -> Result<()>,
@@ -592,7 +631,7 @@ impl SeedRunner<'_> {
 
     /// The identity of `model`'s embeddings of the pool and, unless planning, the embeddings,
     /// computed or loaded once per run.
-    fn embeddings_of(&mut self, model: &str, train: &TrainConfig) -> Result<(String, Arc<Embeddings>)> {
+    fn embeddings_of(&mut self, model: &str, train: &TrainConfig) -> Result<(String, Option<Arc<Embeddings>>)> {
         let job = EmbedJob {
             model: self.models[model].clone(),
             max_len: self.config.data.max_len,
@@ -601,7 +640,7 @@ impl SeedRunner<'_> {
         };
         let compute = &self.env.compute;
         if self.mode == Mode::Plan {
-            return Ok((embeddings_key(&job, compute), Arc::new(Embeddings::from_rows(&[]))));
+            return Ok((embeddings_key(&job, compute), None));
         }
         if !self.embeddings.contains_key(model) {
             let stored = embeddings(self.stages, &job, compute, &format!("embed {model}"))?;
@@ -609,7 +648,7 @@ impl SeedRunner<'_> {
             self.embeddings.insert(model.to_string(), stored);
         }
         let stored = &self.embeddings[model];
-        Ok((stored.key.clone(), stored.embeddings.clone()))
+        Ok((stored.key.clone(), Some(stored.embeddings.clone())))
     }
 
     /// The embedding stages of the run, for the results.

@@ -18,13 +18,13 @@ use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use w2s_core::aggregate::{CellOutcome, CellRecord, SweepSummary, aggregate};
-use w2s_core::config::{ExperimentConfig, SourcedOverride};
+use w2s_core::config::{ExperimentConfig, SizeError, SourcedOverride};
 use w2s_core::io::{read_json, write_atomic, write_json_atomic};
 use w2s_core::report::RunResults;
 use w2s_core::suite::{SuiteSummary, suite_summary};
 use w2s_core::sweep::{Cell, Sweep};
 
-use crate::study::{RunEnv, plan_experiment, run_dir, train_teachers_and_ceiling};
+use crate::study::{RunEnv, SKIPPED_FILE, Skipped, plan_experiment, run_dir, train_teachers_and_ceiling};
 use crate::{available_names, experiment_path};
 
 /// The folder of sweep files inside the experiments folder.
@@ -163,6 +163,9 @@ pub fn cell_outcome(run_dir: &Path, compute: Option<&str>) -> CellOutcome {
         }
         return CellOutcome::NotRun;
     }
+    if let Ok(skipped) = read_json::<Skipped>(&run_dir.join(SKIPPED_FILE)) {
+        return CellOutcome::Skipped { reason: skipped.reason };
+    }
     if let Ok(failure) = read_json::<Failure>(&run_dir.join(FAILED_FILE)) {
         return CellOutcome::Failed {
             log,
@@ -244,6 +247,8 @@ pub fn run_cell(cell: &SweepCell, command: &CellCommand) -> Result<bool> {
 pub struct LocalSummary {
     pub already_done: usize,
     pub ran: usize,
+    /// Cells left out by design (a dataset below the minimum size), each saying why in its log.
+    pub skipped: usize,
     /// The failed cells' indices and log paths.
     pub failed: Vec<(usize, PathBuf)>,
 }
@@ -251,11 +256,7 @@ pub struct LocalSummary {
 /// Runs every unfinished cell, one after another, with a progress bar of cells done and left.
 /// A failed cell does not stop the others.
 pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSummary> {
-    let todo: Vec<&SweepCell> = sweep
-        .cells
-        .iter()
-        .filter(|c| !matches!(sweep.outcome(c), CellOutcome::Done(_)))
-        .collect();
+    let todo: Vec<&SweepCell> = sweep.cells.iter().filter(|c| !sweep.outcome(c).is_finished()).collect();
     let mut summary = LocalSummary {
         already_done: sweep.cells.len() - todo.len(),
         ..LocalSummary::default()
@@ -273,7 +274,12 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
         progress.set_message(cell.cell.describe());
         let ok = run_cell(cell, command)?;
         let log = cell.run_dir.join(LOG_FILE);
-        let verdict = if ok { "done" } else { "FAILED" };
+        let skipped = !ok && matches!(sweep.outcome(cell), CellOutcome::Skipped { .. });
+        let verdict = match (ok, skipped) {
+            (true, _) => "done",
+            (false, true) => "skipped (see its log)",
+            (false, false) => "FAILED",
+        };
         println_above(
             &progress,
             format!(
@@ -286,6 +292,8 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
         );
         if ok {
             summary.ran += 1;
+        } else if skipped {
+            summary.skipped += 1;
         } else {
             summary.failed.push((cell.cell.index, log));
         }
@@ -302,7 +310,7 @@ pub fn run_local(sweep: &LoadedSweep, command: &CellCommand) -> Result<LocalSumm
 pub fn train_shared_stages(sweep: &LoadedSweep, env: &RunEnv) -> Result<()> {
     let mut failed = 0;
     for cell in &sweep.cells {
-        if matches!(sweep.outcome(cell), CellOutcome::Done(_)) {
+        if sweep.outcome(cell).is_finished() {
             continue;
         }
         eprintln!(
@@ -351,10 +359,16 @@ pub fn describe_plan(sweep: &LoadedSweep, env: &RunEnv) -> Result<String> {
             cell.cell.describe()
         );
         let _ = writeln!(text, "            {}", cell.run_dir.display());
-        if matches!(outcome, CellOutcome::Done(_)) {
+        if outcome.is_finished() {
             continue;
         }
-        let plan = plan_experiment(&cell.config, env).with_context(|| format!("planning cell {}", cell.cell.index))?;
+        let plan = match plan_experiment(&cell.config, env) {
+            Err(error) if error.downcast_ref::<SizeError>().is_some() => {
+                let _ = writeln!(text, "            skipped: {error}");
+                continue;
+            }
+            plan => plan.with_context(|| format!("planning cell {}", cell.cell.index))?,
+        };
         let cached: Vec<String> = plan
             .iter()
             .filter(|s| s.cached)
@@ -390,6 +404,7 @@ fn outcome_name(outcome: &CellOutcome) -> &'static str {
         CellOutcome::Failed { .. } => "failed",
         CellOutcome::Incomplete { .. } => "incomplete",
         CellOutcome::NotRun => "not run",
+        CellOutcome::Skipped { .. } => "skipped",
     }
 }
 

@@ -228,6 +228,9 @@ pub enum JobError {
     /// The training loss became NaN or infinite; nothing of the stage is kept.
     #[error("{diverged}; nothing of the stage is cached. To train it, {advice}")]
     Diverged { diverged: Diverged, advice: String },
+    /// A frozen model's embeddings cannot be used (a value is NaN, say).
+    #[error("the model's embeddings are unusable: {0}")]
+    Embeddings(crate::probe::ProbeError),
     /// The fine-tuned model's predictions cannot be used (NaN, say); nothing of the stage is kept.
     #[error(
         "{stage}: the fine-tuned model's predictions are unusable ({problem}), so nothing of the stage \

@@ -38,7 +38,9 @@ pub fn predict_proba_with_progress(
         device,
         progress,
     };
-    batches.map_rows(model, |model, batch| probabilities(&model.forward(batch).cast(FloatDType::F32)))
+    batches.map_rows(model, |model, batch| {
+        probabilities(&model.forward(batch).cast(FloatDType::F32))
+    })
 }
 
 /// The pooled representation that a classification head sees (before dropout) of every
@@ -58,7 +60,9 @@ pub fn pooled_embeddings(
         device,
         progress,
     };
-    batches.map_rows(model, |model, batch| host_rows(model.pooled(batch).cast(FloatDType::F32)))
+    batches.map_rows(model, |model, batch| {
+        host_rows(model.pooled(batch).cast(FloatDType::F32))
+    })
 }
 
 /// Token ids to run through a model in batches of similar length.
@@ -97,7 +101,9 @@ impl Batches<'_> {
                 progress.advance(done as f64 / started.elapsed().as_secs_f64());
             }
         }
-        out.into_iter().map(|row| row.expect("every example is in one batch")).collect()
+        out.into_iter()
+            .map(|row| row.expect("every example is in one batch"))
+            .collect()
     }
 }
 

@@ -202,7 +202,11 @@ pub(super) fn probe_problems(prefix: &str, probe: &ProbeConfig) -> Vec<String> {
         problems.push(format!("`{}` = {} must be 0 or a positive number", key("l2"), probe.l2));
     }
     if !(probe.tolerance > 0.0 && probe.tolerance.is_finite()) {
-        problems.push(format!("`{}` = {} must be a positive number", key("tolerance"), probe.tolerance));
+        problems.push(format!(
+            "`{}` = {} must be a positive number",
+            key("tolerance"),
+            probe.tolerance
+        ));
     }
     problems
 }

@@ -201,7 +201,6 @@ impl CellMetrics {
     }
 }
 
-
 /// `"0.812 ± 0.010 [0.790, 0.834]"`, shortened when the std or interval is missing.
 fn mean_std_ci(summary: &&Summary) -> String {
     match summary.ci95 {

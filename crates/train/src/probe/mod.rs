@@ -21,8 +21,8 @@ mod tests;
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
 use w2s_core::config::Loss;
+pub use w2s_core::config::ProbeConfig;
 
 use crate::loss::{Targets, targets};
 use lbfgs::Settings;
@@ -33,56 +33,24 @@ const LBFGS_MEMORY: usize = 10;
 /// How far a target row's sum may be from 1.
 const TARGET_SUM_TOLERANCE: f64 = 1e-4;
 
-/// Settings of a linear probe.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProbeConfig {
-    /// L2 penalty on the weights, added to the mean loss as `(l2 / 2) ||W||^2`; at least 0.
-    /// The default, 1e-2, suits standardized sentence embeddings (hundreds of features of
-    /// variance 1): it shrinks by half or more only the directions whose variance is below about
-    /// 0.04, the noisy tail of the spectrum that a probe would otherwise fit weak labels' errors
-    /// with, and keeps the few dominant directions that carry the task. As part of a mean loss
-    /// its effect does not change with the number of rows (scikit-learn's `C` is `1 / (n l2)`,
-    /// so `C = 0.05` at 2,000 rows).
-    pub l2: f64,
-    /// Most L-BFGS steps per solve; at least 1.
-    pub max_iter: usize,
-    /// A solve has converged when every component of the gradient is below this; above 0.
-    pub tolerance: f64,
-    /// For losses whose targets depend on the probe's own predictions (`logconf`): how many
-    /// times the targets are rebuilt and the probe refit after the first fit; at least 1.
-    pub refits: usize,
-}
-
-impl Default for ProbeConfig {
-    fn default() -> Self {
-        Self {
-            l2: 1e-2,
-            max_iter: 500,
-            tolerance: 1e-6,
-            refits: 5,
-        }
-    }
-}
-
-impl ProbeConfig {
-    /// Checks every setting's range.
-    pub fn validate(&self) -> Result<(), ProbeError> {
+/// Checks every setting's range (a config that `ExperimentConfig::validate` passed passes).
+pub fn check_config(config: &ProbeConfig) -> Result<(), ProbeError> {
+    {
         let invalid = |field, value: String, reason| Err(ProbeError::Config { field, value, reason });
-        if !(self.l2.is_finite() && self.l2 >= 0.0) {
-            return invalid("l2", self.l2.to_string(), "must be a finite number >= 0 (try 0.01)");
+        if !(config.l2.is_finite() && config.l2 >= 0.0) {
+            return invalid("l2", config.l2.to_string(), "must be a finite number >= 0 (try 0.01)");
         }
-        if self.max_iter == 0 {
+        if config.max_iter == 0 {
             return invalid("max_iter", "0".into(), "must be at least 1 (try 500)");
         }
-        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+        if !(config.tolerance.is_finite() && config.tolerance > 0.0) {
             return invalid(
                 "tolerance",
-                self.tolerance.to_string(),
+                config.tolerance.to_string(),
                 "must be a finite number > 0 (try 1e-6)",
             );
         }
-        if self.refits == 0 {
+        if config.refits == 0 {
             return invalid("refits", "0".into(), "must be at least 1 (try 5)");
         }
         Ok(())
@@ -194,6 +162,18 @@ impl Embeddings {
     pub fn values(&self) -> &[f32] {
         &self.values
     }
+
+    /// The rows at `indices`, in that order.
+    ///
+    /// # Panics
+    /// If an index is not a row.
+    pub fn select(&self, indices: &[usize]) -> Self {
+        let mut values = Vec::with_capacity(indices.len() * self.dim);
+        for &i in indices {
+            values.extend_from_slice(self.row(i));
+        }
+        Self { dim: self.dim, values }
+    }
 }
 
 /// A fitted probe: the training rows' standardization and a linear softmax head on top of it.
@@ -273,7 +253,7 @@ pub fn fit_probe(
     config: &ProbeConfig,
 ) -> Result<ProbeFit, ProbeError> {
     let start = Instant::now();
-    config.validate()?;
+    check_config(config)?;
     let classes = check_labels(train, labels)?;
     let standardizer = Standardizer::fit(train.values(), train.dim());
     let design = Design::new(&standardizer, train.values(), train.dim());

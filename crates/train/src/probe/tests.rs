@@ -562,7 +562,7 @@ fn invalid_configs_are_rejected_naming_the_field() {
             "{error}"
         );
     }
-    assert_eq!(base.validate(), Ok(()));
+    assert_eq!(check_config(&base), Ok(()));
 }
 
 #[test]
