@@ -88,6 +88,13 @@ def main():
                 achieved = result["tokens_per_s"] * flops_per_token(run, stage)
                 row.append(f"{100 * achieved / (peak * 1e12):.1f}%" if peak else "-")
             print("| " + " | ".join(row) + " |")
+    for run in runs:
+        if "embed" in run:
+            ratio = run["embed"]["examples_per_s"] / run["label"]["examples_per_s"]
+            print(f"\nw2s {run['backend']}: embedding (a probe's embedding stage) {run['embed']['examples_per_s']:.1f} "
+                  f"examples/s, **{ratio:.2f}x** its labelling (target: at least 1.0x); a probe cell, fit and labels "
+                  f"on {run['probe']['rows']} rows of {run['probe']['dim']}, **{run['probe']['seconds']:.3f} s** "
+                  "(target: under 1 s).")
     if reference:
         print(f"\nReference: {reference['backend']}.")
     kinds = sorted({run[stage]["memory_kind"] for run in runs for stage in ("train", "label")})

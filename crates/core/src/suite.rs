@@ -305,3 +305,101 @@ fn compare(baseline: &SuiteMethod, method: &SuiteMethod) -> SuiteComparison {
         points,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::{CellOutcome, aggregate};
+    use crate::testing::{cell, done};
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    /// Two methods on four datasets, each seed `(weak, student, ceiling)`:
+    /// - `a`: xent PGR 0.5 (seeds 0.4 and 0.6), logconf 0.8 (0.7 and 0.9);
+    /// - `b`: xent 0.0, logconf 0.5;
+    /// - `flat`: ceiling 0.5 points above weak, saturated;
+    /// - `tiny`: skipped, below the minimum size.
+    fn suite() -> SuiteSummary {
+        let run = |seeds: &[(f64, f64, f64)]| done("suite", seeds, 0.0);
+        let records = [
+            (0, "a", "xent", run(&[(0.6, 0.64, 0.7), (0.6, 0.66, 0.7)])),
+            (1, "a", "logconf", run(&[(0.6, 0.67, 0.7), (0.6, 0.69, 0.7)])),
+            (2, "b", "xent", run(&[(0.5, 0.5, 0.7)])),
+            (3, "b", "logconf", run(&[(0.5, 0.6, 0.7)])),
+            (4, "flat", "xent", run(&[(0.700, 0.701, 0.705)])),
+            (5, "flat", "logconf", run(&[(0.700, 0.702, 0.705)])),
+            (6, "tiny", "xent", CellOutcome::Skipped { reason: "too small".into() }),
+            (7, "tiny", "logconf", CellOutcome::Skipped { reason: "too small".into() }),
+        ];
+        let cells: Vec<_> = records
+            .into_iter()
+            .map(|(i, dataset, loss, outcome)| {
+                cell(i, "suite", &[(DATASET_AXIS, dataset), ("strong.loss", loss)], outcome)
+            })
+            .collect();
+        suite_summary(&aggregate("suite", &cells)).expect("a dataset axis makes a suite")
+    }
+
+    #[test]
+    fn methods_are_the_other_axes_and_datasets_are_rows() {
+        let suite = suite();
+        let names: Vec<&str> = suite.methods.iter().map(|m| m.method.as_str()).collect();
+        assert_eq!(names, ["xent", "logconf"]);
+        let xent = &suite.methods[0];
+        let datasets: Vec<&str> = xent.datasets.iter().map(|d| d.dataset.as_str()).collect();
+        assert_eq!(datasets, ["a", "b", "flat", "tiny"]);
+        assert!(close(xent.datasets[0].pgr.as_ref().unwrap().mean, 0.5));
+        assert!(close(xent.datasets[0].gap, 0.1));
+    }
+
+    #[test]
+    fn saturated_and_skipped_datasets_are_flagged_and_left_out_of_the_medians() {
+        let suite = suite();
+        let xent = &suite.methods[0];
+        let flat = xent.datasets[2].left_out.as_deref().unwrap();
+        assert!(flat.starts_with("saturated: the ceiling is 0.5 points above"), "{flat}");
+        assert_eq!(xent.datasets[3].left_out.as_deref(), Some("skipped: too small"));
+        assert_eq!(xent.counted, 2);
+        // Median of 0.5 and 0.0; one of them above 0.
+        assert!(close(xent.median_pgr, 0.25));
+        assert_eq!(xent.positive, 1);
+        let logconf = &suite.methods[1];
+        assert!(close(logconf.median_pgr, 0.65));
+        assert_eq!(logconf.positive, 2);
+        // Dataset a's seeds 0.7 and 0.9 give a t-interval of 0.8 ± 12.706 * 0.1414 / 1.414.
+        let (lo, _) = logconf.datasets[0].pgr.as_ref().unwrap().ci95.unwrap();
+        assert!((lo - (0.8 - 1.2706)).abs() < 1e-9, "{lo}");
+        assert_eq!((logconf.above_zero, logconf.below_zero), (0, 0));
+    }
+
+    #[test]
+    fn each_method_is_paired_with_the_first_over_the_datasets_both_count() {
+        let suite = suite();
+        assert_eq!(suite.comparisons.len(), 1);
+        let c = &suite.comparisons[0];
+        assert_eq!((c.baseline.as_str(), c.method.as_str()), ("xent", "logconf"));
+        assert_eq!(c.points.len(), 2, "flat and tiny are left out");
+        assert_eq!(c.improved, 2);
+        // Differences 0.3 and 0.5: mean 0.4, sd 0.1414, t = 0.4 / 0.1 = 4 on 1 df.
+        let t = c.t_test.as_ref().unwrap();
+        assert!((t.mean_difference - 0.4).abs() < 1e-9 && (t.t - 4.0).abs() < 1e-9, "{t:?}");
+        // Two positive differences: exact Wilcoxon p = 2 * 1/4.
+        assert!((c.wilcoxon.as_ref().unwrap().p_value - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_sweep_without_a_dataset_axis_is_no_suite() {
+        let cells = [cell(0, "legal", &[("strong.loss", "xent")], done("legal", &[(0.6, 0.65, 0.7)], 0.0))];
+        assert!(suite_summary(&aggregate("loss", &cells)).is_none());
+    }
+
+    #[test]
+    fn the_markdown_names_every_dataset_and_why_it_is_left_out() {
+        let text = suite().to_markdown("suite-loss");
+        assert!(text.contains("| logconf | xent | 2 | 2 of 2 | 0.400 |"), "{text}");
+        assert!(text.contains("skipped: too small"), "{text}");
+        assert!(text.contains("| xent | 2 of 4 | 0.250 ["), "{text}");
+    }
+}

@@ -110,3 +110,49 @@ fn to_bytes(embeddings: &Embeddings) -> Vec<u8> {
 fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(dir: &Path) -> EmbedOutput {
+        let embeddings = Embeddings::new(2, vec![0.5, -1.0, 2.0, 3.25]).unwrap();
+        let bytes = to_bytes(&embeddings);
+        fs::write(dir.join(ROWS_FILE), &bytes).unwrap();
+        EmbedOutput {
+            report: EmbedReport {
+                rows: 2,
+                dim: 2,
+                seconds: 1.0,
+                examples_per_s: 2.0,
+            },
+            sha256: sha256_hex(&bytes),
+        }
+    }
+
+    #[test]
+    fn rows_read_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = stored(dir.path());
+        check_rows_file(dir.path(), &output).unwrap();
+        let rows = read_rows(dir.path(), &output).unwrap();
+        assert_eq!((rows.dim(), rows.row(1)), (2, &[2.0, 3.25][..]));
+    }
+
+    #[test]
+    fn a_missing_truncated_or_altered_rows_file_fails_the_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let output = stored(dir.path());
+        let path = dir.path().join(ROWS_FILE);
+        let mut bytes = fs::read(&path).unwrap();
+        fs::write(&path, &bytes[..12]).unwrap();
+        let error = check_rows_file(dir.path(), &output).unwrap_err().to_string();
+        assert!(error.contains("holds 12 bytes, not the 16 of 2 rows of 2 features"), "{error}");
+        bytes[0] ^= 1;
+        fs::write(&path, &bytes).unwrap();
+        let error = check_rows_file(dir.path(), &output).unwrap_err().to_string();
+        assert!(error.contains("its sha256 differs"), "{error}");
+        fs::remove_file(&path).unwrap();
+        assert!(check_rows_file(dir.path(), &output).is_err());
+    }
+}

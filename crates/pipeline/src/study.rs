@@ -1,4 +1,4 @@
-//! The weak-to-strong study, top to bottom: split, weak teachers, strong ceiling, ensemble,
+//! The weak-to-strong study, top to bottom: pool and split, weak teachers, strong ceiling, ensemble,
 //! strong student, evaluation, report. [`SeedRunner::run`] is the study for one seed, its steps
 //! numbered in the order they run.
 
@@ -407,12 +407,13 @@ impl SeedRunner<'_> {
         // 1. Split the data, stratified by label.
         let split = self.split(seed)?;
 
-        // 2. Fine-tune each weak teacher on ground truth; it labels the transfer half and the test set.
+        // 2. Train each weak teacher on ground truth (fine-tuned, or a probe on its embeddings); it
+        //    labels the transfer half and the test set.
         let teachers = (0..self.config.ensemble.size)
             .map(|i| self.train_teacher(i, &split, seed))
             .collect::<Result<Vec<_>>>()?;
 
-        // 3. Fine-tune the strong ceiling on the ground truth of the transfer half.
+        // 3. Train the strong ceiling on the ground truth of the transfer half.
         let truth = one_hot_rows(&self.labels(&split.transfer), self.dataset.classes.len());
         let ceiling = self.train_strong(Role::Ceiling, &split, truth.clone(), &Loss::Xent, seed)?;
         if self.mode == Mode::Shared {
@@ -431,7 +432,7 @@ impl SeedRunner<'_> {
         // 4. Combine the teachers' labels.
         let weak = self.combine_teachers(&teachers);
 
-        // 5. Fine-tune the strong student on the same examples with the weak labels (a share of
+        // 5. Train the strong student on the same examples with the weak labels (a share of
         //    them replaced by the truth when `strong.weak_label_share` < 1).
         let share = self.config.strong.weak_label_share;
         let targets = mix_in_truth(&weak.transfer, &truth, share, derive_seed(seed, "weak-label-share"));

@@ -11,6 +11,10 @@
 //! Training is what `w2s train` runs at each step ([`w2s_train::train_step`]): forward in the
 //! chosen precision, soft-label cross-entropy in f32, backward, AdamW with gradient clipping,
 //! reading the loss back. Labelling is [`w2s_train::predict_proba`] at the eval batch size.
+//! Embedding is [`w2s_train::predict::pooled_embeddings`], what a probe's embedding stage runs,
+//! on the labelling's sequences; the probe phase fits and applies a linear probe
+//! ([`w2s_train::probe::fit_probe`]) on 2,000 synthetic embeddings of the model's width, the
+//! work of one probe cell once the embeddings exist.
 //! Every sequence is `seq` real tokens (`[CLS]`, fixed pseudo-random word ids, `[SEP]`), so no
 //! padding flatters either side. Each figure is the median over `repeats` timed runs of
 //! `steps` steps, after `warmup` untimed steps.
@@ -30,6 +34,9 @@ use w2s_models::{
     BertConfig, ClassifierOptions, SequenceClassifier, load_classifier, make_batch, random_classifier,
     resolve_model_dir,
 };
+use w2s_core::config::ProbeConfig;
+use w2s_train::predict::pooled_embeddings;
+use w2s_train::probe::{Embeddings, fit_probe};
 use w2s_train::{DeviceChoice, Precision, adamw, loss::loss, predict_proba, set_precision, train_step};
 
 struct Args {
@@ -276,8 +283,15 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         predict_proba(&model, &label_ids, args.eval_batch, pad_id, &device);
     });
     let label = phase_json(&label_rates, args.seq, probe.finish());
-    drop(model);
     eprintln!("labelling: {:.1} examples/s", median(&label_rates));
+    let probe = MemoryProbe::start(gpu);
+    let embed_rates = time_repeats(args, label_ids.len(), || {
+        pooled_embeddings(&model, &label_ids, args.eval_batch, pad_id, &device, None);
+    });
+    let embed = phase_json(&embed_rates, args.seq, probe.finish());
+    drop(model);
+    eprintln!("embedding: {:.1} examples/s", median(&embed_rates));
+    let probe_cell = probe_cell_json(args, hidden)?;
 
     let probe = MemoryProbe::start(gpu);
     let train_device = device.clone().autodiff();
@@ -337,7 +351,41 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         "final_loss": last_loss,
         "train": train,
         "label": label,
+        "embed": embed,
+        "probe": probe_cell,
     }))
+}
+
+/// Rows of a probe cell: the size the target names.
+const PROBE_ROWS: usize = 2000;
+
+/// Median wall time of fitting a probe on [`PROBE_ROWS`] synthetic embeddings of `dim` features
+/// (two classes, soft labels, a signal in a few directions) and labelling them.
+fn probe_cell_json(args: &Args, dim: usize) -> Result<serde_json::Value, String> {
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32 - 0.5
+    };
+    let mut values = Vec::with_capacity(PROBE_ROWS * dim);
+    let mut labels = Vec::with_capacity(PROBE_ROWS);
+    for row in 0..PROBE_ROWS {
+        let class = row % 2;
+        values.extend((0..dim).map(|d| uniform() + if d < 8 && class == 1 { 0.3 } else { 0.0 }));
+        labels.push(if class == 1 { vec![0.2, 0.8] } else { vec![0.7, 0.3] });
+    }
+    let rows = Embeddings::new(dim, values).map_err(|e| e.to_string())?;
+    let mut seconds = Vec::new();
+    for _ in 0..args.repeats.max(1) {
+        let started = Instant::now();
+        let fit = fit_probe(&rows, &labels, &Loss::Xent, &ProbeConfig::default()).map_err(|e| e.to_string())?;
+        fit.model.predict_proba(&rows).map_err(|e| e.to_string())?;
+        seconds.push(started.elapsed().as_secs_f64());
+    }
+    eprintln!("probe cell ({PROBE_ROWS} rows of {dim}): {:.3} s", median(&seconds));
+    Ok(serde_json::json!({ "rows": PROBE_ROWS, "dim": dim, "seconds": median(&seconds), "repeats_seconds": seconds }))
 }
 
 fn main() -> std::process::ExitCode {

@@ -128,3 +128,53 @@ impl ProbeJob<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(embeddings_key: &str) -> ProbeJob<'_> {
+        ProbeJob {
+            role: Role::Student,
+            embeddings_key,
+            config: ProbeConfig::default(),
+            loss: Loss::Xent,
+            classes: vec!["no".into(), "yes".into()],
+            train: vec![0, 1, 2, 3],
+            train_labels: vec![vec![1.0, 0.0], vec![0.9, 0.1], vec![0.0, 1.0], vec![0.2, 0.8]],
+            val: vec![4, 5],
+            val_labels: vec![0, 1],
+            predict: BTreeMap::from([("test".to_string(), vec![4, 5])]),
+        }
+    }
+
+    /// Six rows of one feature: low for `no`, high for `yes`.
+    fn embeddings() -> Embeddings {
+        Embeddings::new(1, vec![-2.0, -1.5, 1.5, 2.0, -1.0, 1.0]).unwrap()
+    }
+
+    #[test]
+    fn a_probe_job_labels_its_sets_and_reports_its_held_out_accuracy() {
+        let job = job("e1");
+        let output = job.run(&embeddings()).unwrap();
+        job.check_output(&output).unwrap();
+        let test = &output.predictions["test"];
+        assert!(test[0][0] > 0.5 && test[1][1] > 0.5, "{test:?}");
+        assert_eq!(output.fit.val_accuracy, Some(1.0));
+        assert_eq!(output.fit.epochs.len(), 1);
+        assert!(output.timing().is_some());
+    }
+
+    #[test]
+    fn the_key_names_the_embeddings_rows_labels_and_loss() {
+        let base = stable_hash(&job("e1").key());
+        assert_ne!(base, stable_hash(&job("e2").key()));
+        let mut other_rows = job("e1");
+        other_rows.train.swap(0, 1);
+        assert_ne!(base, stable_hash(&other_rows.key()));
+        let mut other_loss = job("e1");
+        other_loss.loss = Loss::Hard;
+        assert_ne!(base, stable_hash(&other_loss.key()));
+        assert_eq!(base, stable_hash(&job("e1").key()));
+    }
+}

@@ -453,3 +453,46 @@ fn enums_display_their_toml_names() {
     let toml_name = toml::Value::try_from(EnsembleMethod::Weighted).unwrap();
     assert_eq!(toml_name.as_str(), Some("weighted"));
 }
+
+#[test]
+fn probe_modes_and_pool_sizes_are_keys_that_validate() {
+    let config = load(&[
+        "weak.mode=probe",
+        "strong.mode=probe",
+        "strong.probe.l2=0.1",
+        "data.max_examples=3000",
+        "data.min_examples=450",
+        "data.n_weak=0.3",
+        "data.n_transfer=0.4",
+    ])
+    .unwrap();
+    assert_eq!((config.weak.mode, config.strong.mode), (TrainMode::Probe, TrainMode::Probe));
+    assert_eq!(config.strong.probe.l2, 0.1);
+    assert_eq!(config.weak.probe, ProbeConfig::default());
+    assert_eq!(config.data.n_weak, SplitSize::Fraction(0.3));
+    assert_eq!(config.data.n_test, SplitSize::Count(50));
+    assert_eq!((config.data.max_examples, config.data.min_examples), (Some(3000), 450));
+    let written = toml::to_string(&config).unwrap();
+    let again = ExperimentConfig::from_toml_str(&written, "written.toml", &[]).unwrap();
+    assert_eq!(again, config, "the written config reads back the same");
+
+    let message = error(&["data.n_weak=1.5", "data.n_transfer=0.0", "strong.mode=probe", "strong.probe.refits=0"]);
+    assert!(message.contains("`data.n_weak` = 1.5 must be a count of examples"), "{message}");
+    assert!(message.contains("`data.n_transfer` = 0 must be a count"), "{message}");
+    assert!(message.contains("`strong.probe.refits` must be greater than 0"), "{message}");
+    let message = error(&["data.n_weak=0.6", "data.n_transfer=0.5"]);
+    assert!(message.contains("add up to 1.1"), "{message}");
+    let message = error(&["weak.mode=frozen"]);
+    assert!(message.contains("weak.mode"), "{message}");
+}
+
+#[test]
+fn new_keys_at_their_defaults_are_left_out_of_the_written_config() {
+    // So a config that uses neither probes nor pools hashes as before, and older run folders
+    // keep their names.
+    let config = load(&[]).unwrap();
+    let written = toml::to_string(&config).unwrap();
+    for key in ["mode", "probe", "max_examples", "min_examples"] {
+        assert!(!written.contains(key), "{key} in {written}");
+    }
+}

@@ -183,17 +183,27 @@ impl RunResults {
     }
 
     fn pgr_lines(&self) -> [(&'static str, String); 2] {
+        let test = self.test_intervals;
         [
             (
                 "PGR (accuracy)",
-                pgr_line(&self.pgr_accuracy, self.seeds.iter().map(|s| &s.pgr_accuracy)),
+                pgr_line(&self.pgr_accuracy, self.seeds.iter().map(|s| &s.pgr_accuracy))
+                    + &test_interval_text(test.and_then(|t| t.pgr_accuracy)),
             ),
             (
                 "PGR (AUROC)",
-                pgr_line(&self.pgr_auroc, self.seeds.iter().map(|s| &s.pgr_auroc)),
+                pgr_line(&self.pgr_auroc, self.seeds.iter().map(|s| &s.pgr_auroc))
+                    + &test_interval_text(test.and_then(|t| t.pgr_auroc)),
             ),
         ]
     }
+}
+
+/// `"; over test examples 95% CI 0.100 to 0.700"`, or nothing.
+fn test_interval_text(interval: Option<(f64, f64)>) -> String {
+    interval.map_or_else(String::new, |(lo, hi)| {
+        format!("; over test examples 95% CI {lo:.3} to {hi:.3}")
+    })
 }
 
 /// The CSV fields of `timing`, empty when there is none.
