@@ -330,8 +330,22 @@ mod tests {
             (3, "b", "logconf", run(&[(0.5, 0.6, 0.7)])),
             (4, "flat", "xent", run(&[(0.700, 0.701, 0.705)])),
             (5, "flat", "logconf", run(&[(0.700, 0.702, 0.705)])),
-            (6, "tiny", "xent", CellOutcome::Skipped { reason: "too small".into() }),
-            (7, "tiny", "logconf", CellOutcome::Skipped { reason: "too small".into() }),
+            (
+                6,
+                "tiny",
+                "xent",
+                CellOutcome::Skipped {
+                    reason: "too small".into(),
+                },
+            ),
+            (
+                7,
+                "tiny",
+                "logconf",
+                CellOutcome::Skipped {
+                    reason: "too small".into(),
+                },
+            ),
         ];
         let cells: Vec<_> = records
             .into_iter()
@@ -384,14 +398,22 @@ mod tests {
         assert_eq!(c.improved, 2);
         // Differences 0.3 and 0.5: mean 0.4, sd 0.1414, t = 0.4 / 0.1 = 4 on 1 df.
         let t = c.t_test.as_ref().unwrap();
-        assert!((t.mean_difference - 0.4).abs() < 1e-9 && (t.t - 4.0).abs() < 1e-9, "{t:?}");
+        assert!(
+            (t.mean_difference - 0.4).abs() < 1e-9 && (t.t - 4.0).abs() < 1e-9,
+            "{t:?}"
+        );
         // Two positive differences: exact Wilcoxon p = 2 * 1/4.
         assert!((c.wilcoxon.as_ref().unwrap().p_value - 0.5).abs() < 1e-12);
     }
 
     #[test]
     fn a_sweep_without_a_dataset_axis_is_no_suite() {
-        let cells = [cell(0, "legal", &[("strong.loss", "xent")], done("legal", &[(0.6, 0.65, 0.7)], 0.0))];
+        let cells = [cell(
+            0,
+            "legal",
+            &[("strong.loss", "xent")],
+            done("legal", &[(0.6, 0.65, 0.7)], 0.0),
+        )];
         assert!(suite_summary(&aggregate("loss", &cells)).is_none());
     }
 

@@ -147,7 +147,10 @@ mod tests {
         let mut bytes = fs::read(&path).unwrap();
         fs::write(&path, &bytes[..12]).unwrap();
         let error = check_rows_file(dir.path(), &output).unwrap_err().to_string();
-        assert!(error.contains("holds 12 bytes, not the 16 of 2 rows of 2 features"), "{error}");
+        assert!(
+            error.contains("holds 12 bytes, not the 16 of 2 rows of 2 features"),
+            "{error}"
+        );
         bytes[0] ^= 1;
         fs::write(&path, &bytes).unwrap();
         let error = check_rows_file(dir.path(), &output).unwrap_err().to_string();

@@ -29,12 +29,12 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
+use w2s_core::config::ProbeConfig;
 use w2s_core::config::{Loss, TrainConfig};
 use w2s_models::{
     BertConfig, ClassifierOptions, SequenceClassifier, load_classifier, make_batch, random_classifier,
     resolve_model_dir,
 };
-use w2s_core::config::ProbeConfig;
 use w2s_train::predict::pooled_embeddings;
 use w2s_train::probe::{Embeddings, fit_probe};
 use w2s_train::{DeviceChoice, Precision, adamw, loss::loss, predict_proba, set_precision, train_step};

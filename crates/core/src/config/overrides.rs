@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::error::{COMMAND_LINE, ConfigError};
 use super::schema::{ExperimentConfig, join_key, schema_leaf, schema_tree, set_dotted, to_toml_table};
+use super::sizes::SPLIT_SIZE_EXPECTED;
 use super::validate::attribute_problems;
 
 /// A `key=value` override and where it was given, for messages.
@@ -289,7 +290,7 @@ pub(super) fn checked_value(key: &str, value: toml::Value, from: &str) -> Result
             expected: if e.message().starts_with("unknown variant") {
                 "one of a fixed set of names".to_string()
             } else {
-                describe_kind(&expected).to_string()
+                describe_kind(key, &expected).to_string()
             },
             message: e.message().to_string(),
         }),
@@ -306,8 +307,11 @@ pub fn check_setting(key: &str, value: toml::Value, from: &str) -> Result<toml::
     checked_value(key, value, from)
 }
 
-/// What kind of value a schema leaf takes, for messages.
-pub(super) fn describe_kind(leaf: &toml::Value) -> &'static str {
+/// What kind of value the schema leaf `key` takes, for messages.
+pub(super) fn describe_kind(key: &str, leaf: &toml::Value) -> &'static str {
+    if matches!(key, "data.n_weak" | "data.n_transfer" | "data.n_test") {
+        return SPLIT_SIZE_EXPECTED;
+    }
     match leaf {
         toml::Value::Integer(_) => "a non-negative integer",
         toml::Value::Float(_) => "a number",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::schema::DataConfig;
 
 /// The size of a split: a count of examples, or a fraction of the pool (`n_weak = 0.25`).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
 #[serde(untagged)]
 pub enum SplitSize {
     /// This many examples.
@@ -23,6 +23,45 @@ impl SplitSize {
             Self::Count(count) => count,
             Self::Fraction(fraction) => (fraction * pool as f64).floor() as usize,
         }
+    }
+}
+
+/// What a split size is, for messages.
+pub const SPLIT_SIZE_EXPECTED: &str =
+    "a count of examples (an integer such as 600) or a fraction of the pool (such as 0.3)";
+
+/// An integer is a count, a float a fraction; anything else is an error that says so.
+impl<'de> Deserialize<'de> for SplitSize {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct SizeVisitor;
+        impl serde::de::Visitor<'_> for SizeVisitor {
+            type Value = SplitSize;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(SPLIT_SIZE_EXPECTED)
+            }
+            fn visit_u64<E: serde::de::Error>(self, count: u64) -> Result<SplitSize, E> {
+                usize::try_from(count)
+                    .map(SplitSize::Count)
+                    .map_err(|_| E::custom(format!("{count} examples is more than this machine can count")))
+            }
+            fn visit_i64<E: serde::de::Error>(self, count: i64) -> Result<SplitSize, E> {
+                match u64::try_from(count) {
+                    Ok(count) => self.visit_u64(count),
+                    Err(_) => Err(E::invalid_value(serde::de::Unexpected::Signed(count), &self)),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, fraction: f64) -> Result<SplitSize, E> {
+                Ok(SplitSize::Fraction(fraction))
+            }
+        }
+        deserializer.deserialize_any(SizeVisitor)
+    }
+}
+
+/// A count equals that many examples; a fraction equals no count.
+impl PartialEq<usize> for SplitSize {
+    fn eq(&self, count: &usize) -> bool {
+        *self == Self::Count(*count)
     }
 }
 
@@ -150,6 +189,19 @@ mod tests {
             "{message}"
         );
         assert!(data(SplitSize::Count(5), None, 600).resolve("ok", 600).is_ok());
+    }
+
+    #[test]
+    fn a_size_that_is_neither_a_count_nor_a_fraction_says_what_it_takes() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Sizes {
+            a: SplitSize,
+        }
+        for text in ["a = \"lots\"", "a = -3", "a = true"] {
+            let error = toml::from_str::<Sizes>(text).unwrap_err().to_string();
+            assert!(error.contains(SPLIT_SIZE_EXPECTED), "{text}: {error}");
+        }
     }
 
     #[test]

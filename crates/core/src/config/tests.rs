@@ -157,7 +157,10 @@ fn unknown_override_key_suggests_and_lists() {
         "{message}"
     );
     assert!(message.contains("Did you mean `data.n_weak`?"), "{message}");
-    assert!(message.contains("Valid keys: data.max_len, data.n_test"), "{message}");
+    assert!(
+        message.contains("Valid keys: data.max_examples, data.max_len, data.min_examples, data.n_test"),
+        "{message}"
+    );
     let message = error(&["lr=3"]);
     assert!(
         message.contains("Did you mean one of `strong.train.lr`, `weak.train.lr`?"),
@@ -172,11 +175,11 @@ fn unknown_override_key_suggests_and_lists() {
 
 #[test]
 fn unknown_profile_key_names_profile_and_file() {
-    let text = MINIMAL.replace("\"strong.model\"", "\"strong.modle\"");
+    let text = MINIMAL.replace("\"strong.model\"", "\"strong.mdel\"");
     let err = ExperimentConfig::from_toml_str(&text, "exp.toml", &["profile=gpu".into()]).unwrap_err();
     let message = err.to_string();
     assert!(
-        message.contains("`strong.modle` (profile `gpu` in exp.toml)"),
+        message.contains("`strong.mdel` (profile `gpu` in exp.toml)"),
         "{message}"
     );
     assert!(message.contains("Did you mean `strong.model`?"), "{message}");
@@ -186,9 +189,13 @@ fn unknown_profile_key_names_profile_and_file() {
 fn wrong_type_override_names_key_and_expected_type() {
     let message = error(&["data.n_weak=lots"]);
     assert!(
-        message.starts_with("config key `data.n_weak` (from the command line) takes a non-negative integer: "),
+        message.starts_with(&format!(
+            "config key `data.n_weak` (from the command line) takes {SPLIT_SIZE_EXPECTED}: "
+        )),
         "{message}"
     );
+    let message = error(&["data.max_len=lots"]);
+    assert!(message.contains("takes a non-negative integer"), "{message}");
     assert!(message.contains("expected usize"), "{message}");
     let message = error(&["seeds=[1.5]"]);
     assert!(
@@ -228,7 +235,7 @@ fn wrong_type_in_file_gives_line() {
         .to_string();
     assert!(message.starts_with("exp.toml: "), "{message}");
     assert!(
-        message.contains("line 9") && message.contains("expected usize"),
+        message.contains("line 9") && message.contains(SPLIT_SIZE_EXPECTED),
         "{message}"
     );
 }
@@ -409,7 +416,12 @@ fn valid_keys_cover_every_leaf() {
         assert!(keys.contains(&key.to_string()), "missing {key}");
     }
     assert!(!keys.contains(&"data".to_string()));
-    assert_eq!(keys.len(), 5 + 5 + (1 + 9) + (1 + 9 + 1 + 2 + 1) + 3);
+    // top level, data (with the pool's two), weak (models, train, mode, probe), strong (model,
+    // train, mode, probe, loss, logconf, weak_label_share), ensemble.
+    assert_eq!(
+        keys.len(),
+        5 + (5 + 2) + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 2 + 1) + 3
+    );
 }
 
 #[test]
@@ -466,7 +478,10 @@ fn probe_modes_and_pool_sizes_are_keys_that_validate() {
         "data.n_transfer=0.4",
     ])
     .unwrap();
-    assert_eq!((config.weak.mode, config.strong.mode), (TrainMode::Probe, TrainMode::Probe));
+    assert_eq!(
+        (config.weak.mode, config.strong.mode),
+        (TrainMode::Probe, TrainMode::Probe)
+    );
     assert_eq!(config.strong.probe.l2, 0.1);
     assert_eq!(config.weak.probe, ProbeConfig::default());
     assert_eq!(config.data.n_weak, SplitSize::Fraction(0.3));
@@ -476,10 +491,21 @@ fn probe_modes_and_pool_sizes_are_keys_that_validate() {
     let again = ExperimentConfig::from_toml_str(&written, "written.toml", &[]).unwrap();
     assert_eq!(again, config, "the written config reads back the same");
 
-    let message = error(&["data.n_weak=1.5", "data.n_transfer=0.0", "strong.mode=probe", "strong.probe.refits=0"]);
-    assert!(message.contains("`data.n_weak` = 1.5 must be a count of examples"), "{message}");
+    let message = error(&[
+        "data.n_weak=1.5",
+        "data.n_transfer=0.0",
+        "strong.mode=probe",
+        "strong.probe.refits=0",
+    ]);
+    assert!(
+        message.contains("`data.n_weak` = 1.5 must be a count of examples"),
+        "{message}"
+    );
     assert!(message.contains("`data.n_transfer` = 0 must be a count"), "{message}");
-    assert!(message.contains("`strong.probe.refits` must be greater than 0"), "{message}");
+    assert!(
+        message.contains("`strong.probe.refits` must be greater than 0"),
+        "{message}"
+    );
     let message = error(&["data.n_weak=0.6", "data.n_transfer=0.5"]);
     assert!(message.contains("add up to 1.1"), "{message}");
     let message = error(&["weak.mode=frozen"]);
@@ -492,7 +518,7 @@ fn new_keys_at_their_defaults_are_left_out_of_the_written_config() {
     // keep their names.
     let config = load(&[]).unwrap();
     let written = toml::to_string(&config).unwrap();
-    for key in ["mode", "probe", "max_examples", "min_examples"] {
+    for key in ["mode = ", "probe", "max_examples", "min_examples"] {
         assert!(!written.contains(key), "{key} in {written}");
     }
 }
