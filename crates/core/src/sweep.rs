@@ -427,7 +427,7 @@ model = "m"
         let cell = &sweep().cells()[5];
         let config = ExperimentConfig::from_toml_str(base, "toxicity.toml", &cell.overrides).unwrap();
         assert_eq!(config.seeds, [0, 1]);
-        assert_eq!(config.data.n_test, 50);
+        assert_eq!(config.data.n_test, crate::config::SplitSize::Count(50));
         assert_eq!(config.ensemble.size, 4);
         assert_eq!(config.weak.models, ["a", "c"]);
         assert_eq!(config.strong.model, "d");

@@ -16,7 +16,7 @@ use w2s_models::SequenceClassifier;
 
 use crate::batches::shuffled_batches;
 use crate::divergence::Diverged;
-use crate::loss::targets;
+use crate::loss::{PredictionBuffer, buffered_targets};
 use crate::optim::{ModelOptimizer, adamw};
 use crate::predict::predict_proba;
 use crate::progress::StageProgress;
@@ -281,7 +281,9 @@ impl<'a> Run<'a> {
         let (step, total_steps) = (self.state.step, self.total_steps);
         let step_frac = step as f64 / total_steps.max(1) as f64;
         let lr = learning_rate(config.schedule, config.lr, config.warmup_frac, step, total_steps);
-        let batch_targets = targets(spec.loss, &labels, step_frac);
+        // A `logconf` buffer of recent predictions lives in the state, so checkpoints keep it.
+        let buffer = PredictionBuffer::new(spec.loss, std::mem::take(&mut self.state.recent_predictions));
+        let batch_targets = buffered_targets(spec.loss, &labels, step_frac, &buffer);
         seed_step(&self.devices, spec.seed, step);
         let model = self.model.take().expect("the model is back after every step");
         let (model, loss_value) = train_step_parallel(
@@ -293,6 +295,8 @@ impl<'a> Run<'a> {
             lr,
             &batch_targets,
         );
+        drop(batch_targets);
+        self.state.recent_predictions = buffer.into_values();
         self.model = Some(model);
         if !loss_value.is_finite() {
             self.progress.finish();
@@ -604,6 +608,63 @@ mod tests {
         );
         // And training did move the weights.
         assert!(max_difference(&uninterrupted, &weights(&tiny_model(0.0).valid())) > 1e-4);
+    }
+
+    /// A `logconf` buffer of recent predictions is part of the run's state: a checkpoint saves
+    /// it, so that a resumed run hardens as the uninterrupted one and ends with its weights.
+    #[test]
+    fn a_logconf_buffer_is_checkpointed_with_the_run() {
+        let mut task = task();
+        task.loss = Loss::Logconf(w2s_core::config::LogconfConfig {
+            aux_coef: 1.0,
+            warmup_frac: 0.0,
+            buffer: 12,
+            ..Default::default()
+        });
+        let (_, reference) = fit(tiny_model(0.0), &task.spec(3, None, Duration::MAX), &device()).unwrap();
+        // The epochs' training losses, which the targets, hence the buffer, decide (the model
+        // returned is the best epoch's, which may come before the checkpoint).
+        let losses = |report: &FitReport| report.epochs.iter().map(|e| e.train_loss).collect::<Vec<_>>();
+        let folder = tempfile::tempdir().unwrap();
+        let spec = task.spec(3, Some(folder.path()), Duration::ZERO);
+        assert_eq!(
+            paused_at(fit_with_budget(tiny_model(0.0), &spec, &device(), Some(7))),
+            7
+        );
+        let saved = state_json(folder.path())["state"]["recent_predictions"].clone();
+        let saved: Vec<f64> = serde_json::from_value(saved).unwrap();
+        assert_eq!(saved.len(), 12, "the 12 most recent probabilities of class 1");
+        assert!(saved.iter().all(|p| (0.0..=1.0).contains(p)), "{saved:?}");
+
+        // A copy of the checkpoint whose buffer holds other predictions, all sure of class 1: the
+        // resumed run reads it, since its next batch hardens differently.
+        let altered = tempfile::tempdir().unwrap();
+        for name in file_names(folder.path()) {
+            fs::copy(folder.path().join(&name), altered.path().join(&name)).unwrap();
+        }
+        let mut state = state_json(altered.path());
+        state["state"]["recent_predictions"] = serde_json::json!(vec![1.0; 12]);
+        fs::write(altered.path().join("state.json"), state.to_string()).unwrap();
+
+        let (_, resumed) = finished(fit_with_budget(tiny_model(0.0), &spec, &device(), None));
+        let close = losses(&resumed)
+            .iter()
+            .zip(losses(&reference))
+            .all(|(a, b)| (a - b).abs() < 1e-6);
+        assert!(
+            close,
+            "{:?} resumed, {:?} without",
+            losses(&resumed),
+            losses(&reference)
+        );
+        let spec = task.spec(3, Some(altered.path()), Duration::ZERO);
+        let (_, other) = finished(fit_with_budget(tiny_model(0.0), &spec, &device(), None));
+        assert_eq!(other.resumed_from_step, Some(7));
+        let second_epoch = (losses(&other)[1] - losses(&reference)[1]).abs();
+        assert!(
+            second_epoch > 1e-3,
+            "the saved buffer is what the resumed run uses: {second_epoch}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use w2s_core::config::{LogconfConfig, Loss, LossKind, TrainConfig, stable_hash};
+use w2s_core::config::{LogconfConfig, Loss, LossKind, LossSettings, TrainConfig, stable_hash};
 use w2s_core::report::Role;
 use w2s_core::report::StageTiming;
 use w2s_models::{
@@ -155,6 +155,10 @@ pub struct JobKey<'a> {
     loss: LossKind,
     /// The loss's settings; only a loss that has settings has them here.
     logconf: Option<&'a LogconfConfig>,
+    /// The settings of a loss other than `logconf` that has some (`logconf`'s are above, as
+    /// before the others existed); absent otherwise, so that older keys stay as they were.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings: Option<LossSettings<'a>>,
     max_len: usize,
     classes: &'a [String],
     seed: u64,
@@ -190,6 +194,10 @@ impl TrainJob {
             config: &self.config,
             loss: self.loss.kind(),
             logconf: self.loss.logconf(),
+            settings: self
+                .loss
+                .settings()
+                .filter(|settings| !matches!(settings, LossSettings::Logconf(_))),
             max_len: self.max_len,
             classes: &self.classes,
             seed: self.seed,
@@ -591,6 +599,7 @@ mod pinned_keys {
             loss: Loss::Logconf(LogconfConfig {
                 aux_coef: 0.3,
                 warmup_frac: 0.2,
+                ..LogconfConfig::default()
             }),
             ..teacher.clone()
         };
@@ -608,5 +617,58 @@ mod pinned_keys {
         // by the weights' sha256, baca21dc4da4, 7d7157349f35 and fb1e6bdb6f3c; with revision 3
         // (dropout seeded per step):
         assert_eq!(keys, ["fee4ddca9962", "b3fd4396ffa4", "7665a26bfa02"]);
+    }
+
+    #[test]
+    fn every_setting_of_a_loss_enters_its_key_and_no_other_losss_key() {
+        use w2s_core::config::{EntropyConfig, ProductConfig, WindowConfig};
+        let root = tempfile::tempdir().unwrap();
+        let teacher = teacher(tiny_model(root.path()));
+        let key = |loss: Loss| {
+            let job = TrainJob {
+                loss,
+                ..teacher.clone()
+            };
+            serde_json::to_value(job.key(&Compute::flex())).unwrap()
+        };
+        let product = key(Loss::Product(ProductConfig::default()));
+        assert_eq!(product["loss"], "product");
+        assert_eq!(
+            product["settings"],
+            serde_json::json!({"alpha": 1.0, "beta": 1.0, "warmup_frac": 0.0})
+        );
+        assert!(product["logconf"].is_null());
+        let keys = [
+            product,
+            key(Loss::Product(ProductConfig {
+                alpha: 2.0,
+                ..ProductConfig::default()
+            })),
+            key(Loss::Kl),
+            key(Loss::Xent),
+            key(Loss::Entropy(EntropyConfig::default())),
+            key(Loss::Entropy(EntropyConfig {
+                balance_batch: true,
+                ..EntropyConfig::default()
+            })),
+            key(Loss::Window(WindowConfig::default())),
+            key(Loss::Window(WindowConfig { radius: 0.3 })),
+            key(Loss::Logconf(LogconfConfig::default())),
+            key(Loss::Logconf(LogconfConfig {
+                buffer: 64,
+                ..LogconfConfig::default()
+            })),
+            key(Loss::Logconf(LogconfConfig {
+                balance_batch: true,
+                ..LogconfConfig::default()
+            })),
+        ];
+        let hashes: std::collections::BTreeSet<String> = keys.iter().map(stable_hash).collect();
+        assert_eq!(hashes.len(), keys.len(), "every loss and setting has a key of its own");
+        // Losses without settings, and logconf, have no `settings` entry: their keys are as before.
+        for index in [2, 3, 8, 9, 10] {
+            assert!(keys[index].get("settings").is_none(), "{}", keys[index]);
+        }
+        assert_eq!(keys[9]["logconf"]["buffer"], 64);
     }
 }

@@ -33,6 +33,10 @@ pub struct TrainState {
     pub seconds: f64,
     /// The finished epochs.
     pub epochs: Vec<EpochLog>,
+    /// The predictions a `logconf` buffer holds ([`crate::loss::PredictionBuffer`]), oldest
+    /// first; empty, and then not written, for every other loss.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_predictions: Vec<f64>,
 }
 
 impl TrainState {

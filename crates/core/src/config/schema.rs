@@ -98,9 +98,10 @@ pub struct ProbeConfig {
     pub max_iter: usize,
     /// A solve stops once every gradient entry is below this.
     pub tolerance: f64,
-    /// For a loss whose targets depend on the probe's own predictions (`logconf`): how many
-    /// times the targets are remade from the predictions and the probe refit after the first
-    /// fit, the loss's schedule advancing by `1 / refits` each time; at least 1.
+    /// For a loss whose targets depend on the probe's own predictions (`logconf`, `product`,
+    /// `entropy`, `window`): how many times the targets are remade from the predictions and the
+    /// probe refit after the first fit, the loss's schedule advancing by `1 / refits` each time;
+    /// at least 1.
     pub refits: usize,
 }
 
@@ -159,8 +160,10 @@ pub struct StrongConfig {
 }
 
 /// [`StrongConfig`] as the TOML spells it: the loss by name (`loss = "logconf"`) and each
-/// loss's settings in a table of its own (`[strong.logconf]`), present whatever the loss, so
-/// that every key can be overridden and a config's hash does not depend on the loss chosen.
+/// loss's settings in a table of its own (`[strong.logconf]`). A table is read whatever the loss,
+/// so that every key can be overridden, and written with the settings of the loss in use only
+/// (`logconf`'s, as before the other tables existed, always: at its defaults unless it is the
+/// loss), so that a config's hash does not depend on settings it does not use.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct StrongConfigToml {
@@ -175,6 +178,14 @@ struct StrongConfigToml {
     loss: LossKind,
     #[serde(default)]
     logconf: LogconfConfig,
+    // The later losses' tables are written only for the loss in use, so that a config that uses
+    // none of them hashes as before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    product: Option<ProductConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    entropy: Option<EntropyConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    window: Option<WindowConfig>,
     #[serde(default = "default_weak_label_share")]
     weak_label_share: f64,
 }
@@ -185,6 +196,10 @@ impl From<StrongConfigToml> for StrongConfig {
             LossKind::Xent => Loss::Xent,
             LossKind::Hard => Loss::Hard,
             LossKind::Logconf => Loss::Logconf(toml.logconf),
+            LossKind::Product => Loss::Product(toml.product.unwrap_or_default()),
+            LossKind::Kl => Loss::Kl,
+            LossKind::Entropy => Loss::Entropy(toml.entropy.unwrap_or_default()),
+            LossKind::Window => Loss::Window(toml.window.unwrap_or_default()),
         };
         Self {
             model: toml.model,
@@ -199,17 +214,23 @@ impl From<StrongConfigToml> for StrongConfig {
 
 impl From<StrongConfig> for StrongConfigToml {
     fn from(config: StrongConfig) -> Self {
-        let logconf = match &config.loss {
-            Loss::Logconf(settings) => settings.clone(),
-            Loss::Xent | Loss::Hard => LogconfConfig::default(),
-        };
+        let (mut product, mut entropy, mut window) = (None, None, None);
+        match &config.loss {
+            Loss::Product(settings) => product = Some(settings.clone()),
+            Loss::Entropy(settings) => entropy = Some(settings.clone()),
+            Loss::Window(settings) => window = Some(settings.clone()),
+            Loss::Xent | Loss::Hard | Loss::Logconf(_) | Loss::Kl => {}
+        }
         Self {
+            loss: config.loss.kind(),
+            logconf: config.loss.logconf().cloned().unwrap_or_default(),
+            product,
+            entropy,
+            window,
             model: config.model,
             train: config.train,
             mode: config.mode,
             probe: config.probe,
-            loss: config.loss.kind(),
-            logconf,
             weak_label_share: config.weak_label_share,
         }
     }
@@ -270,7 +291,9 @@ pub enum Schedule {
 }
 
 /// A training loss with its settings: what a model fits its (soft, possibly weak) labels with.
-/// A new loss is a variant here, a name in [`LossKind`], and its targets in `w2s_train::loss`.
+/// Each is one soft-label cross-entropy against targets made from the labels and, for some,
+/// from the model's own predictions (`w2s_train::loss::targets` gives each one's formula). A new
+/// loss is a variant here, a name in [`LossKind`], and its targets in `w2s_train::loss`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub enum Loss {
     /// Cross-entropy against the (soft) labels.
@@ -281,6 +304,18 @@ pub enum Loss {
     /// Auxiliary-confidence loss of Burns et al. (2023): weak labels mixed with the student's
     /// own hardened predictions.
     Logconf(LogconfConfig),
+    /// Product loss of openai/weak-to-strong (`product_loss_fn`): targets proportional to
+    /// `student^beta * weak^alpha`.
+    Product(ProductConfig),
+    /// KL divergence from the labels (`kl_loss` of openai/weak-to-strong, `kl` of EleutherAI/w2s):
+    /// the cross-entropy less the labels' own entropy, a constant, so it trains as [`Loss::Xent`].
+    Kl,
+    /// The `entropy` loss of EleutherAI/w2s: weak labels mixed with the student's own (soft)
+    /// predictions.
+    Entropy(EntropyConfig),
+    /// The confidence `window` loss of EleutherAI/w2s: cross-entropy only on the examples whose
+    /// top predicted probability is below `0.5 + radius`.
+    Window(WindowConfig),
 }
 
 impl Loss {
@@ -290,6 +325,10 @@ impl Loss {
             Self::Xent => LossKind::Xent,
             Self::Hard => LossKind::Hard,
             Self::Logconf(_) => LossKind::Logconf,
+            Self::Product(_) => LossKind::Product,
+            Self::Kl => LossKind::Kl,
+            Self::Entropy(_) => LossKind::Entropy,
+            Self::Window(_) => LossKind::Window,
         }
     }
 
@@ -297,7 +336,18 @@ impl Loss {
     pub fn logconf(&self) -> Option<&LogconfConfig> {
         match self {
             Self::Logconf(settings) => Some(settings),
-            Self::Xent | Self::Hard => None,
+            _ => None,
+        }
+    }
+
+    /// The loss's settings, when it has any.
+    pub fn settings(&self) -> Option<LossSettings<'_>> {
+        match self {
+            Self::Xent | Self::Hard | Self::Kl => None,
+            Self::Logconf(settings) => Some(LossSettings::Logconf(settings)),
+            Self::Product(settings) => Some(LossSettings::Product(settings)),
+            Self::Entropy(settings) => Some(LossSettings::Entropy(settings)),
+            Self::Window(settings) => Some(LossSettings::Window(settings)),
         }
     }
 }
@@ -306,6 +356,21 @@ impl fmt::Display for Loss {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.kind().fmt(f)
     }
+}
+
+/// A [`Loss`]'s settings, serialised as its settings table alone (the loss's name goes
+/// elsewhere), e.g. in a stage's key.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+#[serde(untagged)]
+pub enum LossSettings<'a> {
+    /// [`Loss::Logconf`]'s.
+    Logconf(&'a LogconfConfig),
+    /// [`Loss::Product`]'s.
+    Product(&'a ProductConfig),
+    /// [`Loss::Entropy`]'s.
+    Entropy(&'a EntropyConfig),
+    /// [`Loss::Window`]'s.
+    Window(&'a WindowConfig),
 }
 
 /// The name of a [`Loss`] (`strong.loss = "logconf"`).
@@ -319,9 +384,19 @@ pub enum LossKind {
     Hard,
     /// [`Loss::Logconf`].
     Logconf,
+    /// [`Loss::Product`].
+    Product,
+    /// [`Loss::Kl`].
+    Kl,
+    /// [`Loss::Entropy`].
+    Entropy,
+    /// [`Loss::Window`].
+    Window,
 }
 
-/// Settings of the auxiliary-confidence loss.
+/// Settings of the auxiliary-confidence loss (`[strong.logconf]`). The two options of
+/// EleutherAI/w2s's `log_confidence_loss` are off by default, which is Burns et al.'s loss; at
+/// their defaults they are left out of written configs and stage keys, which stay as they were.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogconfConfig {
@@ -329,6 +404,21 @@ pub struct LogconfConfig {
     pub aux_coef: f64,
     /// Fraction of the steps over which the weight ramps up from 0 to `aux_coef`.
     pub warmup_frac: f64,
+    /// Balance the batch (EleutherAI/w2s `balance_batch`): recentre the weak labels, each class's
+    /// log-probability less its mean over the batch (for two classes: the log-odds less their
+    /// mean), and harden the student's predictions to an even split of the classes rather than
+    /// to the weak labels' class balance.
+    #[serde(skip_serializing_if = "is_false")]
+    pub balance_batch: bool,
+    /// How many of the student's most recent predictions from earlier batches join the batch's
+    /// own when the hardening threshold is set (EleutherAI/w2s's buffer); 0 sets it from the batch
+    /// alone.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub buffer: usize,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 impl Default for LogconfConfig {
@@ -336,7 +426,71 @@ impl Default for LogconfConfig {
         Self {
             aux_coef: 0.5,
             warmup_frac: 0.2,
+            balance_batch: false,
+            buffer: 0,
         }
+    }
+}
+
+/// Settings of the product loss (`[strong.product]`), openai/weak-to-strong's `product_loss_fn`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProductConfig {
+    /// Exponent of the weak labels, above 0 (the reference's default, 1).
+    pub alpha: f64,
+    /// Exponent of the student's own predictions, at least 0 (the reference's default, 1).
+    pub beta: f64,
+    /// Fraction of the steps over which the student's exponent ramps up from 0 (the targets are
+    /// then the weak labels' `weak^alpha`) to `beta`. The reference declares a `warmup_frac` of
+    /// 0.1 but never reads it, so its loss has no warmup: the default, 0, is that.
+    pub warmup_frac: f64,
+}
+
+impl Default for ProductConfig {
+    fn default() -> Self {
+        Self {
+            alpha: 1.0,
+            beta: 1.0,
+            warmup_frac: 0.0,
+        }
+    }
+}
+
+/// Settings of EleutherAI/w2s's `entropy` loss (`[strong.entropy]`), which shares its settings
+/// with its `logconf` (`LogEntropyLossConfig`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EntropyConfig {
+    /// Final weight of the student's own predictions, in `[0, 1)`.
+    pub aux_coef: f64,
+    /// Fraction of the steps over which the weight ramps up from 0 to `aux_coef`.
+    pub warmup_frac: f64,
+    /// Recentre the batch's weak labels as [`LogconfConfig::balance_batch`] does.
+    pub balance_batch: bool,
+}
+
+impl Default for EntropyConfig {
+    fn default() -> Self {
+        Self {
+            aux_coef: 0.5,
+            warmup_frac: 0.2,
+            balance_batch: false,
+        }
+    }
+}
+
+/// Settings of EleutherAI/w2s's confidence `window` loss (`[strong.window]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WindowConfig {
+    /// An example trains while the student's top class probability is below `0.5 + radius`; in
+    /// `(0, 0.5]` (the reference's default, 0.15).
+    pub radius: f64,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        Self { radius: 0.15 }
     }
 }
 
@@ -390,7 +544,10 @@ macro_rules! display_as_serde_name {
 display_as_serde_name! {
     Schedule { Constant => "constant", Linear => "linear", Cosine => "cosine" }
     TrainMode { Finetune => "finetune", Probe => "probe" }
-    LossKind { Xent => "xent", Hard => "hard", Logconf => "logconf" }
+    LossKind {
+        Xent => "xent", Hard => "hard", Logconf => "logconf", Product => "product", Kl => "kl",
+        Entropy => "entropy", Window => "window",
+    }
     EnsembleMethod { None => "none", Hard => "hard", Soft => "soft", Weighted => "weighted" }
 }
 
@@ -485,7 +642,41 @@ pub(super) fn to_toml_table(config: &ExperimentConfig) -> toml::Table {
 }
 
 pub(super) fn schema_tree() -> toml::Table {
-    to_toml_table(&ExperimentConfig::placeholder())
+    let mut tree = to_toml_table(&ExperimentConfig::placeholder());
+    // A written config has one loss's settings: the schema has every loss's, every key present.
+    let strong = tree
+        .get_mut("strong")
+        .and_then(toml::Value::as_table_mut)
+        .expect("the placeholder has a strong table");
+    strong.extend(loss_settings_schema());
+    tree
+}
+
+/// Every loss's settings table with every key present (keys left out at their defaults set).
+fn loss_settings_schema() -> [(String, toml::Value); 4] {
+    let logconf = LogconfConfig {
+        balance_batch: true,
+        buffer: 1,
+        ..LogconfConfig::default()
+    };
+    let table = |settings: LossSettings| {
+        toml::Value::try_from(settings).expect("loss settings are tables of numbers and booleans")
+    };
+    [
+        ("logconf".to_string(), table(LossSettings::Logconf(&logconf))),
+        (
+            "product".to_string(),
+            table(LossSettings::Product(&ProductConfig::default())),
+        ),
+        (
+            "entropy".to_string(),
+            table(LossSettings::Entropy(&EntropyConfig::default())),
+        ),
+        (
+            "window".to_string(),
+            table(LossSettings::Window(&WindowConfig::default())),
+        ),
+    ]
 }
 
 pub(super) fn schema_leaf(key: &str) -> Option<toml::Value> {

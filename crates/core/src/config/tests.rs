@@ -49,7 +49,8 @@ fn minimal_file_gets_defaults() {
         logconf,
         Loss::Logconf(LogconfConfig {
             aux_coef: 0.5,
-            warmup_frac: 0.2
+            warmup_frac: 0.2,
+            ..LogconfConfig::default()
         })
     );
     assert_eq!(
@@ -117,7 +118,7 @@ fn string_keys_take_raw_text_and_arrays_accept_one_scalar() {
 #[test]
 fn later_overrides_win() {
     let config = load(&["data.n_test=5", "data.n_test=6"]).unwrap();
-    assert_eq!(config.data.n_test, 6);
+    assert_eq!(config.data.n_test, SplitSize::Count(6));
 }
 
 #[test]
@@ -125,9 +126,17 @@ fn profile_is_applied_before_other_overrides() {
     let config = load(&["data.n_weak=7", "profile=gpu"]).unwrap();
     assert_eq!(config.profile, "gpu");
     assert_eq!(config.strong.model, "mpnet-large");
-    assert_eq!(config.data.n_weak, 7, "explicit override beats the profile");
+    assert_eq!(
+        config.data.n_weak,
+        SplitSize::Count(7),
+        "explicit override beats the profile"
+    );
     let config = load(&["profile=\"gpu\""]).unwrap();
-    assert_eq!(config.data.n_weak, 5000, "a quoted profile name works too");
+    assert_eq!(
+        config.data.n_weak,
+        SplitSize::Count(5000),
+        "a quoted profile name works too"
+    );
 }
 
 #[test]
@@ -293,7 +302,8 @@ fn a_loss_carries_its_settings_and_writes_back_as_todays_keys() {
         config.strong.loss,
         Loss::Logconf(LogconfConfig {
             aux_coef: 0.3,
-            warmup_frac: 0.2
+            warmup_frac: 0.2,
+            ..LogconfConfig::default()
         })
     );
     let written = toml::to_string(&config).unwrap();
@@ -366,6 +376,7 @@ fn validate_accepts_boundaries_and_rejects_just_outside() {
     config.strong.loss = Loss::Logconf(LogconfConfig {
         aux_coef: 1.0,
         warmup_frac: 0.2,
+        ..LogconfConfig::default()
     });
     assert!(config.validate().is_ok());
     config.strong.train.dropout = 1.0;
@@ -385,7 +396,7 @@ fn load_reads_file_and_reports_missing_file() {
     let path = dir.path().join("exp.toml");
     std::fs::write(&path, MINIMAL).unwrap();
     let config = ExperimentConfig::load(&path, &["data.n_test=9".into()]).unwrap();
-    assert_eq!(config.data.n_test, 9);
+    assert_eq!(config.data.n_test, SplitSize::Count(9));
     let missing = dir.path().join("nope.toml");
     let message = ExperimentConfig::load(&missing, &[]).unwrap_err().to_string();
     assert!(message.contains("nope.toml"), "{message}");
@@ -416,11 +427,13 @@ fn valid_keys_cover_every_leaf() {
         assert!(keys.contains(&key.to_string()), "missing {key}");
     }
     assert!(!keys.contains(&"data".to_string()));
-    // top level, data (with the pool's two), weak (models, train, mode, probe), strong (model,
-    // train, mode, probe, loss, logconf, weak_label_share), ensemble.
+    // Top level 5, data 7, weak: models, train 9, mode, probe 4; strong: model, train 9, mode,
+    // probe 4, loss, weak_label_share and the losses' settings: logconf 4, product 3, entropy 3,
+    // window 1; ensemble 3.
+    let losses = 4 + 3 + 3 + 1;
     assert_eq!(
         keys.len(),
-        5 + (5 + 2) + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 2 + 1) + 3
+        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses) + 3
     );
 }
 
@@ -520,5 +533,154 @@ fn new_keys_at_their_defaults_are_left_out_of_the_written_config() {
     let written = toml::to_string(&config).unwrap();
     for key in ["mode = ", "probe", "max_examples", "min_examples"] {
         assert!(!written.contains(key), "{key} in {written}");
+    }
+}
+
+#[test]
+fn the_later_losses_read_their_tables_and_write_only_their_own() {
+    let product = load(&[
+        "strong.loss=product",
+        "strong.product.alpha=2",
+        "strong.window.radius=0.3",
+    ])
+    .unwrap();
+    assert_eq!(
+        product.strong.loss,
+        Loss::Product(ProductConfig {
+            alpha: 2.0,
+            beta: 1.0,
+            warmup_frac: 0.0
+        })
+    );
+    let written = toml::to_string(&product).unwrap();
+    assert!(
+        written.contains("[strong.product]") && written.contains("alpha = 2.0"),
+        "{written}"
+    );
+    assert!(
+        !written.contains("radius"),
+        "a loss not in use leaves its table out: {written}"
+    );
+    let again = ExperimentConfig::from_toml_str(&written, "written.toml", &[]).unwrap();
+    assert_eq!(again, product);
+
+    assert_eq!(load(&["strong.loss=kl"]).unwrap().strong.loss, Loss::Kl);
+    assert_eq!(
+        load(&["strong.loss=entropy", "strong.entropy.balance_batch=true"])
+            .unwrap()
+            .strong
+            .loss,
+        Loss::Entropy(EntropyConfig {
+            aux_coef: 0.5,
+            warmup_frac: 0.2,
+            balance_batch: true
+        })
+    );
+    assert_eq!(
+        load(&["strong.loss=window"]).unwrap().strong.loss,
+        Loss::Window(WindowConfig { radius: 0.15 })
+    );
+    let logconf = load(&[
+        "strong.loss=logconf",
+        "strong.logconf.buffer=64",
+        "strong.logconf.balance_batch=true",
+    ]);
+    assert_eq!(
+        logconf.unwrap().strong.loss,
+        Loss::Logconf(LogconfConfig {
+            aux_coef: 0.5,
+            warmup_frac: 0.2,
+            balance_batch: true,
+            buffer: 64
+        })
+    );
+}
+
+#[test]
+fn settings_of_a_loss_not_in_use_and_new_settings_at_their_defaults_leave_the_hash_alone() {
+    let plain = load(&[]).unwrap();
+    for setting in [
+        "strong.product.alpha=3",
+        "strong.entropy.aux_coef=0.1",
+        "strong.window.radius=0.4",
+        "strong.logconf.buffer=8",
+        "strong.logconf.balance_batch=true",
+    ] {
+        assert_eq!(load(&[setting]).unwrap().hash(), plain.hash(), "{setting}");
+    }
+    // logconf's new settings at their defaults are not written, so logconf configs hash as before.
+    for config in [plain, load(&["strong.loss=logconf"]).unwrap()] {
+        let written = toml::to_string(&config).unwrap();
+        for key in ["balance_batch", "buffer", "product", "entropy", "window"] {
+            assert!(!written.contains(key), "{key} in {written}");
+        }
+    }
+    let buffered = load(&["strong.loss=logconf", "strong.logconf.buffer=8"]).unwrap();
+    assert!(toml::to_string(&buffered).unwrap().contains("buffer = 8"));
+}
+
+#[test]
+fn loss_settings_out_of_range_are_errors_naming_the_key() {
+    let cases: [(&[&str], &str); 8] = [
+        (
+            &["strong.loss=product", "strong.product.alpha=0"],
+            "`strong.product.alpha` = 0 must be a positive",
+        ),
+        (
+            &["strong.loss=product", "strong.product.beta=-1"],
+            "`strong.product.beta` = -1 must be 0 or",
+        ),
+        (
+            &["strong.loss=product", "strong.product.warmup_frac=2"],
+            "`strong.product.warmup_frac` = 2 must be in [0, 1]",
+        ),
+        (
+            &["strong.loss=entropy", "strong.entropy.aux_coef=1"],
+            "`strong.entropy.aux_coef` = 1 must be in [0, 1)",
+        ),
+        (
+            &["strong.loss=entropy", "strong.entropy.warmup_frac=-0.1"],
+            "`strong.entropy.warmup_frac` = -0.1",
+        ),
+        (
+            &["strong.loss=window", "strong.window.radius=0"],
+            "`strong.window.radius` = 0 must be in (0, 0.5]",
+        ),
+        (
+            &["strong.loss=window", "strong.window.radius=0.6"],
+            "`strong.window.radius` = 0.6 must be in (0, 0.5]",
+        ),
+        (
+            &["strong.loss=logconf", "strong.logconf.buffer=-1"],
+            "`strong.logconf.buffer`",
+        ),
+    ];
+    for (overrides, needle) in cases {
+        let message = error(overrides);
+        assert!(message.contains(needle), "{overrides:?}: {message}");
+    }
+    // The boundaries are accepted.
+    for overrides in [
+        ["strong.loss=product", "strong.product.beta=0"],
+        ["strong.loss=entropy", "strong.entropy.aux_coef=0"],
+        ["strong.loss=window", "strong.window.radius=0.5"],
+    ] {
+        assert!(load(&overrides).is_ok(), "{overrides:?}");
+    }
+    // An unknown loss lists the valid ones.
+    let message = error(&["strong.loss=focal"]);
+    assert!(
+        message.contains("`xent`, `hard`, `logconf`, `product`, `kl`, `entropy`, `window`"),
+        "{message}"
+    );
+    assert!(error(&["strong.window.radious=0.2"]).contains("Did you mean `strong.window.radius`?"));
+}
+
+#[test]
+fn every_loss_displays_and_parses_as_its_toml_name() {
+    for name in ["xent", "hard", "logconf", "product", "kl", "entropy", "window"] {
+        let loss = load(&[&format!("strong.loss={name}")]).unwrap().strong.loss;
+        assert_eq!(loss.to_string(), name);
+        assert_eq!(loss.kind().to_string(), name);
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::ConfigError;
-use super::schema::{ExperimentConfig, ProbeConfig, TrainConfig, TrainMode};
+use super::schema::{ExperimentConfig, Loss, ProbeConfig, TrainConfig, TrainMode};
 use super::sizes::SplitSize;
 
 impl ExperimentConfig {
@@ -23,16 +23,7 @@ impl ExperimentConfig {
         if self.strong.mode == TrainMode::Probe {
             problems.extend(probe_problems("strong.probe", &self.strong.probe));
         }
-        if let Some(logconf) = self.strong.loss.logconf() {
-            problems.extend(in_range("strong.logconf.aux_coef", logconf.aux_coef, 0.0, 1.0, true));
-            problems.extend(in_range(
-                "strong.logconf.warmup_frac",
-                logconf.warmup_frac,
-                0.0,
-                1.0,
-                true,
-            ));
-        }
+        problems.extend(loss_problems(&self.strong.loss));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -186,6 +177,52 @@ pub(super) fn split_size_problems(data: &super::schema::DataConfig) -> Vec<Strin
         ));
     }
     problems
+}
+
+/// Problems of the loss's settings, each naming its key (`strong.<loss>.<setting>`).
+pub(super) fn loss_problems(loss: &Loss) -> Vec<String> {
+    let fraction = |key: &str, value: f64| in_range(key, value, 0.0, 1.0, true);
+    let problems = match loss {
+        Loss::Xent | Loss::Hard | Loss::Kl => vec![],
+        Loss::Logconf(settings) => vec![
+            fraction("strong.logconf.aux_coef", settings.aux_coef),
+            fraction("strong.logconf.warmup_frac", settings.warmup_frac),
+        ],
+        Loss::Product(settings) => vec![
+            (!(settings.alpha > 0.0 && settings.alpha.is_finite())).then(|| {
+                format!(
+                    "`strong.product.alpha` = {} must be a positive number: it is the weak labels' exponent, and at 0 \
+                     the targets would not depend on them (the reference's default is 1)",
+                    settings.alpha
+                )
+            }),
+            (!(settings.beta >= 0.0 && settings.beta.is_finite())).then(|| {
+                format!(
+                    "`strong.product.beta` = {} must be 0 or a positive number (the reference's default is 1)",
+                    settings.beta
+                )
+            }),
+            fraction("strong.product.warmup_frac", settings.warmup_frac),
+        ],
+        Loss::Entropy(settings) => vec![
+            (!(settings.aux_coef >= 0.0 && settings.aux_coef < 1.0)).then(|| {
+                format!(
+                    "`strong.entropy.aux_coef` = {} must be in [0, 1): at 1 the targets are the student's own \
+                     predictions, whose cross-entropy has no gradient, so nothing would train",
+                    settings.aux_coef
+                )
+            }),
+            fraction("strong.entropy.warmup_frac", settings.warmup_frac),
+        ],
+        Loss::Window(settings) => vec![(!(settings.radius > 0.0 && settings.radius <= 0.5)).then(|| {
+            format!(
+                "`strong.window.radius` = {} must be in (0, 0.5]: an example trains while the student's top class \
+                 probability is below 0.5 + radius (the reference's default is 0.15)",
+                settings.radius
+            )
+        })],
+    };
+    problems.into_iter().flatten().collect()
 }
 
 /// Problems of a probe's settings under `prefix` (`strong.probe`).

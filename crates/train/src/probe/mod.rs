@@ -24,7 +24,7 @@ use std::time::Instant;
 use w2s_core::config::Loss;
 pub use w2s_core::config::ProbeConfig;
 
-use crate::loss::{Targets, targets};
+use crate::loss::{PredictionBuffer, Targets, buffered_targets};
 use lbfgs::Settings;
 use objective::{Design, Objective, Standardizer, linear, softmax_in_place};
 
@@ -238,14 +238,15 @@ pub struct ProbeFit {
 /// Fits a probe to `train`'s rows with one soft label per row (`labels`, rows summing to 1) under
 /// `loss`, whose targets [`crate::loss::targets`] makes from the labels.
 ///
-/// Fixed targets (`xent`, `hard`) take one L-BFGS solve from zero weights. Targets made from
-/// the probe's own predictions (`logconf`) follow the probe's version of fine-tuning's loss
-/// schedule, where `step_frac` is the share of training done: round 0 fits, from zero weights,
-/// the targets made at `step_frac = 0` (for `logconf` with a warmup, the weak labels themselves,
-/// as at fine-tuning's first step); then each round `r` in `1..=refits` makes the targets from
-/// the current predictions on all training rows (the whole training set is the batch whose class
-/// balance `logconf` hardens to) at `step_frac = r / refits` and solves again, warm-started from
-/// the current weights.
+/// Fixed targets (`xent`, `hard`, `kl`) take one L-BFGS solve from zero weights. Targets made
+/// from the probe's own predictions (`logconf`, `product`, `entropy`, `window`) follow the
+/// probe's version of fine-tuning's loss schedule, where `step_frac` is the share of training
+/// done: round 0 fits, from zero weights, the targets made at `step_frac = 0` from the uniform
+/// predictions of zero weights (for `logconf` with a warmup, the weak labels themselves, as at
+/// fine-tuning's first step); then each round `r` in `1..=refits` makes the targets from the
+/// current predictions on all training rows (the whole training set is the batch whose class
+/// balance `logconf` hardens to; a `logconf` buffer holds the earlier rounds' predictions) at
+/// `step_frac = r / refits` and solves again, warm-started from the current weights.
 pub fn fit_probe(
     train: &Embeddings,
     labels: &[Vec<f64>],
@@ -259,12 +260,13 @@ pub fn fit_probe(
     let design = Design::new(&standardizer, train.values(), train.dim());
     let mut theta = vec![0.0; classes * (train.dim() + 1)];
     let mut record = Record::default();
-    match targets(loss, labels, 0.0) {
+    let buffer = PredictionBuffer::new(loss, Vec::new());
+    match buffered_targets(loss, labels, 0.0, &buffer) {
         Targets::Fixed(rows) => record.add(solve(&design, &rows, classes, config, &mut theta)),
         Targets::FromPredictions(_) => {
             for round in 0..=config.refits {
                 let step_frac = round as f64 / config.refits as f64;
-                let Targets::FromPredictions(make) = targets(loss, labels, step_frac) else {
+                let Targets::FromPredictions(make) = buffered_targets(loss, labels, step_frac, &buffer) else {
                     unreachable!("a loss's kind of targets does not change with step_frac")
                 };
                 let rows = make(&design.predict(&theta, classes));

@@ -631,3 +631,47 @@ fn probe_speed_2000_rows_768_dims() {
         predictions.len()
     );
 }
+
+#[test]
+fn the_later_losses_fit_probes_and_reduce_to_xent_where_they_should() {
+    use w2s_core::config::{EntropyConfig, ProductConfig, WindowConfig};
+    let (train, labels) = weak_task();
+    let config = ProbeConfig {
+        tolerance: 1e-10,
+        ..ProbeConfig::default()
+    };
+    let probabilities = |loss: &Loss| {
+        let fit = fit_probe(&train, &labels, loss, &config).unwrap();
+        assert!(fit.final_loss.is_finite(), "{loss}");
+        fit.model.predict_proba(&train).unwrap()
+    };
+    let xent = probabilities(&Loss::Xent);
+    // `kl` has xent's targets: the same probe, bit for bit.
+    assert_eq!(probabilities(&Loss::Kl), xent);
+    // Settings under which the targets are the weak labels: the xent probe, up to the solver.
+    let as_xent = [
+        Loss::Product(ProductConfig {
+            beta: 0.0,
+            ..ProductConfig::default()
+        }),
+        Loss::Entropy(EntropyConfig {
+            aux_coef: 0.0,
+            ..EntropyConfig::default()
+        }),
+        // Every probability of a probe is below 1, so every example stays in the window.
+        Loss::Window(WindowConfig { radius: 0.5 }),
+    ];
+    for loss in &as_xent {
+        let difference = max_difference(&probabilities(loss), &xent);
+        assert!(difference < 1e-6, "{loss}: {difference}");
+    }
+    // And at their defaults each moves the probe away from it.
+    let defaults = [
+        Loss::Product(ProductConfig::default()),
+        Loss::Window(WindowConfig::default()),
+    ];
+    for loss in &defaults {
+        let difference = max_difference(&probabilities(loss), &xent);
+        assert!(difference > 1e-3, "{loss}: {difference}");
+    }
+}
