@@ -13,6 +13,15 @@ pub use distribution::{
 };
 pub use paired::{PairedTest, WilcoxonTest, paired_t_test, wilcoxon_signed_rank};
 
+/// Asserts that `actual` is within `tolerance` of `expected` (the statistics' tests).
+#[cfg(test)]
+fn assert_close(actual: f64, expected: f64, tolerance: f64) {
+    assert!(
+        (actual - expected).abs() <= tolerance,
+        "{actual} differs from {expected} by more than {tolerance}"
+    );
+}
+
 /// Mean, spread and 95% confidence interval of the values that are present.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Summary {

@@ -132,25 +132,45 @@ fn file_stem(name: &str) -> String {
         .collect()
 }
 
+/// The drawing area of an SVG, and of a PNG's pixels.
+pub(crate) type SvgArea<'a> = DrawingArea<Measured<SVGBackend<'a>>, plotters::coord::Shift>;
+pub(crate) type PngArea<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
 fn render_svg(kind: Kind, figure: &Figure, path: &Path) -> Result<String, PlotError> {
+    svg_of(kind.size(figure), path, |root| kind.draw(figure, root))
+}
+
+fn render_png(kind: Kind, figure: &Figure, path: &Path) -> Result<Vec<u8>, PlotError> {
+    png_of(kind.size(figure), path, |root| kind.draw(figure, root))
+}
+
+/// An SVG of `size` pixels drawn by `draw`; `path` names it in errors.
+pub(crate) fn svg_of<E: std::fmt::Display>(
+    size: (u32, u32),
+    path: &Path,
+    draw: impl FnOnce(&SvgArea) -> Result<(), E>,
+) -> Result<String, PlotError> {
     let mut svg = String::new();
     {
-        let root = Measured(SVGBackend::with_string(&mut svg, kind.size(figure))).into_drawing_area();
-        kind.draw(figure, &root)
-            .and_then(|()| root.present())
-            .map_err(|e| draw_error(path, &e))?;
+        let root = Measured(SVGBackend::with_string(&mut svg, size)).into_drawing_area();
+        draw(&root).map_err(|e| draw_error(path, &e))?;
+        root.present().map_err(|e| draw_error(path, &e))?;
     }
     Ok(svg)
 }
 
-fn render_png(kind: Kind, figure: &Figure, path: &Path) -> Result<Vec<u8>, PlotError> {
-    let (width, height) = kind.size(figure);
+/// A PNG of `size` pixels drawn by `draw`; `path` names it in errors.
+pub(crate) fn png_of<E: std::fmt::Display>(
+    size: (u32, u32),
+    path: &Path,
+    draw: impl FnOnce(&PngArea) -> Result<(), E>,
+) -> Result<Vec<u8>, PlotError> {
+    let (width, height) = size;
     let mut pixels = vec![0; width as usize * height as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut pixels, (width, height)).into_drawing_area();
-        kind.draw(figure, &root)
-            .and_then(|()| root.present())
-            .map_err(|e| draw_error(path, &e))?;
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        draw(&root).map_err(|e| draw_error(path, &e))?;
+        root.present().map_err(|e| draw_error(path, &e))?;
     }
     let mut png = Vec::new();
     image::ImageEncoder::write_image(

@@ -10,8 +10,8 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use w2s_core::io::write_atomic;
 
-use crate::font::{self, FAMILY, Measured};
-use crate::{PlotError, draw_error};
+use crate::font::{self, FAMILY};
+use crate::{PlotError, draw_error, png_of, svg_of};
 
 /// Canvas size in pixels; with the margins in [`draw`] the plotting area is about square, so
 /// that the diagonal runs at about 45 degrees.
@@ -90,39 +90,12 @@ fn shared_range(points: &[(&str, f64, f64)]) -> Range<f64> {
 }
 
 fn render_svg(scatter: &Scatter, path: &Path) -> Result<String, PlotError> {
-    let mut svg = String::new();
-    {
-        let root = Measured(SVGBackend::with_string(&mut svg, SIZE)).into_drawing_area();
-        draw(scatter, &root)
-            .and_then(|()| root.present())
-            .map_err(|e| draw_error(path, &e))?;
-    }
-    Ok(svg)
+    svg_of(SIZE, path, |root| draw(scatter, root))
 }
 
 fn render_png(scatter: &Scatter, path: &Path) -> Result<Vec<u8>, PlotError> {
     font::font().map_err(|why| draw_error(path, &why))?;
-    let (width, height) = SIZE;
-    let mut pixels = vec![0; width as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut pixels, SIZE).into_drawing_area();
-        draw(scatter, &root)
-            .and_then(|()| root.present())
-            .map_err(|e| draw_error(path, &e))?;
-    }
-    let mut png = Vec::new();
-    image::ImageEncoder::write_image(
-        image::codecs::png::PngEncoder::new(&mut png),
-        &pixels,
-        width,
-        height,
-        image::ExtendedColorType::Rgb8,
-    )
-    .map_err(|error| PlotError::Encode {
-        path: path.to_path_buf(),
-        error,
-    })?;
-    Ok(png)
+    png_of(SIZE, path, |root| draw(scatter, root))
 }
 
 /// A tick value with two decimals; values that round to zero print as `0.00`, never `-0.00`.

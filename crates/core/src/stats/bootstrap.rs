@@ -58,15 +58,9 @@ pub fn bootstrap_ci(
 
 #[cfg(test)]
 mod tests {
+    use super::super::assert_close;
     use super::super::median;
     use super::*;
-
-    fn assert_close(actual: f64, expected: f64, tolerance: f64) {
-        assert!(
-            (actual - expected).abs() <= tolerance,
-            "{actual} differs from {expected} by more than {tolerance}"
-        );
-    }
 
     #[test]
     fn percentile_interval_interpolates_like_numpy() {

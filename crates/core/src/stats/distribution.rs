@@ -171,15 +171,9 @@ pub fn normal_two_sided(z: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::assert_close;
     use super::*;
     use std::f64::consts::PI;
-
-    fn assert_close(actual: f64, expected: f64, tolerance: f64) {
-        assert!(
-            (actual - expected).abs() <= tolerance,
-            "{actual} differs from {expected} by more than {tolerance}"
-        );
-    }
 
     #[test]
     fn ln_gamma_of_known_values() {

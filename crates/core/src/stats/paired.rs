@@ -187,14 +187,8 @@ fn approximate_two_sided(n: usize, statistic: f64, tie_sizes: &[usize]) -> f64 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::assert_close;
     use super::*;
-
-    fn assert_close(actual: f64, expected: f64, tolerance: f64) {
-        assert!(
-            (actual - expected).abs() <= tolerance,
-            "{actual} differs from {expected} by more than {tolerance}"
-        );
-    }
 
     #[test]
     fn t_test_by_hand() {
