@@ -11,9 +11,9 @@ use w2s_core::stats::Summary;
 
 use crate::font::{FAMILY, estimated_size};
 
-type Area<DB> = DrawingArea<DB, Shift>;
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-type DrawResult<T, DB> = Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+pub(crate) type Area<DB> = DrawingArea<DB, Shift>;
+pub(crate) type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+pub(crate) type DrawResult<T, DB> = Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 const WEAK: RGBColor = RGBColor(230, 120, 20);
 const STUDENT: RGBColor = RGBColor(30, 90, 200);

@@ -4,22 +4,17 @@
 use std::ops::Range;
 use std::path::Path;
 
-use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use w2s_core::io::write_atomic;
 
+use crate::draw::{Area, Chart, DrawResult};
 use crate::font::{self, FAMILY};
 use crate::{PlotError, draw_error, png_of, svg_of};
 
 /// Canvas size in pixels; with the margins in [`draw`] the plotting area is about square, so
 /// that the diagonal runs at about 45 degrees.
 const SIZE: (u32, u32) = (800, 800);
-
-type Area<DB> = DrawingArea<DB, Shift>;
-type Chart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
-type DrawResult<T, DB> = Result<T, DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
 
 /// The same colours as the other charts: points in the student's blue, guides in grey.
 const POINT: RGBColor = RGBColor(30, 90, 200);

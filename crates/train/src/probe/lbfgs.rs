@@ -327,6 +327,14 @@ mod tests {
         assert!(outcome.gradient_norm < 1e-10 && outcome.value < 1e-18);
     }
 
+    /// Rosenbrock's function at `p`, its gradient written into `g`.
+    fn rosenbrock(p: &[f64], g: &mut [f64]) -> f64 {
+        let (a, b) = (p[0], p[1]);
+        g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
+        g[1] = 200.0 * (b - a * a);
+        (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
+    }
+
     #[test]
     fn minimises_the_rosenbrock_function() {
         let mut x = vec![-1.2, 1.0];
@@ -336,12 +344,7 @@ mod tests {
                 max_iter: 500,
                 ..SETTINGS
             },
-            |p, g| {
-                let (a, b) = (p[0], p[1]);
-                g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
-                g[1] = 200.0 * (b - a * a);
-                (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
-            },
+            rosenbrock,
         );
         assert!(outcome.converged, "{outcome:?}");
         assert!((x[0] - 1.0).abs() < 1e-8 && (x[1] - 1.0).abs() < 1e-8, "{x:?}");
@@ -356,12 +359,7 @@ mod tests {
                 max_iter: 3,
                 ..SETTINGS
             },
-            |p, g| {
-                let (a, b) = (p[0], p[1]);
-                g[0] = -2.0 * (1.0 - a) - 400.0 * a * (b - a * a);
-                g[1] = 200.0 * (b - a * a);
-                (1.0 - a).powi(2) + 100.0 * (b - a * a).powi(2)
-            },
+            rosenbrock,
         );
         assert_eq!(outcome.iterations, 3);
         assert!(!outcome.converged);
