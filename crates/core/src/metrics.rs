@@ -131,6 +131,111 @@ pub fn auroc(probs: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
     Some(per_class.iter().sum::<f64>() / present.len() as f64)
 }
 
+/// ECE's default number of bins.
+pub const ECE_BINS: usize = 10;
+
+/// Top-label expected calibration error with `bins` equal-width confidence bins over [0, 1]
+/// (a confidence of exactly 1 goes in the last bin): sum over bins of |bin| / n * |accuracy - mean confidence|.
+///
+/// A row's confidence is its largest probability and it is correct when its [`argmax`] is its
+/// label. 0 when `probs` is empty; a `bins` of 0 is taken as 1.
+///
+/// # Panics
+/// If `probs` and `labels` differ in length, or a row is empty.
+pub fn expected_calibration_error(probs: &[Vec<f64>], labels: &[usize], bins: usize) -> f64 {
+    assert_rows_match(probs, labels, "expected_calibration_error");
+    let bins = bins.max(1);
+    // Per bin: examples, correct ones, sum of confidences.
+    let mut tally = vec![(0usize, 0usize, 0.0f64); bins];
+    for (row, &label) in probs.iter().zip(labels) {
+        let predicted = argmax(row);
+        let confidence = row[predicted];
+        let bin = &mut tally[confidence_bin(confidence, bins)];
+        bin.0 += 1;
+        bin.1 += usize::from(predicted == label);
+        bin.2 += confidence;
+    }
+    let gaps: f64 = tally
+        .iter()
+        .filter(|(count, _, _)| *count > 0)
+        .map(|&(_, correct, confidence)| (correct as f64 - confidence).abs())
+        .sum();
+    // |bin| / n * |correct / |bin| - confidence sum / |bin|| = |correct - confidence sum| / n.
+    ratio_f(gaps, probs.len())
+}
+
+/// The bin of `confidence` among `bins` equal-width bins over [0, 1]: `floor(confidence * bins)`,
+/// with 1 (and anything above it) in the last bin and anything below 0, or NaN, in the first.
+///
+/// # Panics
+/// If `bins` is 0.
+pub fn confidence_bin(confidence: f64, bins: usize) -> usize {
+    assert!(bins > 0, "confidence_bin: no bins");
+    // `as usize` saturates: negative values and NaN give 0.
+    ((confidence * bins as f64).floor() as usize).min(bins - 1)
+}
+
+/// Mean over examples of sum over classes of (p_c - 1[c == label])^2.
+///
+/// A label without a column in its row counts as a class of probability 0 (adding 1). 0 when
+/// `probs` is empty.
+///
+/// # Panics
+/// If `probs` and `labels` differ in length.
+pub fn brier_score(probs: &[Vec<f64>], labels: &[usize]) -> f64 {
+    assert_rows_match(probs, labels, "brier_score");
+    let total: f64 = probs
+        .iter()
+        .zip(labels)
+        .map(|(row, &label)| {
+            let squares: f64 = row
+                .iter()
+                .enumerate()
+                .map(|(c, &p)| (p - f64::from(u8::from(c == label))).powi(2))
+                .sum();
+            squares + f64::from(u8::from(label >= row.len()))
+        })
+        .sum();
+    ratio_f(total, probs.len())
+}
+
+/// Recall of the class that is rarest in `labels` (ties: lowest index); None when labels is empty.
+///
+/// Only classes that occur in `labels` are candidates (an absent class has no recall). A
+/// prediction is a row's [`argmax`].
+///
+/// # Panics
+/// If `probs` and `labels` differ in length, or a row is empty.
+pub fn minority_recall(probs: &[Vec<f64>], labels: &[usize]) -> Option<f64> {
+    assert_rows_match(probs, labels, "minority_recall");
+    let mut support = vec![0usize; labels.iter().max()? + 1];
+    for &label in labels {
+        support[label] += 1;
+    }
+    // `min_by_key` keeps the first of equal minima, so ties go to the lowest index.
+    let (rarest, &count) = support
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| **n > 0)
+        .min_by_key(|(_, n)| **n)?;
+    let recalled = probs
+        .iter()
+        .zip(labels)
+        .filter(|(row, label)| **label == rarest && argmax(row) == rarest)
+        .count();
+    Some(ratio(recalled, count))
+}
+
+fn assert_rows_match(probs: &[Vec<f64>], labels: &[usize], function: &str) {
+    assert_eq!(
+        probs.len(),
+        labels.len(),
+        "{function}: {} predictions for {} labels",
+        probs.len(),
+        labels.len()
+    );
+}
+
 /// Standard normal 97.5% quantile, for two-sided 95% intervals.
 const Z_95: f64 = 1.959_963_984_540_054;
 
@@ -440,6 +545,102 @@ mod tests {
     #[should_panic(expected = "successes")]
     fn wilson_rejects_more_successes_than_trials() {
         wilson_interval(3, 2);
+    }
+
+    fn row(p: &[f64]) -> Vec<f64> {
+        p.to_vec()
+    }
+
+    #[test]
+    fn ece_sums_bin_weighted_gaps() {
+        // Confidence (correct?) -> bin of 10: 0.9 (yes) -> 9, 0.8 (no) -> 8, 0.65 (yes) -> 6,
+        // 0.6 (no) -> 6, 1.0 (yes) -> 9, the last bin.
+        // Bin 9: accuracy 1, mean confidence 0.95: 2/5 * 0.05 = 0.02.
+        // Bin 8: accuracy 0, mean confidence 0.8: 1/5 * 0.8 = 0.16.
+        // Bin 6: accuracy 1/2, mean confidence 0.625: 2/5 * 0.125 = 0.05. Total 0.23.
+        let probs = vec![
+            row(&[0.9, 0.1]),
+            row(&[0.8, 0.2]),
+            row(&[0.35, 0.65]),
+            row(&[0.4, 0.6]),
+            row(&[0.0, 1.0]),
+        ];
+        let labels = [0, 1, 1, 0, 1];
+        let ece = expected_calibration_error(&probs, &labels, ECE_BINS);
+        assert!(close(ece, 0.23), "{ece}");
+        // One bin: accuracy 3/5, mean confidence 3.95/5 = 0.79: |0.6 - 0.79| = 0.19.
+        assert!(close(expected_calibration_error(&probs, &labels, 1), 0.19));
+        assert!(
+            close(expected_calibration_error(&probs, &labels, 0), 0.19),
+            "0 bins is 1"
+        );
+    }
+
+    #[test]
+    fn ece_edge_cases() {
+        assert_eq!(expected_calibration_error(&[], &[], ECE_BINS), 0.0);
+        // All correct at confidence exactly 1: perfectly calibrated.
+        let sure = vec![row(&[1.0, 0.0]), row(&[0.0, 1.0])];
+        assert_eq!(expected_calibration_error(&sure, &[0, 1], ECE_BINS), 0.0);
+        // All wrong at confidence 1: the gap is 1.
+        assert_eq!(expected_calibration_error(&sure, &[1, 0], ECE_BINS), 1.0);
+        // A tie predicts the lowest index: confidence 0.4 (bin 4), wrong, gap 0.4.
+        let tie = vec![row(&[0.4, 0.4, 0.2])];
+        assert!(close(expected_calibration_error(&tie, &[1], ECE_BINS), 0.4));
+    }
+
+    #[test]
+    fn confidence_bins_are_half_open_but_the_last() {
+        assert_eq!(confidence_bin(0.0, 10), 0);
+        assert_eq!(confidence_bin(0.099, 10), 0);
+        assert_eq!(confidence_bin(0.5, 10), 5);
+        assert_eq!(confidence_bin(1.0, 10), 9);
+        assert_eq!(confidence_bin(1.5, 10), 9);
+        assert_eq!(confidence_bin(-0.5, 10), 0);
+        assert_eq!(confidence_bin(f64::NAN, 10), 0);
+        assert_eq!(confidence_bin(0.7, 1), 0);
+    }
+
+    #[test]
+    fn brier_values() {
+        // [0.9, 0.1], label 0: 0.01 + 0.01 = 0.02. [0.8, 0.2], label 1: 0.64 + 0.64 = 1.28.
+        // [0.2, 0.3, 0.5], label 2: 0.04 + 0.09 + 0.25 = 0.38. Mean 1.68 / 3 = 0.56.
+        let probs = vec![row(&[0.9, 0.1]), row(&[0.8, 0.2]), row(&[0.2, 0.3, 0.5])];
+        assert!(close(brier_score(&probs, &[0, 1, 2]), 0.56));
+        let one_hot = vec![row(&[1.0, 0.0]), row(&[0.0, 1.0])];
+        assert_eq!(brier_score(&one_hot, &[0, 1]), 0.0);
+        assert_eq!(brier_score(&one_hot, &[1, 0]), 2.0, "confidently wrong: 1 + 1");
+        // A label past the row: its class has probability 0, (0 - 1)^2 = 1, plus (1 - 0)^2.
+        assert_eq!(brier_score(&[row(&[1.0])], &[1]), 2.0);
+        assert_eq!(brier_score(&[], &[]), 0.0);
+    }
+
+    #[test]
+    fn minority_recall_of_the_rarest_present_class() {
+        // Supports: class 0: 2, class 1: 3, class 2: 2; tie between 0 and 2 goes to 0.
+        // Class 0's rows predict 0 then 1: recall 1/2.
+        let probs = vec![
+            row(&[0.1, 0.9, 0.0]),
+            row(&[0.1, 0.9, 0.0]),
+            row(&[0.1, 0.9, 0.0]),
+            row(&[0.8, 0.1, 0.1]),
+            row(&[0.3, 0.6, 0.1]),
+            row(&[0.1, 0.1, 0.8]),
+            row(&[0.1, 0.1, 0.8]),
+        ];
+        assert_eq!(minority_recall(&probs, &[1, 1, 1, 0, 0, 2, 2]), Some(0.5));
+        // Class 1 absent: the rarest present class is 2 (one example), recalled.
+        let probs = vec![row(&[0.9, 0.1, 0.0]), row(&[0.9, 0.1, 0.0]), row(&[0.2, 0.3, 0.5])];
+        assert_eq!(minority_recall(&probs, &[0, 0, 2]), Some(1.0));
+        // One class: it is the rarest; all wrong gives 0.
+        assert_eq!(minority_recall(&[row(&[0.2, 0.8])], &[0]), Some(0.0));
+        assert_eq!(minority_recall(&[], &[]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "brier_score: 1 predictions for 2 labels")]
+    fn calibration_rejects_mismatched_lengths() {
+        brier_score(&[row(&[0.5, 0.5])], &[0, 1]);
     }
 
     #[test]
