@@ -7,11 +7,14 @@
 //! - `<experiment>-labels`: student test accuracy against the accuracy of the labels it was
 //!   trained on, with the diagonal.
 //!
+//! And [`write_rounds_plot`]: the collapse metrics of iterated rounds, one panel per metric.
+//!
 //! PNG text needs a TrueType font file, found at run time (`$W2S_FONT` or common system paths);
 //! without one only the SVGs are written and [`Plots::warnings`] says how to fix it.
 
 mod draw;
 mod font;
+mod rounds;
 mod scatter;
 
 use std::io;
@@ -24,6 +27,7 @@ use w2s_core::io::write_atomic;
 use crate::draw::{Figure, Kind};
 use crate::font::Measured;
 
+pub use rounds::{RoundSeries, write_rounds_plot};
 pub use scatter::write_paired_scatter;
 
 /// What [`write_plots`] wrote.
