@@ -21,6 +21,8 @@ pub enum ModelFamily {
     Mpnet,
     /// GPT-2 (small to xl).
     Gpt2,
+    /// Llama (SmolLM2): a causal LM, loaded by `LlamaForCausalLM`, not as a classifier.
+    Llama,
 }
 
 impl std::fmt::Display for ModelFamily {
@@ -29,6 +31,7 @@ impl std::fmt::Display for ModelFamily {
             Self::Bert => "bert",
             Self::Mpnet => "mpnet",
             Self::Gpt2 => "gpt2",
+            Self::Llama => "llama",
         })
     }
 }
