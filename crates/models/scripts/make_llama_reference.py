@@ -16,7 +16,7 @@ Writes, under crates/models/tests/fixtures/:
                                straight from its GGUF (`LlamaForCausalLM.from_pretrained(dir,
                                gguf_file=...)`, its own dequantization and Q/K un-permutation)
                                with the tokenizer transformers builds from the GGUF: token ids of
-                               tricky strings, the first LOGIT_DIMS logits of every position of
+                               tricky strings (see SMOLLM_SPLIT), the first LOGIT_DIMS logits of every position of
                                three prompts (one left-padded batch) and the last position's top
                                tokens, and the greedy continuation (20 tokens) of
                                "Once upon a time, there was a little".
@@ -45,7 +45,7 @@ import zipfile
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer, decoders, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, pre_tokenizers, trainers
 from tokenizers.models import BPE
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
@@ -89,6 +89,19 @@ REAL_PROMPTS = [
     "The capital of France is",
     "def fibonacci(n):",
 ]
+# llama.cpp's pre-tokenizer for `tokenizer.ggml.pre = "smollm"` (llama-vocab.cpp): every numeric
+# character (\p{N}: digits, but also ½ or ²) alone, then GPT-2's split. It is what HF's own
+# SmolLM2 tokenizer.json does (Digits(individual_digits) + ByteLevel) and what fetch_models.py
+# writes. transformers 5.25 builds the GGUF's tokenizer without it (GPT-2's split only), which
+# differs where a space precedes a non-ASCII numeric (" ½"). The reference ids are those of the
+# GGUF's vocabulary and merges (loaded by transformers) with this split; the ids of transformers'
+# own GGUF tokenizer are kept too, with the texts where the two differ.
+SMOLLM_SPLIT = pre_tokenizers.Sequence(
+    [
+        pre_tokenizers.Split(Regex(r"\p{N}"), behavior="isolated"),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+    ]
+)
 STORY_PROMPT = "Once upon a time, there was a little"
 STORY_NEW_TOKENS = 20
 LOGIT_DIMS = 32
@@ -218,6 +231,9 @@ def smollm2_gguf(given: Path | None, tmp: Path) -> Path:
 
 def make_smollm2_reference(gguf: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    as_transformers = [tokenizer(t)["input_ids"] for t in TRICKY_TEXTS]
+    tokenizer.backend_tokenizer.pre_tokenizer = SMOLLM_SPLIT
+    tricky_ids = [tokenizer(t)["input_ids"] for t in TRICKY_TEXTS]
     model = LlamaForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32).eval()
     pad_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     prompt_ids = [tokenizer(p)["input_ids"] for p in REAL_PROMPTS]
@@ -232,7 +248,9 @@ def make_smollm2_reference(gguf: Path) -> None:
         "generator": "crates/models/scripts/make_llama_reference.py",
         "gguf": gguf.name,
         "tricky_texts": TRICKY_TEXTS,
-        "tricky_ids": [tokenizer(t)["input_ids"] for t in TRICKY_TEXTS],
+        "tricky_ids": tricky_ids,
+        "tricky_ids_transformers_gguf": as_transformers,
+        "tricky_split_differs": [t for t, a, b in zip(TRICKY_TEXTS, tricky_ids, as_transformers) if a != b],
         "prompts": REAL_PROMPTS,
         "prompt_ids": prompt_ids,
         "pad_id": pad_id,
