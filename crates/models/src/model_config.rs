@@ -258,7 +258,7 @@ fn not_a_classifier(path: &Path, json: &Value) -> ModelError {
         path,
         field,
         format!(
-            "a Llama model is a causal language model: load it with `LlamaForCausalLM::load` to generate; \
+            "a \"llama\" model is a causal language model: load it with `LlamaForCausalLM::load` to generate; \
              it is not a classifier backbone (supported: {SUPPORTED})"
         ),
     )
