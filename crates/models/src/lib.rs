@@ -1,6 +1,7 @@
 //! Models for w2s: the model zoo (BERT, MPNet, GPT-2) with a sequence-classification head in
 //! burn, HF checkpoint loading and saving (dispatched on config.json's `model_type`), a
-//! tokenizer wrapper, and the registry of pretrained models.
+//! tokenizer wrapper, and the registry of pretrained models; and a Llama causal LM
+//! ([`LlamaForCausalLM`], SmolLM2-135M) with a batched, seeded sampler ([`generate`]).
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -24,9 +25,11 @@ mod bert;
 mod classifier;
 mod config;
 mod error;
+mod generate;
 mod gpt2;
 mod hf_layout;
 mod identity;
+mod llama;
 mod model_config;
 mod mpnet;
 mod ops;
@@ -39,12 +42,17 @@ pub use bert::{BertAttention, BertEmbeddings, BertEncoder, BertLayer};
 pub use classifier::{Backbone, ClassifierOptions, SequenceClassifier, TokenBatch};
 pub use config::BertConfig;
 pub use error::ModelError;
+pub use generate::{SamplingConfig, generate, left_padded_batch};
 pub use gpt2::{GPT2_EOS_ID, Gpt2Attention, Gpt2Block, Gpt2Config, Gpt2Model};
 pub use hf_layout::{
     CONFIG_FILE, LoadReport, ParamOrigin, TOKENIZER_FILE, WEIGHTS_FILE, load_classifier, random_classifier,
     save_classifier,
 };
 pub use identity::{IDENTITY_FILE, PretrainedModel, weights_sha256};
+pub use llama::{
+    KvCache, LlamaAttention, LlamaConfig, LlamaDecoderLayer, LlamaForCausalLM, LlamaLoadReport, LlamaMlp, LlamaModel,
+    RmsNorm, TokenIds,
+};
 pub use model_config::ModelConfig;
 pub use mpnet::{
     MPNET_NUM_BUCKETS, MPNET_PADDING_IDX, MpnetConfig, MpnetEmbeddings, MpnetEncoder, relative_position_bucket,

