@@ -1,12 +1,15 @@
 //! w2s-core: the tensor-free core of the w2s weak-to-strong generalization framework.
 //!
 //! Experiment config ([`config`]), deterministic data splits ([`split`]), teacher ensembling
-//! ([`ensemble`]), metrics ([`metrics`]), collapse metrics of iterated rounds ([`collapse`]),
+//! ([`ensemble`]) and boosting ([`boost`]), label selection ([`selection`]), ground-truth budgets
+//! ([`budget`]), metrics ([`metrics`]), collapse metrics of iterated rounds ([`collapse`]),
 //! weak-to-strong diagnostics ([`diagnostics`]), performance gap recovered ([`pgr`]), statistics across
 //! seeds and datasets ([`stats`]), sweeps over datasets read as a benchmark suite ([`suite`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
 //! crash-safe file output ([`io`]). All numbers are `f64`.
 
 pub mod aggregate;
+pub mod boost;
+pub mod budget;
 pub mod collapse;
 pub mod config;
 pub mod diagnostics;
@@ -18,6 +21,7 @@ pub mod pgr;
 pub mod report;
 pub mod role;
 pub mod schedule;
+pub mod selection;
 pub mod split;
 pub mod stats;
 pub mod suite;

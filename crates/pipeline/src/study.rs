@@ -588,6 +588,7 @@ impl SeedRunner<'_> {
             val: learner.val.clone(),
             val_labels: learner.val_labels.clone(),
             predict: learner.predict.clone(),
+            then: None,
         };
         let check = |output: &JobOutput| Ok(job.check_output(output)?);
         self.stage("probe", job.role, &job.key(), seed, check, |_| {

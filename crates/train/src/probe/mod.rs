@@ -13,6 +13,10 @@
 //! [`ProbeConfig::max_iter`] steps. The targets `t` come from the run's [`Loss`] through
 //! [`crate::loss::targets`], as in fine-tuning; see [`fit_probe`] for the losses whose targets
 //! depend on the probe's own predictions.
+//!
+//! [`fit_probe_anchored`] refits a fitted probe on other rows, from its weights `W0` and in its
+//! standardization, with the penalty `(l2 / 2) ||W - W0||^2` instead: the second stage of a
+//! staged schedule (weak labels first, then true ones), which stays near the first fit.
 
 mod lbfgs;
 mod objective;
@@ -96,6 +100,11 @@ pub enum ProbeError {
          embed with the model the probe was fit on"
     )]
     PredictDim { expected: usize, got: usize },
+    #[error(
+        "the anchored refit's targets have {labels} classes but the probe it starts from has \
+         {anchor}; label the second stage's rows with the same classes as the first's"
+    )]
+    AnchorClasses { anchor: usize, labels: usize },
 }
 
 /// Embeddings, one row per example: `len() * dim` finite f32 values, row-major.
@@ -256,30 +265,92 @@ pub fn fit_probe(
     let start = Instant::now();
     check_config(config)?;
     let classes = check_labels(train, labels)?;
-    let standardizer = Standardizer::fit(train.values(), train.dim());
-    let design = Design::new(&standardizer, train.values(), train.dim());
-    let mut theta = vec![0.0; classes * (train.dim() + 1)];
+    let zero = Probe {
+        standardizer: Standardizer::fit(train.values(), train.dim()),
+        theta: vec![0.0; classes * (train.dim() + 1)],
+        classes,
+    };
+    Ok(fit_from(zero, None, train, labels, loss, config, start))
+}
+
+/// Refits `first` on `train`'s rows and `labels` under `loss`: [`fit_probe`] on these rows, but
+/// in `first`'s standardization (the first fit's training rows' mean and scale), starting from
+/// `first`'s weights and biases `W0, b0` instead of zero, with the penalty
+/// `(l2 / 2) ||W - W0||^2` instead of `(l2 / 2) ||W||^2`. A large `l2` keeps the weights at
+/// `W0` (only the biases move); as `l2` goes to 0 the refit predicts as [`fit_probe`] on these
+/// rows would. For targets made from predictions, round 0's are made from `first`'s.
+///
+/// # Errors
+/// As [`fit_probe`]; also [`ProbeError::PredictDim`] when `train` has another dimension than
+/// `first`, and [`ProbeError::AnchorClasses`] when `labels` have another number of classes.
+pub fn fit_probe_anchored(
+    first: &Probe,
+    train: &Embeddings,
+    labels: &[Vec<f64>],
+    loss: &Loss,
+    config: &ProbeConfig,
+) -> Result<ProbeFit, ProbeError> {
+    let start = Instant::now();
+    check_config(config)?;
+    let classes = check_labels(train, labels)?;
+    if train.dim() != first.dim() {
+        return Err(ProbeError::PredictDim {
+            expected: first.dim(),
+            got: train.dim(),
+        });
+    }
+    if classes != first.classes {
+        return Err(ProbeError::AnchorClasses {
+            anchor: first.classes,
+            labels: classes,
+        });
+    }
+    let anchor = first.theta[..classes * first.dim()].to_vec();
+    Ok(fit_from(
+        first.clone(),
+        Some(&anchor),
+        train,
+        labels,
+        loss,
+        config,
+        start,
+    ))
+}
+
+/// The solves of a fit from `probe` (its standardization, and its parameters as the start),
+/// penalized towards `anchor`'s weights (or zero): one for fixed targets, `refits + 1` for
+/// targets from predictions (see [`fit_probe`]).
+fn fit_from(
+    mut probe: Probe,
+    anchor: Option<&[f64]>,
+    train: &Embeddings,
+    labels: &[Vec<f64>],
+    loss: &Loss,
+    config: &ProbeConfig,
+    start: Instant,
+) -> ProbeFit {
+    let design = Design::new(&probe.standardizer, train.values(), train.dim());
+    let (classes, theta) = (probe.classes, &mut probe.theta);
     let mut record = Record::default();
     let buffer = PredictionBuffer::new(loss, Vec::new());
+    let mut solve_on = |rows: &[Vec<f64>], theta: &mut [f64]| {
+        let objective = Objective::new(&design, rows, classes, config.l2).anchored(anchor);
+        record.add(solve(objective, config, theta));
+    };
     match buffered_targets(loss, labels, 0.0, &buffer) {
-        Targets::Fixed(rows) => record.add(solve(&design, &rows, classes, config, &mut theta)),
+        Targets::Fixed(rows) => solve_on(&rows, theta),
         Targets::FromPredictions(_) => {
             for round in 0..=config.refits {
                 let step_frac = round as f64 / config.refits as f64;
                 let Targets::FromPredictions(make) = buffered_targets(loss, labels, step_frac, &buffer) else {
                     unreachable!("a loss's kind of targets does not change with step_frac")
                 };
-                let rows = make(&design.predict(&theta, classes));
-                record.add(solve(&design, &rows, classes, config, &mut theta));
+                let rows = make(&design.predict(theta, classes));
+                solve_on(&rows, theta);
             }
         }
     }
-    let model = Probe {
-        standardizer,
-        theta,
-        classes,
-    };
-    Ok(record.finish(model, start))
+    record.finish(probe, start)
 }
 
 /// The checks of [`fit_probe`]'s inputs; returns the number of classes.
@@ -322,20 +393,13 @@ fn check_distribution(row: &[f64]) -> Result<(), String> {
     Ok(())
 }
 
-/// One L-BFGS solve on `targets`, from and into `theta`.
-fn solve(
-    design: &Design,
-    targets: &[Vec<f64>],
-    classes: usize,
-    config: &ProbeConfig,
-    theta: &mut [f64],
-) -> lbfgs::Outcome {
+/// One L-BFGS solve of `objective`, from and into `theta`.
+fn solve(mut objective: Objective<'_>, config: &ProbeConfig, theta: &mut [f64]) -> lbfgs::Outcome {
     let settings = Settings {
         memory: LBFGS_MEMORY,
         max_iter: config.max_iter,
         tolerance: config.tolerance,
     };
-    let mut objective = Objective::new(design, targets, classes, config.l2);
     lbfgs::minimize(theta, settings, |point, gradient| {
         objective.value_and_gradient(point, gradient)
     })

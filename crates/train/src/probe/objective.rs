@@ -1,9 +1,12 @@
 //! The probe's objective on standardized features: mean soft-label cross-entropy of a linear
-//! softmax model plus an L2 penalty on its weights, with its gradient.
+//! softmax model plus an L2 penalty on its weights (or on their distance from an anchor), with
+//! its gradient.
 //!
 //! Parameters are one flat vector: the weights, `classes x dim` row-major, then the `classes`
 //! biases. Features are stored row-major in f64, so one pass over a row computes its logits and
 //! adds its share of the gradient while the row is still in cache.
+
+use std::borrow::Cow;
 
 use super::lbfgs::{axpy, dot};
 
@@ -110,6 +113,8 @@ pub(super) struct Objective<'a> {
     targets: Vec<f64>,
     classes: usize,
     l2: f64,
+    /// The weights `W0` the penalty pulls towards (`classes x dim`); zero when `None`.
+    anchor: Option<&'a [f64]>,
     /// Logits, then probabilities, of the current row.
     scratch: Vec<f64>,
 }
@@ -123,13 +128,28 @@ impl<'a> Objective<'a> {
             targets,
             classes,
             l2,
+            anchor: None,
             scratch: vec![0.0; classes],
         }
     }
 
-    /// `mean_i sum_c t_ic (lse(z_i) - z_ic) + l2/2 ||W||^2` at `theta`, writing its gradient
-    /// into `gradient`: `mean_i (s_i p_i - t_i) x_i^T + l2 W` for the weights and
-    /// `mean_i (s_i p_i - t_i)` for the biases, where `s_i` is the sum of row `i`'s targets.
+    /// The same objective with the penalty `l2/2 ||W - W0||^2` instead of `l2/2 ||W||^2`, for
+    /// the weights `anchor` (`W0`, `classes x dim` row-major; `None` is `W0 = 0`).
+    ///
+    /// # Panics
+    /// If `anchor` does not hold `classes x dim` weights.
+    pub fn anchored(mut self, anchor: Option<&'a [f64]>) -> Self {
+        if let Some(weights) = anchor {
+            assert_eq!(weights.len(), self.classes * self.design.dim, "anchor weights");
+        }
+        self.anchor = anchor;
+        self
+    }
+
+    /// `mean_i sum_c t_ic (lse(z_i) - z_ic) + l2/2 ||W - W0||^2` at `theta` (`W0` the anchor, or
+    /// 0), writing its gradient into `gradient`: `mean_i (s_i p_i - t_i) x_i^T + l2 (W - W0)` for
+    /// the weights and `mean_i (s_i p_i - t_i)` for the biases, where `s_i` is the sum of row
+    /// `i`'s targets.
     pub fn value_and_gradient(&mut self, theta: &[f64], gradient: &mut [f64]) -> f64 {
         let (dim, classes) = (self.design.dim, self.classes);
         gradient.fill(0.0);
@@ -160,7 +180,11 @@ impl<'a> Objective<'a> {
         let n = self.design.rows() as f64;
         let weights = self.classes * self.design.dim;
         gradient.iter_mut().for_each(|g| *g /= n);
-        axpy(self.l2, &theta[..weights], &mut gradient[..weights]);
-        data_loss / n + 0.5 * self.l2 * dot(&theta[..weights], &theta[..weights])
+        let offset: Cow<[f64]> = match self.anchor {
+            Some(anchor) => theta[..weights].iter().zip(anchor).map(|(w, w0)| w - w0).collect(),
+            None => Cow::Borrowed(&theta[..weights]),
+        };
+        axpy(self.l2, &offset, &mut gradient[..weights]);
+        data_loss / n + 0.5 * self.l2 * dot(&offset, &offset)
     }
 }

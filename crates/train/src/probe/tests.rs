@@ -675,3 +675,127 @@ fn the_later_losses_fit_probes_and_reduce_to_xent_where_they_should() {
         assert!(difference > 1e-3, "{loss}: {difference}");
     }
 }
+
+#[test]
+fn an_anchored_objective_penalizes_the_distance_from_the_anchor() {
+    // The hand-computed example above, anchored at W0 = (0.5, 0.5): W - W0 = (0, -1), so the
+    // penalty is (0.1 / 2) * 1 = 0.05 and the total 1.1882616875182228 + 0.05. The weights'
+    // gradient is the data's, (s - 0.125, 0.125 - s), plus 0.1 * (0, -1); the biases' is as before.
+    let train = Embeddings::new(1, vec![1.0, 3.0]).unwrap();
+    let design = Design::new(&Standardizer::fit(train.values(), 1), train.values(), 1);
+    let targets = vec![vec![1.0, 0.0], vec![0.25, 0.75]];
+    let anchor = [0.5, 0.5];
+    let mut objective = Objective::new(&design, &targets, 2, 0.1).anchored(Some(&anchor));
+    let mut gradient = vec![0.0; 4];
+    let value = objective.value_and_gradient(&[0.5, -0.5, 0.0, 0.0], &mut gradient);
+    assert!((value - 1.2382616875182228).abs() < 1e-12, "{value}");
+    let expected = [0.6060585786300049, -0.7060585786300049, -0.125, 0.125];
+    for (g, e) in gradient.iter().zip(expected) {
+        assert!((g - e).abs() < 1e-12, "{gradient:?}");
+    }
+    // Anchored at zero it is the plain objective.
+    let mut plain = Objective::new(&design, &targets, 2, 0.1);
+    let mut zero_anchored = Objective::new(&design, &targets, 2, 0.1).anchored(Some(&[0.0, 0.0]));
+    let (mut g1, mut g2) = (vec![0.0; 4], vec![0.0; 4]);
+    let theta = [0.3, -0.7, 0.2, 0.1];
+    assert_eq!(
+        plain.value_and_gradient(&theta, &mut g1),
+        zero_anchored.value_and_gradient(&theta, &mut g2)
+    );
+    assert_eq!(g1, g2);
+}
+
+/// A first stage and a second stage of rows: the second from another draw of the task, its
+/// features scaled and shifted so that its own standardization differs from the first's.
+fn two_stages() -> (Embeddings, Vec<Vec<f64>>, Embeddings, Vec<Vec<f64>>) {
+    let (first, first_labels) = task(80, 5, 3, 31);
+    let (second, second_labels) = task(60, 5, 3, 32);
+    let moved = second.values().iter().map(|x| 2.0 * x + 1.0).collect();
+    (first, first_labels, Embeddings::new(5, moved).unwrap(), second_labels)
+}
+
+fn weights(probe: &Probe) -> &[f64] {
+    &probe.theta[..probe.classes * probe.dim()]
+}
+
+#[test]
+fn an_anchored_refit_with_a_huge_l2_keeps_the_first_weights() {
+    let (first, first_labels, second, second_labels) = two_stages();
+    let w0 = fit_probe(&first, &first_labels, &Loss::Xent, &ProbeConfig::default()).unwrap();
+    let strong = ProbeConfig {
+        l2: 1e4,
+        ..ProbeConfig::default()
+    };
+    let refit = fit_probe_anchored(&w0.model, &second, &second_labels, &Loss::Xent, &strong).unwrap();
+    assert_eq!(
+        refit.model.standardizer, w0.model.standardizer,
+        "the first fit's standardization"
+    );
+    let moved = max_difference(&[weights(&refit.model).to_vec()], &[weights(&w0.model).to_vec()]);
+    let size = weights(&w0.model).iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    assert!(moved < 1e-3 && size > 0.1, "moved {moved}, |W0| up to {size}");
+    // The same l2 without the anchor pulls the weights to zero instead.
+    let unanchored = fit_probe(&second, &second_labels, &Loss::Xent, &strong).unwrap();
+    let size = weights(&unanchored.model).iter().fold(0.0f64, |m, w| m.max(w.abs()));
+    assert!(size < 1e-3, "{size}");
+}
+
+#[test]
+fn an_anchored_refit_with_a_vanishing_l2_predicts_as_a_fit_on_its_rows() {
+    let (first, first_labels, second, second_labels) = two_stages();
+    let w0 = fit_probe(&first, &first_labels, &Loss::Xent, &ProbeConfig::default()).unwrap();
+    let weak = ProbeConfig {
+        l2: 1e-9,
+        tolerance: 1e-10,
+        max_iter: 5000,
+        ..ProbeConfig::default()
+    };
+    let refit = fit_probe_anchored(&w0.model, &second, &second_labels, &Loss::Xent, &weak).unwrap();
+    let fresh = fit_probe(&second, &second_labels, &Loss::Xent, &weak).unwrap();
+    assert!(refit.converged && fresh.converged);
+    let (a, b) = (
+        refit.model.predict_proba(&second).unwrap(),
+        fresh.model.predict_proba(&second).unwrap(),
+    );
+    let difference = max_difference(&a, &b);
+    assert!(difference < 1e-6, "{difference}");
+    // And it is not the first fit.
+    assert!(max_difference(&a, &w0.model.predict_proba(&second).unwrap()) > 0.05);
+}
+
+#[test]
+fn an_anchored_refit_with_targets_from_predictions_stays_anchored() {
+    // logconf remakes its targets refits times; every solve is anchored at W0.
+    let (first, first_labels, second, second_labels) = two_stages();
+    let w0 = fit_probe(&first, &first_labels, &Loss::Xent, &ProbeConfig::default()).unwrap();
+    let strong = ProbeConfig {
+        l2: 1e4,
+        ..ProbeConfig::default()
+    };
+    let loss = Loss::Logconf(LogconfConfig::default());
+    let refit = fit_probe_anchored(&w0.model, &second, &second_labels, &loss, &strong).unwrap();
+    assert_eq!(refit.solves, strong.refits + 1);
+    let moved = max_difference(&[weights(&refit.model).to_vec()], &[weights(&w0.model).to_vec()]);
+    assert!(moved < 1e-3, "{moved}");
+}
+
+#[test]
+fn an_anchored_refit_rejects_rows_or_labels_of_another_shape() {
+    let (first, first_labels, second, second_labels) = two_stages();
+    let w0 = fit_probe(&first, &first_labels, &Loss::Xent, &ProbeConfig::default()).unwrap();
+    let config = ProbeConfig::default();
+    let narrow = Embeddings::new(4, vec![0.0; 8]).unwrap();
+    let two = vec![vec![0.5, 0.5]; 2];
+    assert_eq!(
+        fit_probe_anchored(&w0.model, &narrow, &two, &Loss::Xent, &config),
+        Err(ProbeError::PredictDim { expected: 5, got: 4 })
+    );
+    let two_rows = second.select(&[0, 1]);
+    let error = fit_probe_anchored(&w0.model, &two_rows, &two, &Loss::Xent, &config).unwrap_err();
+    assert_eq!(error, ProbeError::AnchorClasses { anchor: 3, labels: 2 });
+    assert!(error.to_string().contains("same classes"), "{error}");
+    assert_eq!(
+        fit_probe_anchored(&w0.model, &second, &second_labels[1..], &Loss::Xent, &config),
+        Err(ProbeError::TargetCount { targets: 59, rows: 60 })
+    );
+}
