@@ -128,6 +128,10 @@ pub struct CellMetrics {
     /// times of the run that computed it).
     #[serde(default)]
     pub stage_times: Vec<StageTime>,
+    /// The student's misfit on the test set across seeds (none in runs written before w2s
+    /// recorded it).
+    #[serde(default = "no_values")]
+    pub misfit: Summary,
 }
 
 /// What kind of work a stage is.
@@ -213,6 +217,12 @@ impl CellMetrics {
             domain: run.domain.clone(),
             sizes: run.sizes,
             stage_times: stage_times(run),
+            misfit: summarize(
+                &run.seeds
+                    .iter()
+                    .map(|s| s.diagnostics.as_ref().map(|d| d.misfit))
+                    .collect::<Vec<_>>(),
+            ),
         }
     }
 }

@@ -6,7 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::collapse::flip_rate;
+use crate::collapse::{RoundMetrics, flip_rate};
+use crate::config::{TruthPick, TruthSchedule};
 use crate::metrics::argmax;
 
 /// How a student's errors relate to its weak labels' errors on the same examples (fractions of n):
@@ -60,6 +61,61 @@ pub fn error_split(weak: &[Vec<f64>], student: &[Vec<f64>], truth: &[usize]) -> 
 /// If `student` and `weak` differ in length, or a row is empty.
 pub fn misfit(student: &[Vec<f64>], weak: &[Vec<f64>]) -> f64 {
     flip_rate(student, weak)
+}
+
+/// What a seed's student shows beyond its accuracy, and what the methods it used did.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeedDiagnostics {
+    /// [`misfit`] on the test set: how often the student's top class differs from the weak
+    /// labels' (the population misfit of Charikar et al. 2024, estimated on held-out examples).
+    pub misfit: f64,
+    /// The student's gain over the weak labels on the test set, split into the errors it
+    /// corrected and those it made anew.
+    pub errors: ErrorSplit,
+    /// What the label filter kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kept: Option<KeptLabels>,
+    /// The true labels a budget spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truth: Option<TruthSpent>,
+    /// The boosted teachers' weights and errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boosting: Option<BoostReport>,
+    /// The collapse metrics of each round, when there were several.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rounds: Vec<RoundMetrics>,
+}
+
+/// What a label filter kept of the transfer half.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct KeptLabels {
+    /// Examples kept.
+    pub kept: usize,
+    /// Their share of the transfer half.
+    pub fraction: f64,
+    /// The accuracy of the kept examples' labels against their truth.
+    pub kept_accuracy: f64,
+    /// The accuracy of every example's label.
+    pub all_accuracy: f64,
+}
+
+/// The true labels a budget spent on the transfer half.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct TruthSpent {
+    /// Examples that got their true label.
+    pub budget: usize,
+    pub pick: TruthPick,
+    pub schedule: TruthSchedule,
+    /// How accurate the weak labels of the picked examples were: low when the pick found the
+    /// weak labels' errors.
+    pub picked_weak_accuracy: f64,
+}
+
+/// Boosted teachers: each one's SAMME weight and weighted error, in training order.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BoostReport {
+    pub alphas: Vec<f64>,
+    pub errors: Vec<f64>,
 }
 
 #[cfg(test)]

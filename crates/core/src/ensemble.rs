@@ -2,6 +2,7 @@
 //!
 //! Probabilities are `[example][class]`; several teachers' are `[teacher][example][class]`.
 
+pub use crate::boost::boosted_vote;
 pub use crate::config::EnsembleMethod;
 use crate::labels::one_hot;
 use crate::metrics::argmax;
@@ -28,13 +29,15 @@ pub fn ensemble_name(method: EnsembleMethod, teachers: usize) -> String {
 /// - `Hard`: majority vote of the teachers' argmax, as one-hot rows. Ties between classes with
 ///   the same number of votes go to the one with the highest mean probability; if that ties too,
 ///   to the lowest class index.
+/// - `Boost`: [`boosted_vote`] with `scores` as the teachers' boosting weights.
 ///
-/// No teachers gives no rows. `val_accuracies` is only read by `Weighted`.
+/// No teachers gives no rows. `scores` holds one number per teacher, read by `Weighted` (the
+/// teachers' held-out accuracies) and `Boost` (their SAMME weights) only.
 ///
 /// # Panics
-/// If teachers disagree on the number of examples or of classes, or (for `Weighted`) if there is
-/// not one validation accuracy per teacher.
-pub fn combine(method: EnsembleMethod, teacher_probs: &[Vec<Vec<f64>>], val_accuracies: &[f64]) -> Vec<Vec<f64>> {
+/// If teachers disagree on the number of examples or of classes, or (for `Weighted` and `Boost`)
+/// if there is not one score per teacher.
+pub fn combine(method: EnsembleMethod, teacher_probs: &[Vec<Vec<f64>>], scores: &[f64]) -> Vec<Vec<f64>> {
     let Some(first) = teacher_probs.first() else {
         return Vec::new();
     };
@@ -43,16 +46,24 @@ pub fn combine(method: EnsembleMethod, teacher_probs: &[Vec<Vec<f64>>], val_accu
         EnsembleMethod::None => first.clone(),
         EnsembleMethod::Soft => weighted_mean(teacher_probs, &vec![1.0; teacher_probs.len()]),
         EnsembleMethod::Weighted => {
-            assert_eq!(
-                val_accuracies.len(),
-                teacher_probs.len(),
-                "weighted ensemble needs one validation accuracy per teacher"
-            );
+            assert_one_score_each(method, scores, teacher_probs);
             let num_classes = first.first().map_or(0, Vec::len);
-            weighted_mean(teacher_probs, &teacher_weights(val_accuracies, num_classes))
+            weighted_mean(teacher_probs, &teacher_weights(scores, num_classes))
+        }
+        EnsembleMethod::Boost => {
+            assert_one_score_each(method, scores, teacher_probs);
+            boosted_vote(teacher_probs, scores)
         }
         EnsembleMethod::Hard => majority_vote(teacher_probs),
     }
+}
+
+fn assert_one_score_each(method: EnsembleMethod, scores: &[f64], teacher_probs: &[Vec<Vec<f64>>]) {
+    assert_eq!(
+        scores.len(),
+        teacher_probs.len(),
+        "the {method} ensemble needs one score per teacher"
+    );
 }
 
 /// SAMME teacher weights: `max(0, ln(acc / (1 - acc)) + ln(K - 1))`, with `acc` clamped to
@@ -246,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "one validation accuracy per teacher")]
+    #[should_panic(expected = "the weighted ensemble needs one score per teacher")]
     fn weighted_needs_accuracies() {
         combine(EnsembleMethod::Weighted, &teachers(), &[0.9]);
     }

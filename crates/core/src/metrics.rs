@@ -18,6 +18,13 @@ pub struct Metrics {
     /// Area under the ROC curve (macro one-vs-rest when K > 2); `None` when the labels hold
     /// fewer than 2 classes.
     pub auroc: Option<f64>,
+    /// Top-label expected calibration error ([`expected_calibration_error`], [`ECE_BINS`]
+    /// bins); `None` in results written before w2s recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ece: Option<f64>,
+    /// [`brier_score`]; `None` in results written before w2s recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub brier: Option<f64>,
 }
 
 /// All metrics of `probs` against `labels`.
@@ -40,6 +47,8 @@ pub fn evaluate(probs: &[Vec<f64>], labels: &[usize]) -> Metrics {
         balanced_accuracy: balanced_accuracy(&preds, labels, num_classes),
         f1_weighted: f1_weighted(&preds, labels, num_classes),
         auroc: auroc(probs, labels),
+        ece: Some(expected_calibration_error(probs, labels, ECE_BINS)),
+        brier: Some(brier_score(probs, labels)),
     }
 }
 
@@ -521,7 +530,9 @@ mod tests {
                 accuracy: 0.0,
                 balanced_accuracy: 0.0,
                 f1_weighted: 0.0,
-                auroc: None
+                auroc: None,
+                ece: Some(0.0),
+                brier: Some(0.0),
             }
         );
     }
@@ -651,6 +662,8 @@ mod tests {
             balanced_accuracy: 1.0,
             f1_weighted: 1.0,
             auroc: None,
+            ece: None,
+            brier: None,
         };
         let json = serde_json::to_string(&m).unwrap();
         assert!(json.contains("\"auroc\":null"));

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::config::{ExperimentConfig, ResolvedSizes};
+pub use crate::diagnostics::{BoostReport, KeptLabels, SeedDiagnostics, TruthSpent};
 use crate::metrics::Metrics;
 use crate::pgr::{Pgr, pgr_of_optional};
 pub use crate::role::Role;
@@ -55,6 +56,10 @@ pub struct SeedResult {
     pub pgr_accuracy: Pgr,
     /// PGR of test AUROC.
     pub pgr_auroc: Pgr,
+    /// The student's misfit and error split, and what the methods did; `None` in results
+    /// written before w2s recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnostics: Option<SeedDiagnostics>,
 }
 
 impl SeedResult {
@@ -68,6 +73,15 @@ impl SeedResult {
             models,
             pgr_accuracy,
             pgr_auroc,
+            diagnostics: None,
+        }
+    }
+
+    /// The seed's results with its diagnostics.
+    pub fn with_diagnostics(self, diagnostics: SeedDiagnostics) -> Self {
+        Self {
+            diagnostics: Some(diagnostics),
+            ..self
         }
     }
 
@@ -367,9 +381,9 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], CSV_HEADER.join(","));
         assert_eq!(lines.len(), 1 + 8 + 4);
-        assert_eq!(lines[3], "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,");
+        assert_eq!(lines[3], "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,,,");
         assert!(lines[11].starts_with("mean,student,big,,0.725,"), "{}", lines[11]);
-        assert!(lines.iter().all(|l| l.split(',').count() == 16), "{csv}");
+        assert!(lines.iter().all(|l| l.split(',').count() == 18), "{csv}");
     }
 
     #[test]
@@ -434,7 +448,7 @@ mod tests {
         let md = RunResults::new(cfg, vec![s]).to_markdown();
         assert!(md.starts_with("# demo\n\nA test run.\n"), "{md}");
         assert!(
-            md.contains("| role | model | n | accuracy | bal acc | F1 | AUROC | label acc |\n| --- |"),
+            md.contains("| role | model | n | accuracy | bal acc | F1 | AUROC | ECE | label acc |\n| --- |"),
             "{md}"
         );
         assert!(md.contains("| teacher-0 | a\\|b | 100 |"), "{md}");
@@ -541,7 +555,9 @@ mod tests {
                 "train_seconds",
                 "train_examples_per_s",
                 "label_seconds",
-                "label_examples_per_s"
+                "label_examples_per_s",
+                "ece",
+                "brier"
             ]
         );
         let field = |line: &str, name: &str| {

@@ -42,6 +42,9 @@ pub struct SuiteDataset {
     pub pgr_test_ci: Option<(f64, f64)>,
     /// PGR of AUROC over seeds.
     pub pgr_auroc: Option<Summary>,
+    /// The student's mean misfit across seeds.
+    #[serde(default)]
+    pub misfit: Option<f64>,
     /// Why the dataset is not in the medians and tests; `None` when it is.
     pub left_out: Option<String>,
 }
@@ -60,6 +63,9 @@ pub struct SuiteMethod {
     pub median_pgr_ci: Option<(f64, f64)>,
     /// Median over the counted datasets of their mean PGR of AUROC.
     pub median_pgr_auroc: Option<f64>,
+    /// The median over the counted datasets of the student's misfit.
+    #[serde(default)]
+    pub median_misfit: Option<f64>,
     /// Per domain, in order of first appearance: the median PGR over its counted datasets, and
     /// how many there are.
     pub domains: Vec<(String, Option<f64>, usize)>,
@@ -189,6 +195,7 @@ fn dataset_row(cell: &CellSummary) -> SuiteDataset {
             pgr: None,
             pgr_test_ci: None,
             pgr_auroc: None,
+            misfit: None,
             left_out: Some(reason),
         };
     };
@@ -209,6 +216,7 @@ fn dataset_row(cell: &CellSummary) -> SuiteDataset {
         pgr: Some(metrics.pgr_accuracy.clone()),
         pgr_test_ci: metrics.pgr_accuracy_test_ci,
         pgr_auroc: Some(metrics.pgr_auroc.clone()),
+        misfit: metrics.misfit.mean,
         left_out: left_out_reason(metrics, gap),
     }
 }
@@ -253,6 +261,7 @@ fn summarize_method(method: String, datasets: Vec<SuiteDataset>) -> SuiteMethod 
         median_pgr: median(&pgrs),
         median_pgr_ci: bootstrap_ci(&pgrs, median, MEDIAN_RESAMPLES, MEDIAN_SEED),
         median_pgr_auroc: median(&auroc),
+        median_misfit: median(&counted.iter().filter_map(|d| d.misfit).collect::<Vec<_>>()),
         positive: pgrs.iter().filter(|&&p| p > 0.0).count(),
         above_zero: count(&seed_ci, true),
         below_zero: count(&seed_ci, false),

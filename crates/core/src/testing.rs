@@ -41,6 +41,8 @@ pub fn model(role: Role, name: &str, accuracy: f64, auroc: Option<f64>, label_ac
             balanced_accuracy: accuracy,
             f1_weighted: accuracy,
             auroc,
+            ece: None,
+            brier: None,
         },
         label_accuracy,
         val_accuracy: None,

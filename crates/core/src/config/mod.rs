@@ -12,8 +12,20 @@
 //! profiles and `key=value` overrides, [`validate`] the constraints serde cannot express,
 //! [`sizes`] how many examples a run draws, [`error`] what goes wrong, [`hash`] the stable content hash of configs and stage keys.
 
+/// `Display` as the serde name of each variant, so that messages spell values as configs do.
+macro_rules! display_as_serde_name {
+    ($($ty:ty { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self { $(Self::$variant => $name),+ })
+            }
+        }
+    )+};
+}
+
 mod error;
 mod hash;
+mod methods;
 mod overrides;
 mod schema;
 mod sizes;
@@ -21,6 +33,7 @@ mod validate;
 
 pub use error::*;
 pub use hash::*;
+pub use methods::*;
 pub use overrides::*;
 pub use schema::*;
 pub use sizes::*;

@@ -5,6 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::hash::stable_hash;
+use super::methods::{FilterBy, FilterConfig, ModelSelection, RoundsConfig, TruthConfig};
 use super::sizes::SplitSize;
 
 /// A fully resolved experiment: one weak-to-strong pipeline per seed.
@@ -32,6 +33,9 @@ pub struct ExperimentConfig {
     /// How the weak teachers' labels are combined.
     #[serde(default)]
     pub ensemble: EnsembleConfig,
+    /// Iterated rounds: the student labels the data for the next student.
+    #[serde(default, skip_serializing_if = "RoundsConfig::is_default")]
+    pub rounds: RoundsConfig,
 }
 
 /// Sizes of the disjoint splits drawn from the dataset: counts, or fractions of the pool.
@@ -155,8 +159,14 @@ pub struct StrongConfig {
     pub loss: Loss,
     /// Share of the student's training examples that carry the weak labels, in `[0, 1]`; the
     /// rest carry their ground truth. 1 is plain weak-to-strong, 0 trains the student like the
-    /// ceiling.
+    /// ceiling. The same as a `random`, `mixed` budget of true labels of `1 - weak_label_share`.
     pub weak_label_share: f64,
+    /// Which weak labels the student keeps.
+    pub filter: FilterConfig,
+    /// A budget of true labels on the transfer half.
+    pub truth: TruthConfig,
+    /// Which labels select the student's checkpoint.
+    pub selection: ModelSelection,
 }
 
 /// [`StrongConfig`] as the TOML spells it: the loss by name (`loss = "logconf"`) and each
@@ -188,6 +198,12 @@ struct StrongConfigToml {
     window: Option<WindowConfig>,
     #[serde(default = "default_weak_label_share")]
     weak_label_share: f64,
+    #[serde(default, skip_serializing_if = "FilterConfig::is_default")]
+    filter: FilterConfig,
+    #[serde(default, skip_serializing_if = "TruthConfig::is_default")]
+    truth: TruthConfig,
+    #[serde(default, skip_serializing_if = "ModelSelection::is_weak")]
+    selection: ModelSelection,
 }
 
 impl From<StrongConfigToml> for StrongConfig {
@@ -208,6 +224,9 @@ impl From<StrongConfigToml> for StrongConfig {
             probe: toml.probe,
             loss,
             weak_label_share: toml.weak_label_share,
+            filter: toml.filter,
+            truth: toml.truth,
+            selection: toml.selection,
         }
     }
 }
@@ -232,6 +251,9 @@ impl From<StrongConfig> for StrongConfigToml {
             mode: config.mode,
             probe: config.probe,
             weak_label_share: config.weak_label_share,
+            filter: config.filter,
+            truth: config.truth,
+            selection: config.selection,
         }
     }
 }
@@ -529,16 +551,9 @@ pub enum EnsembleMethod {
     Soft,
     /// Mean probability weighted by validation accuracy (SAMME weights).
     Weighted,
-}
-
-macro_rules! display_as_serde_name {
-    ($($ty:ty { $($variant:ident => $name:literal),+ $(,)? })+) => {$(
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(match self { $(Self::$variant => $name),+ })
-            }
-        }
-    )+};
+    /// Boosted teachers (SAMME): each teacher trains on the weak half resampled by the errors
+    /// of the teachers before it, and they vote with their boosting weights.
+    Boost,
 }
 
 display_as_serde_name! {
@@ -548,7 +563,7 @@ display_as_serde_name! {
         Xent => "xent", Hard => "hard", Logconf => "logconf", Product => "product", Kl => "kl",
         Entropy => "entropy", Window => "window",
     }
-    EnsembleMethod { None => "none", Hard => "hard", Soft => "soft", Weighted => "weighted" }
+    EnsembleMethod { None => "none", Hard => "hard", Soft => "soft", Weighted => "weighted", Boost => "boost" }
 }
 
 /// The profile name recorded when no profile was applied.
@@ -629,8 +644,23 @@ impl ExperimentConfig {
                 },
                 loss: Loss::default(),
                 weak_label_share: default_weak_label_share(),
+                filter: FilterConfig {
+                    by: FilterBy::Confidence,
+                    keep: Some(1.0),
+                    threshold: Some(0.0),
+                    relabel: true,
+                },
+                truth: TruthConfig {
+                    budget: SplitSize::Count(1),
+                    ..TruthConfig::default()
+                },
+                selection: ModelSelection::Oracle,
             },
             ensemble: EnsembleConfig::default(),
+            rounds: RoundsConfig {
+                count: 2,
+                ..RoundsConfig::default()
+            },
         }
     }
 }

@@ -423,17 +423,23 @@ fn valid_keys_cover_every_leaf() {
         "strong.logconf.aux_coef",
         "ensemble.bootstrap",
         "weak.models",
+        "strong.filter.keep",
+        "strong.truth.budget",
+        "strong.selection",
+        "rounds.count",
+        "rounds.truth_share",
     ] {
         assert!(keys.contains(&key.to_string()), "missing {key}");
     }
     assert!(!keys.contains(&"data".to_string()));
     // Top level 5, data 7, weak: models, train 9, mode, probe 4; strong: model, train 9, mode,
     // probe 4, loss, weak_label_share and the losses' settings: logconf 4, product 3, entropy 3,
-    // window 1; ensemble 3.
+    // window 1; filter 4, truth 3, selection; ensemble 3; rounds 3.
     let losses = 4 + 3 + 3 + 1;
+    let methods = 4 + 3 + 1;
     assert_eq!(
         keys.len(),
-        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses) + 3
+        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses + methods) + 3 + 3
     );
 }
 
@@ -683,4 +689,98 @@ fn every_loss_displays_and_parses_as_its_toml_name() {
         assert_eq!(loss.to_string(), name);
         assert_eq!(loss.kind().to_string(), name);
     }
+}
+
+#[test]
+fn method_keys_at_their_defaults_leave_the_config_and_its_hash_alone() {
+    let config = load(&[]).unwrap();
+    let written = toml::to_string(&config).unwrap();
+    for key in ["filter", "truth", "selection", "rounds"] {
+        assert!(!written.contains(key), "{key} in {written}");
+    }
+    let spelled_out = load(&[
+        "strong.filter.by=none",
+        "strong.truth.budget=0",
+        "strong.truth.pick=random",
+        "strong.selection=weak",
+        "rounds.count=1",
+        "rounds.labels=replace",
+    ])
+    .unwrap();
+    assert_eq!(spelled_out.hash(), config.hash());
+}
+
+#[test]
+fn method_keys_read_into_typed_values() {
+    let config = load(&[
+        "strong.filter.by=confidence",
+        "strong.filter.keep=0.5",
+        "strong.filter.relabel=true",
+        "strong.truth.budget=0.1",
+        "strong.truth.pick=least_confident",
+        "strong.selection=oracle",
+        "rounds.count=3",
+        "rounds.labels=accumulate",
+        "rounds.truth_share=0.2",
+        "ensemble.method=boost",
+        "ensemble.size=3",
+    ])
+    .unwrap();
+    assert_eq!(config.strong.filter.rule(), Some(Filter::MostConfident(0.5)));
+    assert_eq!(config.strong.truth.budget_of(200), 20);
+    assert_eq!(config.strong.truth.pick, TruthPick::LeastConfident);
+    assert_eq!(config.strong.selection, ModelSelection::Oracle);
+    assert_eq!(config.rounds.labels, RoundLabels::Accumulate);
+    assert_eq!(config.ensemble.method, EnsembleMethod::Boost);
+    let threshold = load(&["strong.filter.by=confidence", "strong.filter.threshold=0.8"]).unwrap();
+    assert_eq!(threshold.strong.filter.rule(), Some(Filter::ConfidentAbove(0.8)));
+    let agreement = load(&["strong.filter.by=agreement", "ensemble.size=2"]).unwrap();
+    assert_eq!(agreement.strong.filter.rule(), Some(Filter::Agreement));
+    let again = ExperimentConfig::from_toml_str(&toml::to_string(&config).unwrap(), "again.toml", &[]).unwrap();
+    assert_eq!(again, config, "the method keys round-trip through a written config");
+}
+
+#[test]
+fn method_keys_out_of_range_or_contradicting_are_errors_naming_the_key() {
+    let cases: [(&[&str], &str); 12] = [
+        (&["strong.filter.by=confidence"], "neither `strong.filter.keep`"),
+        (
+            &["strong.filter.by=confidence", "strong.filter.keep=0"],
+            "`strong.filter.keep` = 0 must be in (0, 1]",
+        ),
+        (
+            &["strong.filter.by=confidence", "strong.filter.keep=1.5"],
+            "`strong.filter.keep` = 1.5 must be in (0, 1]",
+        ),
+        (
+            &["strong.filter.by=confidence", "strong.filter.keep=0.5", "strong.filter.threshold=0.9"],
+            "are both set",
+        ),
+        (&["strong.filter.keep=0.5"], "`strong.filter.by` is \"none\", which does not read it"),
+        (&["strong.filter.by=agreement"], "needs two teachers or more, but `ensemble.size` is 1"),
+        (&["strong.filter.relabel=true"], "nothing is left out to relabel"),
+        (&["strong.truth.budget=201"], "`strong.truth.budget` = 201 is more than the transfer half"),
+        (
+            &["strong.truth.budget=10", "strong.weak_label_share=0.5"],
+            "set one of them",
+        ),
+        (
+            &["strong.truth.budget=10", "strong.truth.schedule=staged"],
+            "with probes only",
+        ),
+        (&["rounds.count=0"], "`rounds.count` must be greater than 0"),
+        (
+            &["ensemble.method=boost", "ensemble.size=3", "ensemble.bootstrap=true"],
+            "set bootstrap = false",
+        ),
+    ];
+    for (overrides, expected) in cases {
+        let message = error(overrides);
+        assert!(message.contains(expected), "{overrides:?}: {message}");
+    }
+    let message = error(&["strong.truth.pick=smartest"]);
+    assert!(
+        message.contains("random") && message.contains("least_confident") && message.contains("most_disagreement"),
+        "an unknown pick lists the valid ones: {message}"
+    );
 }

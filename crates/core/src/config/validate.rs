@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::error::ConfigError;
-use super::schema::{ExperimentConfig, Loss, ProbeConfig, TrainConfig, TrainMode};
+use super::methods::{FilterBy, RoundsConfig, TruthPick, TruthSchedule};
+use super::schema::{EnsembleMethod, ExperimentConfig, Loss, ProbeConfig, TrainConfig, TrainMode};
 use super::sizes::SplitSize;
 
 impl ExperimentConfig {
@@ -24,6 +25,10 @@ impl ExperimentConfig {
             problems.extend(probe_problems("strong.probe", &self.strong.probe));
         }
         problems.extend(loss_problems(&self.strong.loss));
+        problems.extend(self.filter_problems());
+        problems.extend(self.truth_problems());
+        problems.extend(self.ensemble_problems());
+        problems.extend(rounds_problems(&self.rounds));
         if problems.is_empty() {
             Ok(())
         } else {
@@ -96,6 +101,125 @@ impl ExperimentConfig {
         ));
         problems
     }
+}
+
+impl ExperimentConfig {
+    /// Problems of `[strong.filter]`: each rule with exactly the parameters it reads.
+    fn filter_problems(&self) -> Vec<String> {
+        let filter = &self.strong.filter;
+        let mut problems = Vec::new();
+        let both = filter.keep.is_some() && filter.threshold.is_some();
+        match filter.by {
+            FilterBy::Confidence if both => problems.push(
+                "`strong.filter.keep` and `strong.filter.threshold` are both set: keep a fraction of the examples or \
+                 those above a threshold, not both"
+                    .to_string(),
+            ),
+            FilterBy::Confidence if filter.keep.is_none() && filter.threshold.is_none() => problems.push(
+                "`strong.filter.by` is \"confidence\" but neither `strong.filter.keep` (a fraction, e.g. 0.5) nor \
+                 `strong.filter.threshold` (a probability, e.g. 0.8) is set"
+                    .to_string(),
+            ),
+            FilterBy::Confidence => {}
+            FilterBy::Agreement | FilterBy::None => {
+                for (key, set) in [("keep", filter.keep.is_some()), ("threshold", filter.threshold.is_some())] {
+                    if set {
+                        problems.push(format!(
+                            "`strong.filter.{key}` is set but `strong.filter.by` is \"{}\", which does not read it: \
+                             set `strong.filter.by = \"confidence\"` or remove it",
+                            filter.by
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(keep) = filter.keep
+            && !(keep > 0.0 && keep <= 1.0)
+        {
+            problems.push(format!(
+                "`strong.filter.keep` = {keep} must be in (0, 1]: the fraction of the transfer examples kept"
+            ));
+        }
+        problems.extend(filter.threshold.and_then(|t| in_range("strong.filter.threshold", t, 0.0, 1.0, true)));
+        if filter.by == FilterBy::Agreement && self.ensemble.size < 2 {
+            problems.push(format!(
+                "`strong.filter.by` is \"agreement\", which needs two teachers or more, but `ensemble.size` is {}",
+                self.ensemble.size
+            ));
+        }
+        if filter.relabel && filter.by == FilterBy::None {
+            problems.push(
+                "`strong.filter.relabel` is true but `strong.filter.by` is \"none\": nothing is left out to relabel"
+                    .to_string(),
+            );
+        }
+        problems
+    }
+
+    /// Problems of `[strong.truth]` and of its overlap with `strong.weak_label_share`.
+    fn truth_problems(&self) -> Vec<String> {
+        let truth = &self.strong.truth;
+        let mut problems = Vec::new();
+        let spends = truth.budget != SplitSize::Count(0);
+        match truth.budget {
+            SplitSize::Fraction(f) if !(f > 0.0 && f <= 1.0) => problems.push(format!(
+                "`strong.truth.budget` = {f} must be a count of examples or a fraction of the transfer half in (0, 1]"
+            )),
+            SplitSize::Count(budget) => {
+                if let SplitSize::Count(transfer) = self.data.n_transfer
+                    && budget > transfer
+                {
+                    problems.push(format!(
+                        "`strong.truth.budget` = {budget} is more than the transfer half (`data.n_transfer` = \
+                         {transfer}): at most every transfer example can get its true label"
+                    ));
+                }
+            }
+            SplitSize::Fraction(_) => {}
+        }
+        if spends && self.strong.weak_label_share < 1.0 {
+            problems.push(
+                "`strong.truth.budget` and `strong.weak_label_share` are both set: weak_label_share = s is the \
+                 random, mixed budget 1 - s; set one of them"
+                    .to_string(),
+            );
+        }
+        if spends && truth.pick == TruthPick::MostDisagreement && self.ensemble.size < 2 {
+            problems.push(format!(
+                "`strong.truth.pick` is \"most_disagreement\", which needs two teachers or more, but \
+                 `ensemble.size` is {}",
+                self.ensemble.size
+            ));
+        }
+        if truth.schedule == TruthSchedule::Staged && self.strong.mode != TrainMode::Probe {
+            problems.push(
+                "`strong.truth.schedule` is \"staged\", which w2s runs with probes only (`strong.mode = \"probe\"`): \
+                 fine-tuning a student from another stage's weights is not built yet; use \"mixed\""
+                    .to_string(),
+            );
+        }
+        problems
+    }
+
+    /// Problems of the ensemble's settings that depend on the method.
+    fn ensemble_problems(&self) -> Vec<String> {
+        let boost = self.ensemble.method == EnsembleMethod::Boost;
+        (boost && self.ensemble.bootstrap)
+            .then(|| {
+                "`ensemble.bootstrap` is true, but `ensemble.method = \"boost\"` draws each teacher's resample from \
+                 the errors of the teachers before it: set bootstrap = false"
+                    .to_string()
+            })
+            .into_iter()
+            .collect()
+    }
+}
+
+/// Problems of `[rounds]`.
+pub(super) fn rounds_problems(rounds: &RoundsConfig) -> Vec<String> {
+    let mut problems: Vec<String> = positive("rounds.count", rounds.count).into_iter().collect();
+    problems.extend(in_range("rounds.truth_share", rounds.truth_share, 0.0, 1.0, true));
+    problems
 }
 
 /// Each problem of an [`ConfigError::Invalid`] followed by where its key's value came from:

@@ -1,6 +1,7 @@
 //! Tables: the text, Markdown and CSV renderings of a run's results ([`run`]) and of an
 //! aggregated sweep ([`sweep`]), of a sweep read as a suite ([`suite`]), and the cell formatting they share.
 
+pub(crate) mod diagnostics;
 pub(crate) mod run;
 pub(crate) mod suite;
 pub(crate) mod sweep;

@@ -3,15 +3,15 @@
 use super::{aligned, csv_line, markdown_escape, markdown_table, mean_std, optional};
 use crate::metrics::wilson_interval;
 use crate::pgr::Pgr;
-use crate::report::{RunResults, RunSummaryRow, StageTiming, mean_timing};
-use crate::stats::Summary;
+use crate::report::{ModelResult, Role, RunResults, RunSummaryRow, StageTiming, mean_timing};
+use crate::stats::{Summary, summarize};
 
 /// `, 2 threads` for the title line.
 pub(crate) fn threads_text(threads: usize) -> String {
     format!(", {threads} thread{}", if threads == 1 { "" } else { "s" })
 }
 
-pub(crate) const CSV_HEADER: [&str; 16] = [
+pub(crate) const CSV_HEADER: [&str; 18] = [
     "seed",
     "role",
     "model",
@@ -28,13 +28,18 @@ pub(crate) const CSV_HEADER: [&str; 16] = [
     "train_examples_per_s",
     "label_seconds",
     "label_examples_per_s",
+    "ece",
+    "brier",
 ];
+
+pub(crate) const ROUNDS_TITLE: &str = "Rounds (mean over seeds): each round's student and the labels it trained on";
 
 pub(crate) const TIMING_TITLE: &str = "Time per stage (mean over seeds; wall seconds, examples/s)";
 
 pub(crate) const TIMING_HEADER: [&str; 6] = ["role", "model", "train s", "train ex/s", "label s", "label ex/s"];
 
-pub(crate) const TABLE_HEADER: [&str; 8] = ["role", "model", "n", "accuracy", "bal acc", "F1", "AUROC", "label acc"];
+pub(crate) const TABLE_HEADER: [&str; 9] =
+    ["role", "model", "n", "accuracy", "bal acc", "F1", "AUROC", "ECE", "label acc"];
 
 impl RunResults {
     /// CSV with a header line, one row per (seed, role), then one row per role with
@@ -60,7 +65,8 @@ impl RunResults {
                         optional(seed.pgr_auroc.value),
                     ]
                     .into_iter()
-                    .chain(timing_fields(m.timing.as_ref())),
+                    .chain(timing_fields(m.timing.as_ref()))
+                    .chain([optional(m.test.ece), optional(m.test.brier)]),
                 ));
             }
         }
@@ -81,7 +87,11 @@ impl RunResults {
                     optional(self.pgr_auroc.mean),
                 ]
                 .into_iter()
-                .chain(timing_fields(mean_timing(&self.seeds, row.role).as_ref())),
+                .chain(timing_fields(mean_timing(&self.seeds, row.role).as_ref()))
+                .chain([
+                    optional(self.mean_over_seeds(row.role, |m| m.test.ece)),
+                    optional(self.mean_over_seeds(row.role, |m| m.test.brier)),
+                ]),
             ));
         }
         lines.concat()
@@ -96,6 +106,13 @@ impl RunResults {
         let mut out = format!("{}\n\n{}\n", self.title(), aligned(&rows));
         for (label, line) in self.pgr_lines() {
             out.push_str(&format!("{label}: {line}\n"));
+        }
+        for (label, line) in self.diagnostics_lines() {
+            out.push_str(&format!("{label}: {line}\n"));
+        }
+        let rounds = self.rounds_rows();
+        if !rounds.is_empty() {
+            out.push_str(&format!("\n{ROUNDS_TITLE}:\n{}", aligned(&rounds)));
         }
         let timing = self.timing_rows();
         if timing.len() > 1 {
@@ -115,8 +132,12 @@ impl RunResults {
         rows.extend(self.summary.iter().map(|row| self.cells(row)));
         out.push_str(&markdown_table(&rows));
         out.push('\n');
-        for (label, line) in self.pgr_lines() {
+        for (label, line) in self.pgr_lines().into_iter().chain(self.diagnostics_lines()) {
             out.push_str(&format!("- **{label}:** {}\n", markdown_escape(&line)));
+        }
+        let rounds = self.rounds_rows();
+        if !rounds.is_empty() {
+            out.push_str(&format!("\n{ROUNDS_TITLE}:\n\n{}", markdown_table(&rounds)));
         }
         let timing = self.timing_rows();
         if timing.len() > 1 {
@@ -161,7 +182,16 @@ impl RunResults {
         )
     }
 
-    fn cells(&self, row: &RunSummaryRow) -> [String; 8] {
+    /// The mean over seeds of a role's `metric`, where present.
+    fn mean_over_seeds(&self, role: Role, metric: fn(&ModelResult) -> Option<f64>) -> Option<f64> {
+        self.summary_over_seeds(role, metric).mean
+    }
+
+    fn summary_over_seeds(&self, role: Role, metric: fn(&ModelResult) -> Option<f64>) -> Summary {
+        summarize(&self.seeds.iter().map(|s| s.model(role).and_then(metric)).collect::<Vec<_>>())
+    }
+
+    fn cells(&self, row: &RunSummaryRow) -> [String; 9] {
         let test_size = self.seeds.iter().find_map(|s| s.model(row.role)).map(|m| m.test.n);
         let accuracy = match (row.accuracy.n, row.accuracy.mean, test_size) {
             (1, Some(mean), Some(n)) => {
@@ -178,6 +208,7 @@ impl RunResults {
             mean_std(&row.balanced_accuracy),
             mean_std(&row.f1_weighted),
             mean_std(&row.auroc),
+            mean_std(&self.summary_over_seeds(row.role, |m| m.test.ece)),
             mean_std(&row.label_accuracy),
         ]
     }

@@ -110,6 +110,7 @@ impl SuiteSummary {
             "CI above 0 (seeds / test)",
             "CI below 0 (seeds / test)",
             "median PGR (AUROC)",
+            "median misfit",
             "median PGR by domain",
         ];
         let mut rows = vec![header.map(String::from).to_vec()];
@@ -129,6 +130,7 @@ impl SuiteSummary {
                 format!("{} / {}", m.above_zero, m.above_zero_test),
                 format!("{} / {}", m.below_zero, m.below_zero_test),
                 fixed(m.median_pgr_auroc),
+                fixed(m.median_misfit),
                 domains.join(", "),
             ]);
         }

@@ -13,21 +13,30 @@ use w2s_core::config::{
 };
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
 use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic, write_json_atomic};
-use w2s_core::labels::{label_accuracy, mix_in_truth, one_hot_rows};
-use w2s_core::metrics::{argmax, evaluate};
+use w2s_core::boost::Boosting;
+use w2s_core::diagnostics::{SeedDiagnostics, error_split, misfit};
+use w2s_core::labels::{label_accuracy, one_hot_rows};
+use w2s_core::metrics::evaluate;
 use w2s_core::pgr::{PgrBootstrap, bootstrap_pgr, pooled_interval};
 use w2s_core::report::{EmbeddingTiming, ModelResult, Role, RunResults, SeedResult, TestIntervals};
-use w2s_core::split::{bootstrap, derive_seed, stratified_split, train_val_split};
+use w2s_core::split::{derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
 use w2s_models::{ModelConfig, PretrainedModel, resolve_model_dir};
+use w2s_plot::RoundSeries;
 use w2s_train::embed::EmbedJob;
 use w2s_train::probe::Embeddings;
-use w2s_train::probe_job::ProbeJob;
+use w2s_train::probe_job::{ProbeJob, ProbeStage};
 use w2s_train::{Compute, JobOutput, TrainJob};
 
 use crate::embeddings::{StoredEmbeddings, embeddings, embeddings_key};
 
 use crate::stages::{SCRATCH_DIR, StageStatus, StageStore};
+
+mod student;
+mod teachers;
+
+use student::StudentRun;
+use teachers::boost_report;
 
 /// Where things are and how to run them: nothing here changes the results except `compute`,
 /// which stage keys and results record.
@@ -320,7 +329,27 @@ fn write_results(dir: &Path, config: &ExperimentConfig, results: &RunResults) ->
     write("config.toml", toml::to_string_pretty(config)?)?;
     write("results.csv", results.to_csv())?;
     write("results.md", results.to_markdown())?;
+    if let Some(rounds) = results.rounds_csv() {
+        write("rounds.csv", rounds)?;
+        write_rounds_plot(dir, results)?;
+    }
     write("results.json", serde_json::to_string_pretty(results)?)?;
+    Ok(())
+}
+
+/// `rounds.{svg,png}`: the collapse metrics by round, one line per seed.
+fn write_rounds_plot(dir: &Path, results: &RunResults) -> Result<()> {
+    let series: Vec<RoundSeries> = results
+        .seeds
+        .iter()
+        .filter_map(|seed| {
+            Some(RoundSeries {
+                name: format!("seed {}", seed.seed),
+                rounds: seed.diagnostics.as_ref()?.rounds.clone(),
+            })
+        })
+        .collect();
+    w2s_plot::write_rounds_plot(&series, dir, "rounds").with_context(|| format!("plotting the rounds in {}", dir.display()))?;
     Ok(())
 }
 
@@ -382,6 +411,9 @@ struct Learner<'a> {
     val_labels: Vec<usize>,
     /// Named sets to label.
     predict: BTreeMap<String, Vec<usize>>,
+    /// A second fit after the first, on these pool indices and labels, starting from the first
+    /// (a probe's staged budget of true labels).
+    then: Option<(Vec<usize>, Vec<Vec<f64>>)>,
 }
 
 /// A trained model's predictions.
@@ -390,11 +422,13 @@ struct Trained {
     output: JobOutput,
 }
 
-/// The teachers' labels combined, on the transfer half and the test set.
+/// The teachers' labels combined, on the transfer half and the test set, and each teacher's
+/// labels of the transfer half.
 struct WeakLabels {
     model: String,
     transfer: Vec<Vec<f64>>,
     test: Vec<Vec<f64>>,
+    teachers_transfer: Vec<Vec<Vec<f64>>>,
 }
 
 impl SeedRunner<'_> {
@@ -407,19 +441,16 @@ impl SeedRunner<'_> {
         // 1. Split the data, stratified by label.
         let split = self.split(seed)?;
 
-        // 2. Train each weak teacher on ground truth (fine-tuned, or a probe on its embeddings); it
-        //    labels the transfer half and the test set.
-        let teachers = (0..self.config.ensemble.size)
-            .map(|i| self.train_teacher(i, &split, seed))
-            .collect::<Result<Vec<_>>>()?;
+        // 2. Train each weak teacher on ground truth (fine-tuned, or a probe on its embeddings),
+        //    independently or boosted; it labels the transfer half and the test set.
+        let teachers = self.train_teachers(&split, seed)?;
 
         // 3. Train the strong ceiling on the ground truth of the transfer half.
-        let truth = one_hot_rows(&self.labels(&split.transfer), self.dataset.classes.len());
-        let ceiling = self.train_strong(Role::Ceiling, &split, truth.clone(), &Loss::Xent, seed)?;
+        let ceiling = self.train_ceiling(&split, seed)?;
         if self.mode == Mode::Shared {
             return Ok(None);
         }
-        let Some(teachers) = teachers.into_iter().collect::<Option<Vec<_>>>() else {
+        let Some((teachers, boosting)) = teachers.all() else {
             self.plan.push(PlannedStage {
                 seed,
                 role: Role::Student,
@@ -430,13 +461,11 @@ impl SeedRunner<'_> {
         };
 
         // 4. Combine the teachers' labels.
-        let weak = self.combine_teachers(&teachers);
+        let weak = self.combine_teachers(&teachers, boosting.as_ref());
 
-        // 5. Train the strong student on the same examples with the weak labels (a share of
-        //    them replaced by the truth when `strong.weak_label_share` < 1).
-        let share = self.config.strong.weak_label_share;
-        let targets = mix_in_truth(&weak.transfer, &truth, share, derive_seed(seed, "weak-label-share"));
-        let student = self.train_strong(Role::Student, &split, targets, &self.config.strong.loss, seed)?;
+        // 5. Train the strong student on the weak labels, as the methods say (study/student.rs):
+        //    a budget of true labels, a label filter, iterated rounds.
+        let student = self.train_student(&split, &weak, seed)?;
         let (Some(student), Some(ceiling)) = (student, ceiling) else {
             return Ok(None);
         };
@@ -444,16 +473,15 @@ impl SeedRunner<'_> {
         // 6. Evaluate everything on the test set, and resample its examples for the PGR's interval.
         self.bootstraps.push(bootstrap_pgr(
             &weak.test,
-            &student.output.predictions["test"],
+            &student.trained.output.predictions["test"],
             &ceiling.output.predictions["test"],
             &self.labels(&split.test),
             TEST_RESAMPLES,
             derive_seed(seed, "test-resamples"),
         ));
-        Ok(Some(SeedResult::new(
-            seed,
-            self.evaluate(&split, &teachers, &weak, &student, &ceiling),
-        )))
+        let models = self.evaluate(&split, &teachers, &weak, &student.trained, &ceiling);
+        let diagnostics = self.diagnostics(&split, &weak, student, boosting.as_ref());
+        Ok(Some(SeedResult::new(seed, models).with_diagnostics(diagnostics)))
     }
 
     fn split(&self, seed: u64) -> Result<Split> {
@@ -464,67 +492,28 @@ impl SeedRunner<'_> {
         Ok(Split { weak, transfer, test })
     }
 
-    fn train_teacher(&mut self, index: usize, split: &Split, seed: u64) -> Result<Option<Trained>> {
+    /// Trains the strong ceiling on the ground truth of the transfer half, holding out
+    /// `val_fraction` of it for checkpoint selection.
+    fn train_ceiling(&mut self, split: &Split, seed: u64) -> Result<Option<Trained>> {
         let config = self.config;
-        let models = &config.weak.models;
-        let role = Role::Teacher(index);
-        let teacher_seed = derive_seed(seed, &role.to_string());
-        let labels = self.labels(&split.weak);
-        let (train, val) = if config.ensemble.bootstrap {
-            bootstrap(split.weak.len(), teacher_seed)
-        } else {
-            train_val_split(&labels, config.data.val_fraction, teacher_seed)
-        };
-        let pick = |positions: &[usize]| positions.iter().map(|&p| split.weak[p]).collect::<Vec<_>>();
-        let (train, val) = (pick(&train), pick(&val));
-        let learner = Learner {
-            role,
-            model: models[index % models.len()].clone(),
-            mode: config.weak.mode,
-            train_config: &config.weak.train,
-            probe: &config.weak.probe,
-            loss: Loss::Xent,
-            seed: teacher_seed,
-            train_labels: one_hot_rows(&self.labels(&train), self.dataset.classes.len()),
-            train,
-            val_labels: self.labels(&val),
-            val,
-            predict: BTreeMap::from([
-                ("transfer".to_string(), split.transfer.clone()),
-                ("test".to_string(), split.test.clone()),
-            ]),
-        };
-        self.learn(&learner, seed)
-    }
-
-    /// Trains the strong model on the transfer half with `targets` (weak labels for the student,
-    /// ground truth for the ceiling), holding out `val_fraction` of it for checkpoint selection.
-    fn train_strong(
-        &mut self,
-        role: Role,
-        split: &Split,
-        targets: Vec<Vec<f64>>,
-        loss: &Loss,
-        seed: u64,
-    ) -> Result<Option<Trained>> {
-        let config = self.config;
-        let role_seed = derive_seed(seed, &role.to_string());
-        let hard: Vec<usize> = targets.iter().map(|t| argmax(t)).collect();
-        let (train, val) = train_val_split(&hard, config.data.val_fraction, role_seed);
+        let role_seed = derive_seed(seed, &Role::Ceiling.to_string());
+        let truth = self.labels(&split.transfer);
+        let (train, val) = train_val_split(&truth, config.data.val_fraction, role_seed);
         let pool_indices = |positions: &[usize]| positions.iter().map(|&p| split.transfer[p]).collect();
         let learner = Learner {
-            role,
+            role: Role::Ceiling,
             model: config.strong.model.clone(),
             mode: config.strong.mode,
             train_config: &config.strong.train,
             probe: &config.strong.probe,
-            loss: loss.clone(),
+            loss: Loss::Xent,
             seed: role_seed,
             train: pool_indices(&train),
-            train_labels: train.iter().map(|&p| targets[p].clone()).collect(),
+            train_labels: one_hot_rows(&train.iter().map(|&p| truth[p]).collect::<Vec<_>>(), self.dataset.classes.len()),
             val: pool_indices(&val),
-            val_labels: val.iter().map(|&p| hard[p]).collect(),
+            val_labels: val.iter().map(|&p| truth[p]).collect(),
             predict: BTreeMap::from([("test".to_string(), split.test.clone())]),
+            then: None,
         };
         self.learn(&learner, seed)
     }
@@ -542,6 +531,7 @@ impl SeedRunner<'_> {
     }
 
     fn fine_tune(&mut self, learner: &Learner, seed: u64) -> Result<Option<JobOutput>> {
+        assert!(learner.then.is_none(), "validation refuses a staged budget without probes");
         let job = TrainJob {
             role: learner.role,
             model: self.models[&learner.model].clone(),
@@ -588,7 +578,10 @@ impl SeedRunner<'_> {
             val: learner.val.clone(),
             val_labels: learner.val_labels.clone(),
             predict: learner.predict.clone(),
-            then: None,
+            then: learner.then.as_ref().map(|(train, train_labels)| ProbeStage {
+                train: train.clone(),
+                train_labels: train_labels.clone(),
+            }),
         };
         let check = |output: &JobOutput| Ok(job.check_output(output)?);
         self.stage("probe", job.role, &job.key(), seed, check, |_| {
@@ -667,21 +660,33 @@ impl SeedRunner<'_> {
     }
 
     /// The teachers' labels combined by `ensemble.method`, weighted by their held-out accuracy
-    /// where the method weighs.
-    fn combine_teachers(&self, teachers: &[Trained]) -> WeakLabels {
-        let val_accuracies: Vec<f64> = teachers
-            .iter()
-            .map(|t| t.output.fit.val_accuracy.unwrap_or(0.0))
-            .collect();
-        let method = effective_method(self.config.ensemble.method, teachers.len());
-        let combine_set = |set: &str| {
-            let probs: Vec<Vec<Vec<f64>>> = teachers.iter().map(|t| t.output.predictions[set].clone()).collect();
-            combine(method, &probs, &val_accuracies)
+    /// or their boosting weights where the method weighs.
+    fn combine_teachers(&self, teachers: &[Trained], boosting: Option<&Boosting>) -> WeakLabels {
+        let scores: Vec<f64> = match boosting {
+            Some(boosting) => boosting.alphas.clone(),
+            None => teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect(),
         };
+        let method = effective_method(self.config.ensemble.method, teachers.len());
+        let of_set = |set: &str| -> Vec<Vec<Vec<f64>>> { teachers.iter().map(|t| t.output.predictions[set].clone()).collect() };
+        let teachers_transfer = of_set("transfer");
         WeakLabels {
             model: ensemble_name(method, teachers.len()),
-            transfer: combine_set("transfer"),
-            test: combine_set("test"),
+            transfer: combine(method, &teachers_transfer, &scores),
+            test: combine(method, &of_set("test"), &scores),
+            teachers_transfer,
+        }
+    }
+
+    /// The student's misfit and error split on the test set, and what its methods reported.
+    fn diagnostics(&self, split: &Split, weak: &WeakLabels, student: StudentRun, boosting: Option<&Boosting>) -> SeedDiagnostics {
+        let student_test = &student.trained.output.predictions["test"];
+        SeedDiagnostics {
+            misfit: misfit(student_test, &weak.test),
+            errors: error_split(&weak.test, student_test, &self.labels(&split.test)),
+            kept: student.kept,
+            truth: student.truth,
+            boosting: boosting.map(boost_report),
+            rounds: student.rounds,
         }
     }
 

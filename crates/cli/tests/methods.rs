@@ -1,0 +1,151 @@
+//! The W2S methods through the `w2s` binary on tiny random-weight models, with probes on cached
+//! embeddings: iterated rounds (each round a cached stage that a longer run reuses), boosted
+//! teachers, a label filter with relabelling, a budget of true labels, oracle selection, and
+//! the errors of bad settings.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{fixture_flags, w2s, write_model};
+use w2s_core::report::RunResults;
+
+/// The tiny experiment with probes: 600 examples of the fixture split 180 / 240 / 180.
+const EXPERIMENT: &str = r#"
+name = "tiny-methods"
+dataset = "tiny-sentiment"
+seeds = [0]
+
+[data]
+max_examples = 600
+n_weak = 0.3
+n_transfer = 0.4
+n_test = 0.3
+max_len = 24
+
+[weak]
+models = ["WEAK_DIR"]
+mode = "probe"
+
+[strong]
+model = "STRONG_DIR"
+mode = "probe"
+"#;
+
+fn write_experiment(root: &Path) {
+    let weak = write_model("weak", root);
+    let strong = write_model("strong", root);
+    let text = EXPERIMENT
+        .replace("WEAK_DIR", &weak.display().to_string())
+        .replace("STRONG_DIR", &strong.display().to_string());
+    fs::write(root.join("tiny-methods.toml"), text).unwrap();
+}
+
+/// Runs `w2s train tiny-methods` with `overrides`; returns the run folder, or the stderr.
+fn train(root: &Path, overrides: &[&str]) -> Result<PathBuf, String> {
+    let flags = fixture_flags(root);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let (ok, _, stderr) = w2s(&[&["train", "experiment=tiny-methods"][..], overrides, &flags].concat());
+    if ok { Ok(newest_run(root)) } else { Err(stderr) }
+}
+
+/// The run folder under `root` whose results were written last.
+fn newest_run(root: &Path) -> PathBuf {
+    fs::read_dir(root.join("out/runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| fs::metadata(p.join("results.json")).and_then(|m| m.modified()).ok())
+        .unwrap()
+}
+
+fn results(dir: &Path) -> RunResults {
+    serde_json::from_str(&fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+fn probe_stages(root: &Path) -> usize {
+    fs::read_dir(root.join("out/cache"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("probe-"))
+        .count()
+}
+
+#[test]
+fn rounds_are_cached_stages_that_a_longer_loop_reuses_and_report_collapse_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_experiment(root);
+
+    let run = train(root, &["rounds.count=3", "rounds.truth_share=0.1"]).unwrap();
+    let first = probe_stages(root);
+    // A teacher, the ceiling and one student per round.
+    assert_eq!(first, 1 + 1 + 3);
+    let rounds = results(&run).seeds[0].diagnostics.clone().unwrap().rounds;
+    assert_eq!(rounds.iter().map(|r| r.round).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(rounds[0].flip_rate_previous, None);
+    assert!(rounds[1].flip_rate_previous.is_some());
+    assert_eq!(rounds[0].confidence_histogram.iter().sum::<usize>(), 240);
+    for file in ["rounds.csv", "rounds.png", "rounds.svg"] {
+        assert!(run.join(file).exists(), "no {file}");
+    }
+    let markdown = fs::read_to_string(run.join("results.md")).unwrap();
+    assert!(markdown.contains("Rounds (mean over seeds)"), "{markdown}");
+
+    // One more round trains one more stage: rounds 1 to 3 come from the cache.
+    train(root, &["rounds.count=4", "rounds.truth_share=0.1"]).unwrap();
+    assert_eq!(probe_stages(root), first + 1);
+}
+
+#[test]
+fn boosted_teachers_filters_budgets_and_oracle_selection_report_what_they_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_experiment(root);
+
+    let run = train(root, &["ensemble.method=boost", "ensemble.size=3"]).unwrap();
+    let diagnostics = results(&run).seeds[0].diagnostics.clone().unwrap();
+    let boosting = diagnostics.boosting.unwrap();
+    assert_eq!((boosting.alphas.len(), boosting.errors.len()), (3, 3));
+    assert!((0.0..=1.0).contains(&diagnostics.misfit));
+    let split = diagnostics.errors;
+    assert!(split.corrected >= 0.0 && split.new >= 0.0);
+
+    let run = train(
+        root,
+        &["strong.filter.by=confidence", "strong.filter.keep=0.5", "strong.filter.relabel=true"],
+    )
+    .unwrap();
+    let kept = results(&run).seeds[0].diagnostics.clone().unwrap().kept.unwrap();
+    assert_eq!(kept.kept, 120, "half of the 240 transfer examples");
+    assert!((kept.fraction - 0.5).abs() < 1e-12);
+
+    let run = train(
+        root,
+        &["strong.truth.budget=0.25", "strong.truth.pick=least_confident", "strong.truth.schedule=staged"],
+    )
+    .unwrap();
+    let truth = results(&run).seeds[0].diagnostics.clone().unwrap().truth.unwrap();
+    assert_eq!(truth.budget, 60);
+
+    let run = train(root, &["strong.selection=oracle"]).unwrap();
+    let markdown = fs::read_to_string(run.join("results.md")).unwrap();
+    assert!(markdown.contains("oracle selection, an upper bound"), "{markdown}");
+}
+
+#[test]
+fn impossible_method_settings_are_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_experiment(root);
+    let cases: [(&[&str], &str); 4] = [
+        (&["strong.truth.budget=241"], "the transfer half has 240 examples"),
+        (&["rounds.count=0"], "`rounds.count` must be greater than 0"),
+        (&["strong.filter.by=confidence", "strong.filter.keep=1.5"], "must be in (0, 1]"),
+        (&["strong.truth.pick=smartest"], "most_disagreement"),
+    ];
+    for (overrides, expected) in cases {
+        let stderr = train(root, overrides).unwrap_err();
+        assert!(stderr.contains(expected), "{overrides:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
