@@ -3,7 +3,8 @@
 //! Experiment config ([`config`]), deterministic data splits ([`split`]), teacher ensembling
 //! ([`ensemble`]) and boosting ([`boost`]), label selection ([`selection`]), ground-truth budgets
 //! ([`budget`]), metrics ([`metrics`]), collapse metrics of iterated rounds ([`collapse`]),
-//! weak-to-strong diagnostics ([`diagnostics`]), performance gap recovered ([`pgr`]), statistics across
+//! weak-to-strong diagnostics ([`diagnostics`]), metrics of generated text ([`generation`]),
+//! performance gap recovered ([`pgr`]), statistics across
 //! seeds and datasets ([`stats`]), sweeps over datasets read as a benchmark suite ([`suite`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
 //! crash-safe file output ([`io`]). All numbers are `f64`.
 
@@ -14,6 +15,7 @@ pub mod collapse;
 pub mod config;
 pub mod diagnostics;
 pub mod ensemble;
+pub mod generation;
 pub mod io;
 pub mod labels;
 pub mod metrics;
