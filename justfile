@@ -98,8 +98,8 @@ aggregate *args: build
 config *args: build
     {{bin}} config {{args}}
 
-# Run the style checks and the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base and the GPT-2 tokenizer) and the Slurm test (starts a local cluster).
-test: (models "minilm-l3" "minilm-l6" "mpnet-base" "gpt2-tokenizer") slurm
+# Run the style checks and the whole test suite, including the parity tests on real weights (fetches MiniLM L3 and L6, MPNet-base, SmolLM2-135M and the GPT-2 tokenizer) and the Slurm test (starts a local cluster).
+test: (models "minilm-l3" "minilm-l6" "mpnet-base" "smollm2-135m" "gpt2-tokenizer") slurm
     just backend={{_test_backend}} features='{{features}}' _test
 
 _test: lint

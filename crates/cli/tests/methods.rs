@@ -112,7 +112,11 @@ fn boosted_teachers_filters_budgets_and_oracle_selection_report_what_they_did() 
 
     let run = train(
         root,
-        &["strong.filter.by=confidence", "strong.filter.keep=0.5", "strong.filter.relabel=true"],
+        &[
+            "strong.filter.by=confidence",
+            "strong.filter.keep=0.5",
+            "strong.filter.relabel=true",
+        ],
     )
     .unwrap();
     let kept = results(&run).seeds[0].diagnostics.clone().unwrap().kept.unwrap();
@@ -121,7 +125,11 @@ fn boosted_teachers_filters_budgets_and_oracle_selection_report_what_they_did() 
 
     let run = train(
         root,
-        &["strong.truth.budget=0.25", "strong.truth.pick=least_confident", "strong.truth.schedule=staged"],
+        &[
+            "strong.truth.budget=0.25",
+            "strong.truth.pick=least_confident",
+            "strong.truth.schedule=staged",
+        ],
     )
     .unwrap();
     let truth = results(&run).seeds[0].diagnostics.clone().unwrap().truth.unwrap();
@@ -140,7 +148,10 @@ fn impossible_method_settings_are_clear_errors() {
     let cases: [(&[&str], &str); 4] = [
         (&["strong.truth.budget=241"], "the transfer half has 240 examples"),
         (&["rounds.count=0"], "`rounds.count` must be greater than 0"),
-        (&["strong.filter.by=confidence", "strong.filter.keep=1.5"], "must be in (0, 1]"),
+        (
+            &["strong.filter.by=confidence", "strong.filter.keep=1.5"],
+            "must be in (0, 1]",
+        ),
         (&["strong.truth.pick=smartest"], "most_disagreement"),
     ];
     for (overrides, expected) in cases {

@@ -381,7 +381,10 @@ mod tests {
         let lines: Vec<&str> = csv.lines().collect();
         assert_eq!(lines[0], CSV_HEADER.join(","));
         assert_eq!(lines.len(), 1 + 8 + 4);
-        assert_eq!(lines[3], "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,,,");
+        assert_eq!(
+            lines[3],
+            "0,student,big,100,0.7,0.7,0.7,0.7,,,0.4999999999999997,,,,,,,"
+        );
         assert!(lines[11].starts_with("mean,student,big,,0.725,"), "{}", lines[11]);
         assert!(lines.iter().all(|l| l.split(',').count() == 18), "{csv}");
     }

@@ -753,13 +753,26 @@ fn method_keys_out_of_range_or_contradicting_are_errors_naming_the_key() {
             "`strong.filter.keep` = 1.5 must be in (0, 1]",
         ),
         (
-            &["strong.filter.by=confidence", "strong.filter.keep=0.5", "strong.filter.threshold=0.9"],
+            &[
+                "strong.filter.by=confidence",
+                "strong.filter.keep=0.5",
+                "strong.filter.threshold=0.9",
+            ],
             "are both set",
         ),
-        (&["strong.filter.keep=0.5"], "`strong.filter.by` is \"none\", which does not read it"),
-        (&["strong.filter.by=agreement"], "needs two teachers or more, but `ensemble.size` is 1"),
+        (
+            &["strong.filter.keep=0.5"],
+            "`strong.filter.by` is \"none\", which does not read it",
+        ),
+        (
+            &["strong.filter.by=agreement"],
+            "needs two teachers or more, but `ensemble.size` is 1",
+        ),
         (&["strong.filter.relabel=true"], "nothing is left out to relabel"),
-        (&["strong.truth.budget=201"], "`strong.truth.budget` = 201 is more than the transfer half"),
+        (
+            &["strong.truth.budget=201"],
+            "`strong.truth.budget` = 201 is more than the transfer half",
+        ),
         (
             &["strong.truth.budget=10", "strong.weak_label_share=0.5"],
             "set one of them",

@@ -122,7 +122,10 @@ impl ExperimentConfig {
             ),
             FilterBy::Confidence => {}
             FilterBy::Agreement | FilterBy::None => {
-                for (key, set) in [("keep", filter.keep.is_some()), ("threshold", filter.threshold.is_some())] {
+                for (key, set) in [
+                    ("keep", filter.keep.is_some()),
+                    ("threshold", filter.threshold.is_some()),
+                ] {
                     if set {
                         problems.push(format!(
                             "`strong.filter.{key}` is set but `strong.filter.by` is \"{}\", which does not read it: \
@@ -140,7 +143,11 @@ impl ExperimentConfig {
                 "`strong.filter.keep` = {keep} must be in (0, 1]: the fraction of the transfer examples kept"
             ));
         }
-        problems.extend(filter.threshold.and_then(|t| in_range("strong.filter.threshold", t, 0.0, 1.0, true)));
+        problems.extend(
+            filter
+                .threshold
+                .and_then(|t| in_range("strong.filter.threshold", t, 0.0, 1.0, true)),
+        );
         if filter.by == FilterBy::Agreement && self.ensemble.size < 2 {
             problems.push(format!(
                 "`strong.filter.by` is \"agreement\", which needs two teachers or more, but `ensemble.size` is {}",

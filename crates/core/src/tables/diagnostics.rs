@@ -59,7 +59,11 @@ impl RunResults {
             ("Misfit (student vs weak labels, test)", mean(|d| Some(d.misfit))),
             (
                 "Errors (test): corrected / new",
-                format!("{} / {}", mean(|d| Some(d.errors.corrected)), mean(|d| Some(d.errors.new))),
+                format!(
+                    "{} / {}",
+                    mean(|d| Some(d.errors.corrected)),
+                    mean(|d| Some(d.errors.new))
+                ),
             ),
         ];
         if diagnostics.iter().any(|d| d.kept.is_some()) {
@@ -131,8 +135,11 @@ impl RunResults {
     /// The collapse metrics of every seed and round as CSV (the confidence histogram's counts
     /// joined by `;`); `None` when the run had one round.
     pub fn rounds_csv(&self) -> Option<String> {
-        let diagnostics: Vec<(u64, &SeedDiagnostics)> =
-            self.seeds.iter().filter_map(|s| Some((s.seed, s.diagnostics.as_ref()?))).collect();
+        let diagnostics: Vec<(u64, &SeedDiagnostics)> = self
+            .seeds
+            .iter()
+            .filter_map(|s| Some((s.seed, s.diagnostics.as_ref()?)))
+            .collect();
         if diagnostics.iter().all(|(_, d)| d.rounds.len() < 2) {
             return None;
         }
@@ -218,7 +225,10 @@ mod tests {
         assert_eq!(lines[0], ("Misfit (student vs weak labels, test)", "0.200".to_string()));
         assert_eq!(lines[1].1, "0.200 / 0.100");
         assert_eq!(lines[2].1, "0.500, 0.900 / 0.700");
-        assert!(lines.iter().all(|(label, _)| *label != "Selection"), "weak selection says nothing");
+        assert!(
+            lines.iter().all(|(label, _)| *label != "Selection"),
+            "weak selection says nothing"
+        );
 
         // Round 2's labels flip one of two examples, against the previous round and the truth.
         let rows = run.rounds_rows();

@@ -38,8 +38,17 @@ pub(crate) const TIMING_TITLE: &str = "Time per stage (mean over seeds; wall sec
 
 pub(crate) const TIMING_HEADER: [&str; 6] = ["role", "model", "train s", "train ex/s", "label s", "label ex/s"];
 
-pub(crate) const TABLE_HEADER: [&str; 9] =
-    ["role", "model", "n", "accuracy", "bal acc", "F1", "AUROC", "ECE", "label acc"];
+pub(crate) const TABLE_HEADER: [&str; 9] = [
+    "role",
+    "model",
+    "n",
+    "accuracy",
+    "bal acc",
+    "F1",
+    "AUROC",
+    "ECE",
+    "label acc",
+];
 
 impl RunResults {
     /// CSV with a header line, one row per (seed, role), then one row per role with
@@ -188,7 +197,13 @@ impl RunResults {
     }
 
     fn summary_over_seeds(&self, role: Role, metric: fn(&ModelResult) -> Option<f64>) -> Summary {
-        summarize(&self.seeds.iter().map(|s| s.model(role).and_then(metric)).collect::<Vec<_>>())
+        summarize(
+            &self
+                .seeds
+                .iter()
+                .map(|s| s.model(role).and_then(metric))
+                .collect::<Vec<_>>(),
+        )
     }
 
     fn cells(&self, row: &RunSummaryRow) -> [String; 9] {

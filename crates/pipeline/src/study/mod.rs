@@ -8,13 +8,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
+use w2s_core::boost::Boosting;
 use w2s_core::config::{
     ExperimentConfig, Loss, ProbeConfig, ResolvedSizes, SizeError, TrainConfig, TrainMode, stable_hash,
 };
+use w2s_core::diagnostics::{SeedDiagnostics, error_split, misfit};
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
 use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic, write_json_atomic};
-use w2s_core::boost::Boosting;
-use w2s_core::diagnostics::{SeedDiagnostics, error_split, misfit};
 use w2s_core::labels::{label_accuracy, one_hot_rows};
 use w2s_core::metrics::evaluate;
 use w2s_core::pgr::{PgrBootstrap, bootstrap_pgr, pooled_interval};
@@ -349,7 +349,8 @@ fn write_rounds_plot(dir: &Path, results: &RunResults) -> Result<()> {
             })
         })
         .collect();
-    w2s_plot::write_rounds_plot(&series, dir, "rounds").with_context(|| format!("plotting the rounds in {}", dir.display()))?;
+    w2s_plot::write_rounds_plot(&series, dir, "rounds")
+        .with_context(|| format!("plotting the rounds in {}", dir.display()))?;
     Ok(())
 }
 
@@ -509,7 +510,10 @@ impl SeedRunner<'_> {
             loss: Loss::Xent,
             seed: role_seed,
             train: pool_indices(&train),
-            train_labels: one_hot_rows(&train.iter().map(|&p| truth[p]).collect::<Vec<_>>(), self.dataset.classes.len()),
+            train_labels: one_hot_rows(
+                &train.iter().map(|&p| truth[p]).collect::<Vec<_>>(),
+                self.dataset.classes.len(),
+            ),
             val: pool_indices(&val),
             val_labels: val.iter().map(|&p| truth[p]).collect(),
             predict: BTreeMap::from([("test".to_string(), split.test.clone())]),
@@ -531,7 +535,10 @@ impl SeedRunner<'_> {
     }
 
     fn fine_tune(&mut self, learner: &Learner, seed: u64) -> Result<Option<JobOutput>> {
-        assert!(learner.then.is_none(), "validation refuses a staged budget without probes");
+        assert!(
+            learner.then.is_none(),
+            "validation refuses a staged budget without probes"
+        );
         let job = TrainJob {
             role: learner.role,
             model: self.models[&learner.model].clone(),
@@ -664,10 +671,14 @@ impl SeedRunner<'_> {
     fn combine_teachers(&self, teachers: &[Trained], boosting: Option<&Boosting>) -> WeakLabels {
         let scores: Vec<f64> = match boosting {
             Some(boosting) => boosting.alphas.clone(),
-            None => teachers.iter().map(|t| t.output.fit.val_accuracy.unwrap_or(0.0)).collect(),
+            None => teachers
+                .iter()
+                .map(|t| t.output.fit.val_accuracy.unwrap_or(0.0))
+                .collect(),
         };
         let method = effective_method(self.config.ensemble.method, teachers.len());
-        let of_set = |set: &str| -> Vec<Vec<Vec<f64>>> { teachers.iter().map(|t| t.output.predictions[set].clone()).collect() };
+        let of_set =
+            |set: &str| -> Vec<Vec<Vec<f64>>> { teachers.iter().map(|t| t.output.predictions[set].clone()).collect() };
         let teachers_transfer = of_set("transfer");
         WeakLabels {
             model: ensemble_name(method, teachers.len()),
@@ -678,7 +689,13 @@ impl SeedRunner<'_> {
     }
 
     /// The student's misfit and error split on the test set, and what its methods reported.
-    fn diagnostics(&self, split: &Split, weak: &WeakLabels, student: StudentRun, boosting: Option<&Boosting>) -> SeedDiagnostics {
+    fn diagnostics(
+        &self,
+        split: &Split,
+        weak: &WeakLabels,
+        student: StudentRun,
+        boosting: Option<&Boosting>,
+    ) -> SeedDiagnostics {
         let student_test = &student.trained.output.predictions["test"];
         SeedDiagnostics {
             misfit: misfit(student_test, &weak.test),

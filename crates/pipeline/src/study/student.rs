@@ -120,7 +120,12 @@ impl SeedRunner<'_> {
 
     /// The weak labels of the transfer half with a budget of them replaced by the truth (for a
     /// `mixed` budget; a `staged` one keeps them for a second fit), and what was spent.
-    fn with_truth_budget(&self, split: &Split, weak: &WeakLabels, seed: u64) -> Result<(Vec<Vec<f64>>, Option<TruthBudget>)> {
+    fn with_truth_budget(
+        &self,
+        split: &Split,
+        weak: &WeakLabels,
+        seed: u64,
+    ) -> Result<(Vec<Vec<f64>>, Option<TruthBudget>)> {
         let Some((budget, truth_config)) = self.truth_budget(split.transfer.len())? else {
             return Ok((weak.transfer.clone(), None));
         };
@@ -143,7 +148,10 @@ impl SeedRunner<'_> {
             budget,
             pick: truth_config.pick,
             schedule: truth_config.schedule,
-            picked_weak_accuracy: label_accuracy(&at_picked(&weak.transfer), &picked.iter().map(|&p| truth[p]).collect::<Vec<_>>()),
+            picked_weak_accuracy: label_accuracy(
+                &at_picked(&weak.transfer),
+                &picked.iter().map(|&p| truth[p]).collect::<Vec<_>>(),
+            ),
         };
         let budget = TruthBudget {
             picked,
@@ -212,7 +220,11 @@ impl SeedRunner<'_> {
         let stage = StudentStage {
             set: TrainingSet::of(kept.clone(), labels),
             seed_tag: Role::Student.to_string(),
-            labels_for: if relabel { Some(left_out.clone()) } else { labels_for.clone() },
+            labels_for: if relabel {
+                Some(left_out.clone())
+            } else {
+                labels_for.clone()
+            },
             then: staged.clone(),
         };
         let Some(first) = self.train_student_stage(split, &stage, seed)? else {
@@ -286,7 +298,10 @@ impl SeedRunner<'_> {
         };
         let mut predict = BTreeMap::from([("test".to_string(), split.test.clone())]);
         if let Some(positions) = &stage.labels_for {
-            predict.insert("transfer".to_string(), positions.iter().map(|&p| split.transfer[p]).collect());
+            predict.insert(
+                "transfer".to_string(),
+                positions.iter().map(|&p| split.transfer[p]).collect(),
+            );
         }
         let learner = Learner {
             role: Role::Student,
