@@ -160,3 +160,43 @@ fn impossible_method_settings_are_clear_errors() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn the_methods_fine_tune_as_they_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_experiment(root);
+    let run = train(
+        root,
+        &[
+            "weak.mode=finetune",
+            "strong.mode=finetune",
+            "weak.train.epochs=1",
+            "strong.train.epochs=1",
+            "ensemble.method=boost",
+            "ensemble.size=2",
+            "strong.filter.by=agreement",
+            "strong.filter.relabel=true",
+            "strong.truth.budget=12",
+            "strong.truth.pick=most_disagreement",
+            "rounds.count=2",
+            "rounds.labels=accumulate",
+        ],
+    )
+    .unwrap();
+    let diagnostics = results(&run).seeds[0].diagnostics.clone().unwrap();
+    assert_eq!(diagnostics.boosting.unwrap().alphas.len(), 2);
+    assert_eq!(diagnostics.truth.unwrap().budget, 12);
+    assert!(diagnostics.kept.unwrap().kept >= 12, "the true labels are always kept");
+    assert_eq!(diagnostics.rounds.len(), 2);
+    let stderr = train(
+        root,
+        &[
+            "strong.mode=finetune",
+            "strong.truth.budget=12",
+            "strong.truth.schedule=staged",
+        ],
+    )
+    .unwrap_err();
+    assert!(stderr.contains("with probes only"), "{stderr}");
+}
