@@ -8,7 +8,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{fixture_flags, w2s, write_model};
+use common::{fixture_flags, w2s, write_experiment_from};
 use w2s_core::report::RunResults;
 
 /// The tiny experiment with probes: 600 examples of the fixture split 180 / 240 / 180.
@@ -34,12 +34,7 @@ mode = "probe"
 "#;
 
 fn write_experiment(root: &Path) {
-    let weak = write_model("weak", root);
-    let strong = write_model("strong", root);
-    let text = EXPERIMENT
-        .replace("WEAK_DIR", &weak.display().to_string())
-        .replace("STRONG_DIR", &strong.display().to_string());
-    fs::write(root.join("tiny-methods.toml"), text).unwrap();
+    write_experiment_from(EXPERIMENT, "tiny-methods", root);
 }
 
 /// Runs `w2s train tiny-methods` with `overrides`; returns the run folder, or the stderr.

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{fixture_flags, fixtures, w2s, write_model};
+use common::{fixture_flags, fixtures, w2s, write_experiment_from};
 use w2s_core::suite::SuiteSummary;
 
 /// The tiny experiment in probe mode, sized by fractions of a capped pool.
@@ -62,12 +62,7 @@ fn write_datasets(root: &Path) {
 }
 
 fn write_suite(root: &Path) {
-    let weak = write_model("weak", root);
-    let strong = write_model("strong", root);
-    let experiment = SUITE_EXPERIMENT
-        .replace("WEAK_DIR", &weak.display().to_string())
-        .replace("STRONG_DIR", &strong.display().to_string());
-    fs::write(root.join("tiny-suite.toml"), experiment).unwrap();
+    write_experiment_from(SUITE_EXPERIMENT, "tiny-suite", root);
     fs::create_dir_all(root.join("ablations")).unwrap();
     fs::write(root.join("ablations/suite.toml"), SUITE_SWEEP).unwrap();
     write_datasets(root);

@@ -90,17 +90,7 @@ pub fn disagreement(teacher_rows: &[Vec<Vec<f64>>], n: usize) -> Vec<f64> {
 mod tests {
     use super::*;
     use crate::labels::mix_in_truth;
-
-    /// Top probabilities 0.6, 0.9, 0.7, 0.9, 0.55.
-    fn weak() -> Vec<Vec<f64>> {
-        vec![
-            vec![0.4, 0.6],
-            vec![0.9, 0.1],
-            vec![0.3, 0.7],
-            vec![0.1, 0.9],
-            vec![0.55, 0.45],
-        ]
-    }
+    use crate::testing::five_label_rows;
 
     /// Two teachers on the five rows. Their mean rows and disagreements (each teacher is
     /// |p - m| away from the mean in each class, so TV = |p0 - m0| and the mean over both is
@@ -128,7 +118,7 @@ mod tests {
 
     #[test]
     fn least_confident_picks_the_lowest_top_probabilities() {
-        let pick = |budget| pick_for_truth(TruthPick::LeastConfident, &weak(), &[], budget, 0);
+        let pick = |budget| pick_for_truth(TruthPick::LeastConfident, &five_label_rows(), &[], budget, 0);
         assert_eq!(pick(1), [4]);
         assert_eq!(pick(2), [0, 4]);
         assert_eq!(pick(3), [0, 2, 4]);
@@ -164,7 +154,7 @@ mod tests {
 
     #[test]
     fn most_disagreement_picks_the_highest_disagreement() {
-        let pick = |budget| pick_for_truth(TruthPick::MostDisagreement, &weak(), &teachers(), budget, 0);
+        let pick = |budget| pick_for_truth(TruthPick::MostDisagreement, &five_label_rows(), &teachers(), budget, 0);
         // Rows 2 and 3 tie at 0.2, then row 0 (0.1), row 4 (0.05), row 1 (0).
         assert_eq!(pick(1), [2]);
         assert_eq!(pick(2), [2, 3]);
@@ -174,14 +164,14 @@ mod tests {
 
     #[test]
     fn most_disagreement_with_one_teacher_picks_the_first_positions() {
-        let picked = pick_for_truth(TruthPick::MostDisagreement, &weak(), &teachers()[..1], 3, 0);
+        let picked = pick_for_truth(TruthPick::MostDisagreement, &five_label_rows(), &teachers()[..1], 3, 0);
         assert_eq!(picked, [0, 1, 2]);
     }
 
     #[test]
     #[should_panic(expected = "the teachers have 5 rows, the weak labels 2")]
     fn most_disagreement_panics_when_the_teachers_label_other_rows() {
-        pick_for_truth(TruthPick::MostDisagreement, &weak()[..2], &teachers(), 1, 0);
+        pick_for_truth(TruthPick::MostDisagreement, &five_label_rows()[..2], &teachers(), 1, 0);
     }
 
     #[test]
@@ -216,6 +206,6 @@ mod tests {
     #[test]
     #[should_panic(expected = "a budget of 6 true labels is more than the 5 rows")]
     fn a_budget_over_the_rows_panics() {
-        pick_for_truth(TruthPick::Random, &weak(), &[], 6, 0);
+        pick_for_truth(TruthPick::Random, &five_label_rows(), &[], 6, 0);
     }
 }

@@ -118,17 +118,7 @@ pub(crate) fn sorted(positions: impl Iterator<Item = usize>) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Top probabilities 0.6, 0.9, 0.7, 0.9, 0.55 (ranked: 1 and 3 tied, then 2, 0, 4).
-    fn rows() -> Vec<Vec<f64>> {
-        vec![
-            vec![0.4, 0.6],
-            vec![0.9, 0.1],
-            vec![0.3, 0.7],
-            vec![0.1, 0.9],
-            vec![0.55, 0.45],
-        ]
-    }
+    use crate::testing::five_label_rows;
 
     #[test]
     fn top_probability_is_the_largest_entry_not_nan() {
@@ -141,14 +131,14 @@ mod tests {
     #[test]
     fn most_confident_keeps_the_ceiling_of_the_share_by_top_probability() {
         // ceil(0.2 * 5) = 1: rows 1 and 3 tie at 0.9, the lower position wins.
-        assert_eq!(most_confident(&rows(), 0.2), [1]);
+        assert_eq!(most_confident(&five_label_rows(), 0.2), [1]);
         // ceil(0.5 * 5) = 3: the two 0.9s, then 0.7.
-        assert_eq!(most_confident(&rows(), 0.5), [1, 2, 3]);
+        assert_eq!(most_confident(&five_label_rows(), 0.5), [1, 2, 3]);
         // ceil(0.61 * 5) = 4: then 0.6.
-        assert_eq!(most_confident(&rows(), 0.61), [0, 1, 2, 3]);
-        assert_eq!(most_confident(&rows(), 1.0), [0, 1, 2, 3, 4]);
+        assert_eq!(most_confident(&five_label_rows(), 0.61), [0, 1, 2, 3]);
+        assert_eq!(most_confident(&five_label_rows(), 1.0), [0, 1, 2, 3, 4]);
         assert_eq!(
-            most_confident(&rows(), 0.01),
+            most_confident(&five_label_rows(), 0.01),
             [1],
             "a positive share keeps at least one row"
         );
@@ -160,10 +150,10 @@ mod tests {
         let ten: Vec<Vec<f64>> = (0..10).map(|i| vec![i as f64 / 10.0, 1.0 - i as f64 / 10.0]).collect();
         assert_eq!(most_confident(&ten, 0.3).len(), 3);
         assert_eq!(most_confident(&ten, 0.7).len(), 7);
-        assert!(most_confident(&rows(), 0.0).is_empty());
-        assert!(most_confident(&rows(), -1.0).is_empty());
-        assert!(most_confident(&rows(), f64::NAN).is_empty());
-        assert_eq!(most_confident(&rows(), 2.0), [0, 1, 2, 3, 4]);
+        assert!(most_confident(&five_label_rows(), 0.0).is_empty());
+        assert!(most_confident(&five_label_rows(), -1.0).is_empty());
+        assert!(most_confident(&five_label_rows(), f64::NAN).is_empty());
+        assert_eq!(most_confident(&five_label_rows(), 2.0), [0, 1, 2, 3, 4]);
         assert!(most_confident(&[], 0.5).is_empty());
     }
 
@@ -175,11 +165,11 @@ mod tests {
 
     #[test]
     fn confident_above_keeps_rows_at_or_over_the_threshold() {
-        assert_eq!(confident_above(&rows(), 0.7), [1, 2, 3]);
-        assert_eq!(confident_above(&rows(), 0.9), [1, 3]);
-        assert_eq!(confident_above(&rows(), 0.95), Vec::<usize>::new());
-        assert_eq!(confident_above(&rows(), 0.0), [0, 1, 2, 3, 4]);
-        assert!(confident_above(&rows(), f64::NAN).is_empty());
+        assert_eq!(confident_above(&five_label_rows(), 0.7), [1, 2, 3]);
+        assert_eq!(confident_above(&five_label_rows(), 0.9), [1, 3]);
+        assert_eq!(confident_above(&five_label_rows(), 0.95), Vec::<usize>::new());
+        assert_eq!(confident_above(&five_label_rows(), 0.0), [0, 1, 2, 3, 4]);
+        assert!(confident_above(&five_label_rows(), f64::NAN).is_empty());
     }
 
     #[test]
@@ -236,7 +226,7 @@ mod tests {
         assert_eq!(complement(&[], 3), [0, 1, 2]);
         assert_eq!(complement(&[0, 1, 2], 3), Vec::<usize>::new());
         assert_eq!(complement(&[2, 7], 4), [0, 1, 3], "positions past n are ignored");
-        let kept = most_confident(&rows(), 0.5);
+        let kept = most_confident(&five_label_rows(), 0.5);
         let mut all = [kept.clone(), complement(&kept, 5)].concat();
         all.sort_unstable();
         assert_eq!(all, [0, 1, 2, 3, 4]);

@@ -88,3 +88,15 @@ pub fn cell(index: usize, experiment: &str, values: &[(&str, &str)], outcome: Ce
         outcome,
     }
 }
+
+/// Five two-class label rows with top probabilities 0.6, 0.9, 0.7, 0.9 and 0.55 (ranked: 1 and
+/// 3 tied, then 2, 0, 4): the fixture of the selection and budget tests.
+pub fn five_label_rows() -> Vec<Vec<f64>> {
+    vec![
+        vec![0.4, 0.6],
+        vec![0.9, 0.1],
+        vec![0.3, 0.7],
+        vec![0.1, 0.9],
+        vec![0.55, 0.45],
+    ]
+}

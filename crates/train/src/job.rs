@@ -194,10 +194,7 @@ impl TrainJob {
             config: &self.config,
             loss: self.loss.kind(),
             logconf: self.loss.logconf(),
-            settings: self
-                .loss
-                .settings()
-                .filter(|settings| !matches!(settings, LossSettings::Logconf(_))),
+            settings: self.loss.later_settings(),
             max_len: self.max_len,
             classes: &self.classes,
             seed: self.seed,

@@ -81,10 +81,7 @@ impl ProbeJob<'_> {
             config: &self.config,
             loss: self.loss.kind(),
             logconf: self.loss.logconf(),
-            settings: self
-                .loss
-                .settings()
-                .filter(|settings| !matches!(settings, LossSettings::Logconf(_))),
+            settings: self.loss.later_settings(),
             classes: &self.classes,
             train: stable_hash(&(&self.train, &self.train_labels)),
             val: stable_hash(&(&self.val, &self.val_labels)),

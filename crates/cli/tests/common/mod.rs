@@ -40,13 +40,19 @@ pub fn write_model_from(config: &Path, tokenizer: &Path, dir: &Path) -> PathBuf 
 
 /// The fixture experiment pointed at freshly written models; returns its path.
 pub fn write_experiment(root: &Path) -> PathBuf {
+    let template = std::fs::read_to_string(fixtures().join("experiment.toml")).unwrap();
+    write_experiment_from(&template, "tiny", root)
+}
+
+/// Writes the weak and strong fixture models and `template`, its `WEAK_DIR` and `STRONG_DIR`
+/// pointed at them, as `<root>/<name>.toml`; returns its path.
+pub fn write_experiment_from(template: &str, name: &str, root: &Path) -> PathBuf {
     let weak = write_model("weak", root);
     let strong = write_model("strong", root);
-    let text = std::fs::read_to_string(fixtures().join("experiment.toml"))
-        .unwrap()
+    let text = template
         .replace("WEAK_DIR", &weak.display().to_string())
         .replace("STRONG_DIR", &strong.display().to_string());
-    let path = root.join("tiny.toml");
+    let path = root.join(format!("{name}.toml"));
     std::fs::write(&path, text).unwrap();
     path
 }

@@ -372,6 +372,13 @@ impl Loss {
             Self::Window(settings) => Some(LossSettings::Window(settings)),
         }
     }
+
+    /// The settings of a loss other than `logconf`, when it has any: what stage keys hold beside
+    /// [`Loss::logconf`]'s field, which is older, so that keys without them stay as they were.
+    pub fn later_settings(&self) -> Option<LossSettings<'_>> {
+        self.settings()
+            .filter(|settings| !matches!(settings, LossSettings::Logconf(_)))
+    }
 }
 
 impl fmt::Display for Loss {

@@ -15,11 +15,11 @@ use w2s_core::config::{
 use w2s_core::diagnostics::{SeedDiagnostics, error_split, misfit};
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
 use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic, write_json_atomic};
-use w2s_core::labels::{label_accuracy, one_hot_rows};
+use w2s_core::labels::label_accuracy;
 use w2s_core::metrics::evaluate;
 use w2s_core::pgr::{PgrBootstrap, bootstrap_pgr, pooled_interval};
 use w2s_core::report::{EmbeddingTiming, ModelResult, Role, RunResults, SeedResult, TestIntervals};
-use w2s_core::split::{derive_seed, stratified_split, train_val_split};
+use w2s_core::split::{derive_seed, stratified_split};
 use w2s_data::{Dataset, Registry};
 use w2s_models::{ModelConfig, PretrainedModel, resolve_model_dir};
 use w2s_plot::RoundSeries;
@@ -494,35 +494,6 @@ impl SeedRunner<'_> {
             .with_context(|| format!("splitting dataset `{}`", self.dataset.name))?;
         let [weak, transfer, test]: [Vec<usize>; 3] = parts.try_into().expect("three parts");
         Ok(Split { weak, transfer, test })
-    }
-
-    /// Trains the strong ceiling on the ground truth of the transfer half, holding out
-    /// `val_fraction` of it for checkpoint selection.
-    fn train_ceiling(&mut self, split: &Split, seed: u64) -> Result<Option<Trained>> {
-        let config = self.config;
-        let role_seed = derive_seed(seed, &Role::Ceiling.to_string());
-        let truth = self.labels(&split.transfer);
-        let (train, val) = train_val_split(&truth, config.data.val_fraction, role_seed);
-        let pool_indices = |positions: &[usize]| positions.iter().map(|&p| split.transfer[p]).collect();
-        let learner = Learner {
-            role: Role::Ceiling,
-            model: config.strong.model.clone(),
-            mode: config.strong.mode,
-            train_config: &config.strong.train,
-            probe: &config.strong.probe,
-            loss: Loss::Xent,
-            seed: role_seed,
-            train: pool_indices(&train),
-            train_labels: one_hot_rows(
-                &train.iter().map(|&p| truth[p]).collect::<Vec<_>>(),
-                self.dataset.classes.len(),
-            ),
-            val: pool_indices(&val),
-            val_labels: val.iter().map(|&p| truth[p]).collect(),
-            predict: BTreeMap::from([("test".to_string(), split.test.clone())]),
-            then: None,
-        };
-        self.learn(&learner, seed)
     }
 
     /// Trains `learner` as its mode says: fine-tuning, or a probe on the model's embeddings.

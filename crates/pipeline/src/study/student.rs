@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use anyhow::{Result, bail};
 use w2s_core::budget::pick_for_truth;
 use w2s_core::collapse::{RoundInputs, RoundMetrics, round_metrics};
-use w2s_core::config::{Filter, ModelSelection, RoundLabels, TruthConfig, TruthPick, TruthSchedule};
+use w2s_core::config::{Filter, Loss, ModelSelection, RoundLabels, TruthConfig, TruthPick, TruthSchedule};
 use w2s_core::labels::{label_accuracy, one_hot, one_hot_rows};
 use w2s_core::metrics::argmax;
 use w2s_core::report::{KeptLabels, Role, TruthSpent};
@@ -46,9 +46,9 @@ impl TrainingSet {
     }
 }
 
-/// A student stage: what it trains on, the seed it draws from, and the transfer positions it
+/// A stage of the strong model: what it trains on, the seed it draws from, and the transfer positions it
 /// labels for a later stage.
-struct StudentStage {
+struct StrongStage {
     set: TrainingSet,
     seed_tag: String,
     labels_for: Option<Vec<usize>>,
@@ -96,7 +96,7 @@ impl SeedRunner<'_> {
                 RoundLabels::Replace => set = TrainingSet::all(&relabelled),
                 RoundLabels::Accumulate => set.extend(TrainingSet::all(&relabelled)),
             }
-            let stage = StudentStage {
+            let stage = StrongStage {
                 set: set.clone(),
                 seed_tag: format!("student-round-{round}"),
                 labels_for: labels_for.clone(),
@@ -202,7 +202,7 @@ impl SeedRunner<'_> {
             .filter(|budget| budget.schedule == TruthSchedule::Staged)
             .map(|budget| self.true_labels_at(split, &budget.picked));
         let Some(filter) = self.config.strong.filter.rule() else {
-            let stage = StudentStage {
+            let stage = StrongStage {
                 set: TrainingSet::all(labels),
                 seed_tag: Role::Student.to_string(),
                 labels_for,
@@ -217,7 +217,7 @@ impl SeedRunner<'_> {
         let report = self.kept_report(&kept, labels, split);
         let left_out = complement(&kept, labels.len());
         let relabel = self.config.strong.filter.relabel && !left_out.is_empty();
-        let stage = StudentStage {
+        let stage = StrongStage {
             set: TrainingSet::of(kept.clone(), labels),
             seed_tag: Role::Student.to_string(),
             labels_for: if relabel {
@@ -238,7 +238,7 @@ impl SeedRunner<'_> {
             positions: left_out,
             labels: first.output.predictions["transfer"].clone(),
         });
-        let stage = StudentStage {
+        let stage = StrongStage {
             set,
             seed_tag: "student-relabelled".to_string(),
             labels_for,
@@ -280,9 +280,36 @@ impl SeedRunner<'_> {
         }
     }
 
-    /// One student stage on the transfer half: `set` less a held-out part that selects its
-    /// checkpoint, by weak labels or (with `strong.selection = "oracle"`) by the truth.
-    fn train_student_stage(&mut self, split: &Split, stage: &StudentStage, seed: u64) -> Result<Option<Trained>> {
+    /// One student stage: [`Self::train_strong_stage`] with the student's loss.
+    fn train_student_stage(&mut self, split: &Split, stage: &StrongStage, seed: u64) -> Result<Option<Trained>> {
+        let loss = self.config.strong.loss.clone();
+        self.train_strong_stage(split, stage, Role::Student, &loss, seed)
+    }
+
+    /// Trains the strong ceiling: the same kind of stage as a student's, on the ground truth of
+    /// every transfer example, with cross-entropy.
+    pub(super) fn train_ceiling(&mut self, split: &Split, seed: u64) -> Result<Option<Trained>> {
+        let truth = one_hot_rows(&self.labels(&split.transfer), self.dataset.classes.len());
+        let stage = StrongStage {
+            set: TrainingSet::all(&truth),
+            seed_tag: Role::Ceiling.to_string(),
+            labels_for: None,
+            then: None,
+        };
+        self.train_strong_stage(split, &stage, Role::Ceiling, &Loss::Xent, seed)
+    }
+
+    /// One stage of the strong model on the transfer half: `set` less a held-out part that
+    /// selects its checkpoint, by the set's labels or (with `strong.selection = "oracle"`) by
+    /// the truth.
+    fn train_strong_stage(
+        &mut self,
+        split: &Split,
+        stage: &StrongStage,
+        role: Role,
+        loss: &Loss,
+        seed: u64,
+    ) -> Result<Option<Trained>> {
         let config = self.config;
         let stage_seed = derive_seed(seed, &stage.seed_tag);
         let set = &stage.set;
@@ -304,12 +331,12 @@ impl SeedRunner<'_> {
             );
         }
         let learner = Learner {
-            role: Role::Student,
+            role,
             model: config.strong.model.clone(),
             mode: config.strong.mode,
             train_config: &config.strong.train,
             probe: &config.strong.probe,
-            loss: config.strong.loss.clone(),
+            loss: loss.clone(),
             seed: stage_seed,
             train: pool(&train),
             train_labels: train.iter().map(|&i| set.labels[i].clone()).collect(),
