@@ -39,10 +39,19 @@ fn write_experiment(root: &Path) {
 
 /// Runs `w2s train tiny-methods` with `overrides`; returns the run folder, or the stderr.
 fn train(root: &Path, overrides: &[&str]) -> Result<PathBuf, String> {
+    train_logged(root, overrides).map(|(run, _)| run)
+}
+
+/// [`train`], with the stderr of a run that succeeded.
+fn train_logged(root: &Path, overrides: &[&str]) -> Result<(PathBuf, String), String> {
     let flags = fixture_flags(root);
     let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
     let (ok, _, stderr) = w2s(&[&["train", "experiment=tiny-methods"][..], overrides, &flags].concat());
-    if ok { Ok(newest_run(root)) } else { Err(stderr) }
+    if ok {
+        Ok((newest_run(root), stderr))
+    } else {
+        Err(stderr)
+    }
 }
 
 /// The run folder under `root` whose results were written last.
@@ -184,14 +193,51 @@ fn the_methods_fine_tune_as_they_probe() {
     assert_eq!(diagnostics.truth.unwrap().budget, 12);
     assert!(diagnostics.kept.unwrap().kept >= 12, "the true labels are always kept");
     assert_eq!(diagnostics.rounds.len(), 2);
-    let stderr = train(
-        root,
-        &[
-            "strong.mode=finetune",
-            "strong.truth.budget=12",
-            "strong.truth.schedule=staged",
-        ],
-    )
-    .unwrap_err();
-    assert!(stderr.contains("with probes only"), "{stderr}");
+}
+
+/// A staged budget fine-tunes twice: on the weak labels, then from those weights on the true
+/// ones; the first stage keeps its weights even without `save_weights`.
+#[test]
+fn a_staged_budget_fine_tunes_from_the_first_stage_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_experiment(root);
+    let staged = [
+        "weak.mode=finetune",
+        "strong.mode=finetune",
+        "weak.train.epochs=1",
+        "strong.train.epochs=1",
+        "strong.truth.budget=24",
+        "strong.truth.schedule=staged",
+        "--no-save-weights",
+    ];
+    let (run, log) = train_logged(root, &staged).unwrap();
+    assert_eq!(
+        results(&run).seeds[0]
+            .diagnostics
+            .clone()
+            .unwrap()
+            .truth
+            .unwrap()
+            .budget,
+        24
+    );
+    let kept: Vec<PathBuf> = fs::read_dir(root.join("out/cache"))
+        .unwrap()
+        .map(|e| e.unwrap().path().join("model/model.safetensors"))
+        .filter(|weights| weights.is_file())
+        .collect();
+    assert_eq!(kept.len(), 1, "only the first stage keeps its weights: {kept:?}");
+    let from_first_stage = format!("student: loaded {}", kept[0].parent().unwrap().display());
+    assert!(
+        log.contains(&from_first_stage),
+        "the second stage starts from the first: {log}"
+    );
+    let stages = fs::read_dir(root.join("out/cache")).unwrap().count();
+    train(root, &staged).unwrap();
+    assert_eq!(
+        fs::read_dir(root.join("out/cache")).unwrap().count(),
+        stages,
+        "both stages are cached"
+    );
 }

@@ -742,7 +742,7 @@ fn method_keys_read_into_typed_values() {
 
 #[test]
 fn method_keys_out_of_range_or_contradicting_are_errors_naming_the_key() {
-    let cases: [(&[&str], &str); 12] = [
+    let cases: [(&[&str], &str); 11] = [
         (&["strong.filter.by=confidence"], "neither `strong.filter.keep`"),
         (
             &["strong.filter.by=confidence", "strong.filter.keep=0"],
@@ -776,10 +776,6 @@ fn method_keys_out_of_range_or_contradicting_are_errors_naming_the_key() {
         (
             &["strong.truth.budget=10", "strong.weak_label_share=0.5"],
             "set one of them",
-        ),
-        (
-            &["strong.truth.budget=10", "strong.truth.schedule=staged"],
-            "with probes only",
         ),
         (&["rounds.count=0"], "`rounds.count` must be greater than 0"),
         (

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::error::ConfigError;
-use super::methods::{FilterBy, RoundsConfig, TruthPick, TruthSchedule};
+use super::methods::{FilterBy, RoundsConfig, TruthPick};
 use super::schema::{EnsembleMethod, ExperimentConfig, Loss, ProbeConfig, TrainConfig, TrainMode};
 use super::sizes::SplitSize;
 
@@ -197,13 +197,6 @@ impl ExperimentConfig {
                  `ensemble.size` is {}",
                 self.ensemble.size
             ));
-        }
-        if truth.schedule == TruthSchedule::Staged && self.strong.mode != TrainMode::Probe {
-            problems.push(
-                "`strong.truth.schedule` is \"staged\", which w2s runs with probes only (`strong.mode = \"probe\"`): \
-                 fine-tuning a student from another stage's weights is not built yet; use \"mixed\""
-                    .to_string(),
-            );
         }
         problems
     }

@@ -16,10 +16,10 @@ use w2s_core::diagnostics::{SeedDiagnostics, error_split, misfit};
 use w2s_core::ensemble::{combine, effective_method, ensemble_name};
 use w2s_core::io::{read_json, remove_stale_temporaries, write_atomic, write_json_atomic};
 use w2s_core::labels::label_accuracy;
-use w2s_core::metrics::evaluate;
+use w2s_core::metrics::{argmax, evaluate};
 use w2s_core::pgr::{PgrBootstrap, bootstrap_pgr, pooled_interval};
 use w2s_core::report::{EmbeddingTiming, ModelResult, Role, RunResults, SeedResult, TestIntervals};
-use w2s_core::split::{derive_seed, stratified_split};
+use w2s_core::split::{derive_seed, stratified_split, train_val_split};
 use w2s_data::{Dataset, Registry};
 use w2s_models::{ModelConfig, PretrainedModel, resolve_model_dir};
 use w2s_plot::RoundSeries;
@@ -400,6 +400,7 @@ struct Split {
 
 /// One model to train on the pool, whatever its mode: what it learns from and what it labels,
 /// each set by the pool indices of its examples.
+#[derive(Clone)]
 struct Learner<'a> {
     role: Role,
     model: String,
@@ -508,15 +509,48 @@ impl SeedRunner<'_> {
         }))
     }
 
+    /// Fine-tunes `learner`'s pretrained model; with a second stage (`then`), fine-tunes the
+    /// result again on the second stage's examples, from the first stage's saved weights.
     fn fine_tune(&mut self, learner: &Learner, seed: u64) -> Result<Option<JobOutput>> {
-        if learner.then.is_some() {
-            bail!(
-                "`strong.truth.schedule = \"staged\"` needs `strong.mode = \"probe\"`: fine-tuning from another stage's weights is not built yet"
-            );
-        }
+        let pretrained = self.models[&learner.model].clone();
+        let Some((train, train_labels)) = &learner.then else {
+            return self.fine_tune_from(learner, pretrained, false, seed);
+        };
+        let Some(first) = self.fine_tune_from(learner, pretrained, true, seed)? else {
+            return Ok(None);
+        };
+        let weights = first.weights.expect("a stage that keeps its weights records them");
+        let model = PretrainedModel::open(weights.clone())
+            .with_context(|| format!("opening the first stage's weights in {}", weights.display()))?;
+        let second_seed = derive_seed(learner.seed, "staged");
+        let hard: Vec<usize> = train_labels.iter().map(|row| argmax(row)).collect();
+        let (train_part, val_part) = train_val_split(&hard, self.config.data.val_fraction, second_seed);
+        let second = Learner {
+            seed: second_seed,
+            train: train_part.iter().map(|&i| train[i]).collect(),
+            train_labels: train_part.iter().map(|&i| train_labels[i].clone()).collect(),
+            val: val_part.iter().map(|&i| train[i]).collect(),
+            val_labels: val_part.iter().map(|&i| hard[i]).collect(),
+            predict: learner.predict.clone(),
+            then: None,
+            ..learner.clone()
+        };
+        self.fine_tune_from(&second, model, false, seed)
+    }
+
+    /// One fine-tuning stage of `learner` from `model`; `keep_weights` saves the result even
+    /// without `save_weights` (a later stage starts from it), and retrains a cached stage that
+    /// did not keep them.
+    fn fine_tune_from(
+        &mut self,
+        learner: &Learner,
+        model: PretrainedModel,
+        keep_weights: bool,
+        seed: u64,
+    ) -> Result<Option<JobOutput>> {
         let job = TrainJob {
             role: learner.role,
-            model: self.models[&learner.model].clone(),
+            model,
             config: learner.train_config.clone(),
             loss: learner.loss.clone(),
             max_len: self.config.data.max_len,
@@ -533,9 +567,19 @@ impl SeedRunner<'_> {
                 .collect(),
         };
         let compute = &self.env.compute;
-        let save_weights = self.env.save_weights;
+        let save_weights = self.env.save_weights || keep_weights;
         // A cached output that does not fit the job (tampered with, truncated) is trained again.
-        let check = |output: &JobOutput| Ok(job.check_output(output)?);
+        let check = |output: &JobOutput| {
+            job.check_output(output)?;
+            let kept = output
+                .weights
+                .as_ref()
+                .is_some_and(|dir| dir.join("model.safetensors").is_file());
+            if keep_weights && !kept {
+                bail!("the stage's weights, which a later stage starts from, were not kept");
+            }
+            Ok(())
+        };
         self.stage("train", job.role, &job.key(compute), seed, check, |dir| {
             let weights = save_weights.then(|| dir.join("model"));
             Ok(w2s_train::job::run(
