@@ -129,6 +129,7 @@ pub fn fit_causal_epochs(
     let total_steps = examples.len().div_ceil(spec.config.batch_size.max(1)) * spec.config.epochs;
     let progress = StageProgress::new(spec.stage, total_steps);
     log_skipped(spec.examples.len(), examples.len(), &progress);
+    log_too_long(&examples, model.max_seq_len(), &progress);
     if examples.is_empty() {
         progress.finish();
         let report = CausalFitReport {
@@ -155,6 +156,22 @@ fn log_skipped(total: usize, kept: usize, progress: &StageProgress) {
         progress.log(&format!(
             "skipping {} of {total} examples without a continuation token to learn (an empty continuation)",
             total - kept
+        ));
+    }
+}
+
+/// Warns about examples longer than the model's context (they train, but on positions the
+/// model was not pretrained for).
+fn log_too_long(examples: &[&CausalExample], max_seq_len: usize, progress: &StageProgress) {
+    let too_long = examples
+        .iter()
+        .filter(|e| e.prompt.len() + e.continuation.len() > max_seq_len)
+        .count();
+    if too_long > 0 {
+        progress.log(&format!(
+            "{too_long} of {} examples are longer than the model's max_position_embeddings ({max_seq_len}); \
+             they are trained as they are",
+            examples.len()
         ));
     }
 }
@@ -251,7 +268,7 @@ impl<'a> CausalRun<'a> {
         let started = Instant::now();
         let batches = shuffled_batches(&self.sequences, self.spec.config.batch_size.max(1), &mut self.rng);
         (self.epoch_tokens, self.epoch_loss_sum) = (0, 0.0);
-        let mut input_tokens = 0;
+        let (mut input_tokens, mut seen) = (0, 0);
         for positions in &batches {
             let batch: Vec<&CausalExample> = positions.iter().map(|&i| self.examples[i]).collect();
             let loss = self.train_batch(&batch, epoch)?;
@@ -259,8 +276,9 @@ impl<'a> CausalRun<'a> {
             self.epoch_tokens += scored;
             self.epoch_loss_sum += loss * scored as f64;
             input_tokens += positions.iter().map(|&i| self.sequences[i].len() - 1).sum::<usize>();
+            seen += positions.len();
             let seconds = started.elapsed().as_secs_f64();
-            self.progress.step(loss, input_tokens as f64 / seconds.max(1e-9));
+            self.progress.step(loss, seen as f64 / seconds.max(1e-9));
         }
         let seconds = started.elapsed().as_secs_f64();
         self.tokens_trained += input_tokens;
