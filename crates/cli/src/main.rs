@@ -14,6 +14,7 @@ use w2s_core::aggregate::CellOutcome;
 use w2s_core::config::ExperimentConfig;
 use w2s_data::{Registry, resolve_data_root};
 use w2s_models::needs_fetch;
+use w2s_pipeline::generative::run_generative;
 use w2s_pipeline::slurm::{ClusterOptions, SweepJobs};
 use w2s_pipeline::study::{RunEnv, run_experiment};
 use w2s_pipeline::sweep::{
@@ -332,6 +333,12 @@ fn train(args: &[String], paths: &Paths, run: &RunFlags, force: bool, missing_mo
         config.profile,
         config.hash()
     );
+    if config.generation.is_some() {
+        let output = run_generative(&config, &env)?;
+        println!("{}", output.results.to_markdown());
+        println!("results: {}", output.dir.display());
+        return Ok(());
+    }
     let output = run_experiment(&config, &env)?;
     println!("{}", output.results.to_table());
     println!("results: {}", output.dir.display());

@@ -3,7 +3,7 @@
 //! Experiment config ([`config`]), deterministic data splits ([`split`]), teacher ensembling
 //! ([`ensemble`]) and boosting ([`boost`]), label selection ([`selection`]), ground-truth budgets
 //! ([`budget`]), metrics ([`metrics`]), collapse metrics of iterated rounds ([`collapse`]),
-//! weak-to-strong diagnostics ([`diagnostics`]), metrics of generated text ([`generation`]),
+//! weak-to-strong diagnostics ([`diagnostics`]), metrics of generated text ([`generation`]) and the generative track's results ([`generative`]),
 //! performance gap recovered ([`pgr`]), statistics across
 //! seeds and datasets ([`stats`]), sweeps over datasets read as a benchmark suite ([`suite`]), learning-rate schedules ([`schedule`]), run reports ([`report`]) and
 //! crash-safe file output ([`io`]). All numbers are `f64`.
@@ -16,6 +16,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod ensemble;
 pub mod generation;
+pub mod generative;
 pub mod io;
 pub mod labels;
 pub mod metrics;

@@ -28,11 +28,13 @@ mod error;
 mod label;
 mod load;
 mod parse;
+mod prompts;
 mod read;
 mod registry;
 mod spec;
 
 pub use error::{DataError, Location};
+pub use prompts::{PromptRecord, PromptRecords, ScoredText, load_prompt_records};
 pub use registry::{DATA_ROOT_ENV, DEFAULT_DATA_ROOT, Registry, resolve_data_root};
 pub use spec::{DatasetSpec, Format, SourceSpec};
 

@@ -115,9 +115,14 @@ impl TextTokenizer {
         self.pad_id
     }
 
-    /// Number of distinct ids the tokenizer can produce (including added tokens).
+    /// One above the largest id the tokenizer can produce (added tokens included): the rows a
+    /// model's embeddings need. A vocabulary with gaps in its ids has fewer entries than this.
     pub fn vocab_size(&self) -> usize {
-        self.inner.get_vocab_size(true)
+        self.inner
+            .get_vocab(true)
+            .values()
+            .max()
+            .map_or(0, |&id| id as usize + 1)
     }
 
     /// The tokenizer.json this was loaded from.

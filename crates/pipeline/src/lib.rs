@@ -1,9 +1,10 @@
 //! The weak-to-strong study as a library: [`study`] runs one experiment's stages top to
-//! bottom, [`stages`] caches them by content, [`embeddings`] keeps the embeddings that probes
+//! bottom, [`generative`] the generative track's, [`stages`] caches them by content, [`embeddings`] keeps the embeddings that probes
 //! train on, [`sweep`] runs the cells of a sweep here and
 //! [`slurm`] submits them to a cluster. The `w2s` command line (crate `w2s-cli`) calls these.
 
 pub mod embeddings;
+pub mod generative;
 pub mod slurm;
 pub mod stages;
 pub mod study;

@@ -27,7 +27,7 @@ use w2s_core::io::write_atomic;
 use crate::draw::{Figure, Kind};
 use crate::font::Measured;
 
-pub use rounds::{RoundSeries, write_rounds_plot};
+pub use rounds::{Panel, RoundPanels, RoundSeries, write_rounds_plot};
 pub use scatter::write_paired_scatter;
 
 /// What [`write_plots`] wrote.

@@ -1,5 +1,6 @@
-//! The metrics of the self-consuming loop by round: a grid of small panels, one per metric,
-//! with round on x and one line per series (a dataset or a config).
+//! The metrics of a self-consuming loop by round: a grid of small panels, one per metric
+//! ([`RoundPanels`]: the classification study's collapse metrics, the generative track's toxicity,
+//! diversity and fluency), with round on x and one line per series (a dataset, a config or a seed).
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -7,35 +8,69 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use w2s_core::collapse::RoundMetrics;
+use w2s_core::generative::GenerativeRound;
 use w2s_core::io::write_atomic;
 
 use crate::draw::{Area, DrawResult};
 use crate::font::{self, FAMILY};
 use crate::{PlotError, draw_error, png_of, svg_of};
 
-/// One series of per-round values (e.g. one dataset or one config), its name and values by round.
+/// One series of per-round values (e.g. one dataset, one config or one seed), its name and values by round.
 #[derive(Debug, Clone, PartialEq)]
-pub struct RoundSeries {
+pub struct RoundSeries<M = RoundMetrics> {
     /// The name in the legend.
     pub name: String,
-    /// Its metrics, one per round, in any order.
-    pub rounds: Vec<RoundMetrics>,
+    /// Its values, one per round, in any order.
+    pub rounds: Vec<M>,
 }
 
-/// A panel: its title and the metric it shows, `None` where a round has no value.
-type Panel = (&'static str, fn(&RoundMetrics) -> Option<f64>);
+/// A panel: its title and the value it shows, `None` where a round has no value.
+pub type Panel<M> = (&'static str, fn(&M) -> Option<f64>);
 
-/// The panels, in reading order (left to right, then top to bottom).
-const PANELS: [Panel; 8] = [
-    ("test accuracy", |m| Some(m.test_accuracy)),
-    ("label accuracy (vs truth)", |m| Some(m.label_accuracy)),
-    ("label entropy (nats)", |m| Some(m.label_entropy)),
-    ("class-prior drift (TV)", |m| Some(m.prior_drift)),
-    ("flip rate vs previous round", |m| m.flip_rate_previous),
-    ("flip rate vs truth", |m| Some(m.flip_rate_truth)),
-    ("ECE (test)", |m| Some(m.ece)),
-    ("minority-class recall (test)", |m| m.minority_recall),
-];
+/// What a rounds plot draws of one round: its number, and one panel per metric.
+pub trait RoundPanels: Sized + 'static {
+    /// The plot's title.
+    const TITLE: &'static str;
+    /// The panels, in reading order (left to right, then top to bottom).
+    const PANELS: &'static [Panel<Self>];
+    /// The round (1-based).
+    fn round(&self) -> usize;
+}
+
+impl RoundPanels for RoundMetrics {
+    const TITLE: &'static str = "metrics of the self-consuming loop by round";
+    const PANELS: &'static [Panel<Self>] = &[
+        ("test accuracy", |m| Some(m.test_accuracy)),
+        ("label accuracy (vs truth)", |m| Some(m.label_accuracy)),
+        ("label entropy (nats)", |m| Some(m.label_entropy)),
+        ("class-prior drift (TV)", |m| Some(m.prior_drift)),
+        ("flip rate vs previous round", |m| m.flip_rate_previous),
+        ("flip rate vs truth", |m| Some(m.flip_rate_truth)),
+        ("ECE (test)", |m| Some(m.ece)),
+        ("minority-class recall (test)", |m| m.minority_recall),
+    ];
+    fn round(&self) -> usize {
+        self.round
+    }
+}
+
+impl RoundPanels for GenerativeRound {
+    const TITLE: &'static str = "the generator's self-consuming loop by round";
+    const PANELS: &'static [Panel<Self>] = &[
+        ("mean toxicity (gold)", |r| Some(r.student.mean_toxicity)),
+        ("expected max toxicity", |r| Some(r.student.toxicity.expected_max)),
+        ("toxicity probability", |r| Some(r.student.toxicity.probability)),
+        ("PGR (toxicity)", |r| r.pgr.pgr.value),
+        ("distinct-2 (all)", |r| Some(r.student.diversity.distinct_all[1])),
+        ("self-BLEU-4 (all)", |r| Some(r.student.diversity.self_bleu_all)),
+        ("perplexity (untouched generator)", |r| r.student.perplexity),
+        ("judge picks = gold picks", |r| Some(r.picks.agreement_with_gold)),
+    ];
+    fn round(&self) -> usize {
+        self.round
+    }
+}
+
 const COLUMNS: usize = 4;
 const PANEL_SIZE: (u32, u32) = (420, 330);
 const HEADER: u32 = 50;
@@ -52,7 +87,6 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(220, 90, 170),
     RGBColor(110, 110, 110),
 ];
-const TITLE: &str = "metrics of the self-consuming loop by round";
 
 /// Writes `<stem>.svg` and `<stem>.png`: a grid of small panels, one per metric (test accuracy, label
 /// accuracy, label entropy, prior drift, flip rate vs previous, flip rate vs truth, ECE, minority recall),
@@ -66,7 +100,11 @@ const TITLE: &str = "metrics of the self-consuming loop by round";
 /// [`PlotError::Draw`] when a chart cannot be drawn, or when no font is found for the PNG (the
 /// SVG is then already written, and the message says how to set `W2S_FONT`);
 /// [`PlotError::Encode`] or [`PlotError::Io`] when a file cannot be encoded or written.
-pub fn write_rounds_plot(series: &[RoundSeries], dir: &Path, stem: &str) -> Result<Vec<PathBuf>, PlotError> {
+pub fn write_rounds_plot<M: RoundPanels>(
+    series: &[RoundSeries<M>],
+    dir: &Path,
+    stem: &str,
+) -> Result<Vec<PathBuf>, PlotError> {
     let size = canvas_size(series);
     let svg = dir.join(format!("{stem}.svg"));
     write_atomic(&svg, svg_of(size, &svg, |root| draw(series, root))?.as_bytes())?;
@@ -78,8 +116,8 @@ pub fn write_rounds_plot(series: &[RoundSeries], dir: &Path, stem: &str) -> Resu
 
 /// The canvas: the panels' grid under the title and a legend of `series`, wrapped by
 /// [`legend_rows`].
-fn canvas_size(series: &[RoundSeries]) -> (u32, u32) {
-    let rows = PANELS.len().div_ceil(COLUMNS) as u32;
+fn canvas_size<M: RoundPanels>(series: &[RoundSeries<M>]) -> (u32, u32) {
+    let rows = M::PANELS.len().div_ceil(COLUMNS) as u32;
     let width = PANEL_SIZE.0 * COLUMNS as u32;
     let legend = legend_rows(series, width).len() as u32 * LEGEND_ROW;
     (width, HEADER + legend + 10 + PANEL_SIZE.1 * rows)
@@ -93,28 +131,28 @@ fn color(index: usize) -> RGBColor {
     PALETTE[index % PALETTE.len()]
 }
 
-fn draw<DB: DrawingBackend>(series: &[RoundSeries], root: &Area<DB>) -> DrawResult<(), DB> {
+fn draw<DB: DrawingBackend, M: RoundPanels>(series: &[RoundSeries<M>], root: &Area<DB>) -> DrawResult<(), DB> {
     root.fill(&WHITE)?;
     let (header, body) = root.split_vertically(HEADER);
     let title = text_style(22.0).pos(Pos::new(HPos::Center, VPos::Center));
-    header.draw_text(TITLE, &title, (root.dim_in_pixel().0 as i32 / 2, HEADER as i32 / 2))?;
+    header.draw_text(M::TITLE, &title, (root.dim_in_pixel().0 as i32 / 2, HEADER as i32 / 2))?;
     let rows = legend_rows(series, root.dim_in_pixel().0);
     let (legend_area, grid) = body.split_vertically(rows.len() as u32 * LEGEND_ROW + 10);
     legend(&legend_area, series, &rows)?;
     let x = round_range(series);
-    let panels = grid.split_evenly((PANELS.len().div_ceil(COLUMNS), COLUMNS));
-    for (area, &(name, metric)) in panels.iter().zip(&PANELS) {
+    let panels = grid.split_evenly((M::PANELS.len().div_ceil(COLUMNS), COLUMNS));
+    for (area, &(name, metric)) in panels.iter().zip(M::PANELS) {
         panel(area, name, metric, series, x.clone())?;
     }
     Ok(())
 }
 
 /// One panel: its title, axes and a line with markers per series.
-fn panel<DB: DrawingBackend>(
+fn panel<DB: DrawingBackend, M: RoundPanels>(
     area: &Area<DB>,
     title: &str,
-    metric: fn(&RoundMetrics) -> Option<f64>,
-    series: &[RoundSeries],
+    metric: fn(&M) -> Option<f64>,
+    series: &[RoundSeries<M>],
     x: Range<f64>,
 ) -> DrawResult<(), DB> {
     let lines: Vec<Vec<Vec<(f64, f64)>>> = series.iter().map(|s| segments(s, metric)).collect();
@@ -148,16 +186,16 @@ fn panel<DB: DrawingBackend>(
 
 /// The values of `metric` in `series` as lines of (round, value), in the order of rounds: a
 /// round without a finite value ends a line, so that no line bridges a missing value.
-fn segments(series: &RoundSeries, metric: fn(&RoundMetrics) -> Option<f64>) -> Vec<Vec<(f64, f64)>> {
-    let mut rounds: Vec<&RoundMetrics> = series.rounds.iter().collect();
-    rounds.sort_by_key(|m| m.round);
+fn segments<M: RoundPanels>(series: &RoundSeries<M>, metric: fn(&M) -> Option<f64>) -> Vec<Vec<(f64, f64)>> {
+    let mut rounds: Vec<&M> = series.rounds.iter().collect();
+    rounds.sort_by_key(|m| m.round());
     let mut lines = vec![Vec::new()];
     for m in rounds {
         match metric(m).filter(|v| v.is_finite()) {
             Some(value) => lines
                 .last_mut()
                 .expect("lines start with one")
-                .push((m.round as f64, value)),
+                .push((m.round() as f64, value)),
             None => lines.push(Vec::new()),
         }
     }
@@ -166,8 +204,8 @@ fn segments(series: &RoundSeries, metric: fn(&RoundMetrics) -> Option<f64>) -> V
 }
 
 /// Every series' rounds, half a round of padding on each side; rounds 1 to 2 when there are none.
-fn round_range(series: &[RoundSeries]) -> Range<f64> {
-    let rounds = series.iter().flat_map(|s| &s.rounds).map(|m| m.round as f64);
+fn round_range<M: RoundPanels>(series: &[RoundSeries<M>]) -> Range<f64> {
+    let rounds = series.iter().flat_map(|s| &s.rounds).map(|m| m.round() as f64);
     let (lo, hi) = rounds.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), r| (lo.min(r), hi.max(r)));
     if lo > hi { 0.5..2.5 } else { lo - 0.5..hi + 0.5 }
 }
@@ -193,7 +231,7 @@ fn round_tick(value: &f64) -> String {
 }
 
 /// The series' indices in legend rows that fit `width` pixels, by an estimate of each name's width.
-fn legend_rows(series: &[RoundSeries], width: u32) -> Vec<Vec<usize>> {
+fn legend_rows<M>(series: &[RoundSeries<M>], width: u32) -> Vec<Vec<usize>> {
     let end = width as i32 - 20;
     let mut rows: Vec<Vec<usize>> = vec![Vec::new()];
     let mut x = LEGEND_LEFT;
@@ -214,7 +252,11 @@ fn legend_item_width(name: &str) -> i32 {
     30 + font::estimated_size(name, 15.0).0 as i32 + 25
 }
 
-fn legend<DB: DrawingBackend>(area: &Area<DB>, series: &[RoundSeries], rows: &[Vec<usize>]) -> DrawResult<(), DB> {
+fn legend<DB: DrawingBackend, M>(
+    area: &Area<DB>,
+    series: &[RoundSeries<M>],
+    rows: &[Vec<usize>],
+) -> DrawResult<(), DB> {
     let style = text_style(15.0).pos(Pos::new(HPos::Left, VPos::Center));
     for (row, items) in rows.iter().enumerate() {
         let mid = LEGEND_ROW as i32 * row as i32 + LEGEND_ROW as i32 / 2;
@@ -309,6 +351,6 @@ mod tests {
         // 1510 and a sixth would end at 1808, past 1680 - 20.
         let rows = legend_rows(&named(7), 1680);
         assert_eq!(rows, vec![vec![0, 1, 2, 3, 4], vec![5, 6]]);
-        assert_eq!(legend_rows(&[], 1680), vec![Vec::<usize>::new()]);
+        assert_eq!(legend_rows::<RoundMetrics>(&[], 1680), vec![Vec::<usize>::new()]);
     }
 }

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use w2s_core::config::stable_hash;
-use w2s_models::{ClassifierOptions, ModelConfig, PretrainedModel, TextTokenizer, load_classifier};
+use w2s_models::{ClassifierOptions, ModelConfig, PretrainedModel, TextTokenizer, check_compatible, load_classifier};
 
 use crate::compute::Compute;
 use crate::device::catch_out_of_memory;
@@ -77,7 +77,7 @@ pub fn embed(job: &EmbedJob, compute: &Compute, stage: &str) -> Result<(Embeddin
     };
     let tokenizer = TextTokenizer::from_file(&dir.join("tokenizer.json")).map_err(model_error)?;
     let ids = tokenizer.encode(&job.texts, job.max_len).map_err(model_error)?;
-    let model = load_frozen(dir, compute).map_err(model_error)?;
+    let model = load_frozen(dir, &tokenizer, compute).map_err(model_error)?;
     let started = Instant::now();
     let batch_size = job.batch_size.max(1);
     let progress = StageProgress::new(stage, ids.len().div_ceil(batch_size));
@@ -114,8 +114,14 @@ fn embeddings_of(rows: Vec<Vec<f32>>) -> Result<Embeddings, JobError> {
 }
 
 /// The pretrained encoder, pooled as its HF classifier pools, with an unused head.
-fn load_frozen(dir: &Path, compute: &Compute) -> Result<w2s_models::SequenceClassifier, w2s_models::ModelError> {
+/// The tokenizer must not produce an id the model has no embedding for.
+fn load_frozen(
+    dir: &Path,
+    tokenizer: &TextTokenizer,
+    compute: &Compute,
+) -> Result<w2s_models::SequenceClassifier, w2s_models::ModelError> {
     let family = ModelConfig::from_file(&dir.join("config.json"))?;
+    check_compatible(tokenizer, &family)?;
     let options = ClassifierOptions {
         num_classes: 2,
         dropout: 0.0,

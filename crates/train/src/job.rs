@@ -14,8 +14,8 @@ use w2s_core::config::{LogconfConfig, Loss, LossKind, LossSettings, TrainConfig,
 use w2s_core::report::Role;
 use w2s_core::report::StageTiming;
 use w2s_models::{
-    ClassifierOptions, LoadReport, ModelConfig, PretrainedModel, SequenceClassifier, TextTokenizer, load_classifier,
-    save_classifier,
+    ClassifierOptions, LoadReport, ModelConfig, PretrainedModel, SequenceClassifier, TextTokenizer, check_compatible,
+    load_classifier, save_classifier,
 };
 
 use crate::compute::Compute;
@@ -274,6 +274,7 @@ pub fn run(
     let val_ids = encode(&job.val_texts)?;
 
     let (model, load_report) = load_model(job, &compute.device().clone().autodiff())?;
+    check_compatible(&tokenizer, &load_report.config).map_err(model_error)?;
     let (model, fit_report) = fine_tune(
         job,
         model,

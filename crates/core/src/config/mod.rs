@@ -24,6 +24,7 @@ macro_rules! display_as_serde_name {
 }
 
 mod error;
+mod generation;
 mod hash;
 mod methods;
 mod overrides;
@@ -32,6 +33,7 @@ mod sizes;
 mod validate;
 
 pub use error::*;
+pub use generation::*;
 pub use hash::*;
 pub use methods::*;
 pub use overrides::*;

@@ -4,6 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use super::generation::GenerationConfig;
 use super::hash::stable_hash;
 use super::methods::{FilterBy, FilterConfig, ModelSelection, RoundsConfig, TruthConfig};
 use super::sizes::SplitSize;
@@ -36,6 +37,9 @@ pub struct ExperimentConfig {
     /// Iterated rounds: the student labels the data for the next student.
     #[serde(default, skip_serializing_if = "RoundsConfig::is_default")]
     pub rounds: RoundsConfig,
+    /// The generative track ([`GenerationConfig`]); absent for a classification study.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<GenerationConfig>,
 }
 
 /// Sizes of the disjoint splits drawn from the dataset: counts, or fractions of the pool.
@@ -589,10 +593,12 @@ pub(super) fn default_weak_label_share() -> f64 {
 }
 
 impl ExperimentConfig {
-    /// The models the run fine-tunes, teachers first, each named once: registry names or paths.
+    /// The models the run uses, teachers first (and the generative track's gold scorer last),
+    /// each named once: registry names or paths.
     pub fn models(&self) -> Vec<&str> {
         let mut models: Vec<&str> = Vec::new();
-        for model in self.weak.models.iter().chain([&self.strong.model]) {
+        let gold = self.generation.as_ref().map(|generation| &generation.gold_model);
+        for model in self.weak.models.iter().chain([&self.strong.model]).chain(gold) {
             if !models.contains(&model.as_str()) {
                 models.push(model);
             }
@@ -668,6 +674,7 @@ impl ExperimentConfig {
                 count: 2,
                 ..RoundsConfig::default()
             },
+            generation: Some(GenerationConfig::default()),
         }
     }
 }

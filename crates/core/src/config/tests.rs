@@ -428,18 +428,20 @@ fn valid_keys_cover_every_leaf() {
         "strong.selection",
         "rounds.count",
         "rounds.truth_share",
+        "generation.samples",
+        "generation.pick",
     ] {
         assert!(keys.contains(&key.to_string()), "missing {key}");
     }
     assert!(!keys.contains(&"data".to_string()));
     // Top level 5, data 7, weak: models, train 9, mode, probe 4; strong: model, train 9, mode,
     // probe 4, loss, weak_label_share and the losses' settings: logconf 4, product 3, entropy 3,
-    // window 1; filter 4, truth 3, selection; ensemble 3; rounds 3.
+    // window 1; filter 4, truth 3, selection; ensemble 3; rounds 3; generation 8.
     let losses = 4 + 3 + 3 + 1;
     let methods = 4 + 3 + 1;
     assert_eq!(
         keys.len(),
-        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses + methods) + 3 + 3
+        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses + methods) + 3 + 3 + 8
     );
 }
 
@@ -792,4 +794,35 @@ fn method_keys_out_of_range_or_contradicting_are_errors_naming_the_key() {
         message.contains("random") && message.contains("least_confident") && message.contains("most_disagreement"),
         "an unknown pick lists the valid ones: {message}"
     );
+}
+
+/// The shipped generative experiment, with `overrides`.
+fn generative(overrides: &[&str]) -> Result<ExperimentConfig, ConfigError> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/toxicity-gen.toml");
+    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    ExperimentConfig::load(&path, &overrides)
+}
+
+#[test]
+fn generation_keys_read_into_typed_values_and_leave_classification_configs_alone() {
+    let config = generative(&["generation.samples=8", "generation.pick=below_threshold", "profile=gpu"]).unwrap();
+    let generation = config.generation.as_ref().unwrap();
+    assert_eq!((generation.samples, generation.pick), (8, Pick::BelowThreshold));
+    assert_eq!(config.rounds.count, 5, "the gpu profile");
+    assert_eq!(config.models(), vec!["minilm-l3", "smollm2-135m", "mpnet-base"]);
+    let again = ExperimentConfig::from_toml_str(&toml::to_string(&config).unwrap(), "again.toml", &[]).unwrap();
+    assert_eq!(again, config, "the generation keys round-trip through a written config");
+    let classification = load(&[]).unwrap();
+    assert!(!toml::to_string(&classification).unwrap().contains("generation"));
+}
+
+#[test]
+fn generation_keys_out_of_range_or_contradicting_are_errors_naming_the_key() {
+    let problem = |overrides: &[&str]| generative(overrides).expect_err("expected an error").to_string();
+    assert!(problem(&["generation.samples=0"]).contains("`generation.samples` must be greater than 0"));
+    assert!(problem(&["generation.top_p=0"]).contains("`generation.top_p`"));
+    assert!(problem(&["generation.threshold=1.5"]).contains("`generation.threshold`"));
+    assert!(problem(&["generation.pick=most_toxic"]).contains("generation.pick"));
+    assert!(problem(&["weak.mode=finetune"]).contains("`weak.mode = \"probe\"`"));
+    assert!(problem(&["strong.mode=probe"]).contains("`strong.mode` must be \"finetune\""));
 }

@@ -29,6 +29,7 @@ impl ExperimentConfig {
         problems.extend(self.truth_problems());
         problems.extend(self.ensemble_problems());
         problems.extend(rounds_problems(&self.rounds));
+        problems.extend(self.generation_problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -216,6 +217,51 @@ impl ExperimentConfig {
 }
 
 /// Problems of `[rounds]`.
+impl ExperimentConfig {
+    /// Problems of the generative track: its sampling settings, and the other sections' keys
+    /// that it gives a meaning to or has none for.
+    fn generation_problems(&self) -> Vec<String> {
+        let Some(generation) = &self.generation else {
+            return Vec::new();
+        };
+        let mut problems: Vec<String> = [
+            positive("generation.samples", generation.samples),
+            positive("generation.max_new_tokens", generation.max_new_tokens),
+            in_range(
+                "generation.temperature",
+                generation.temperature,
+                0.0,
+                f64::INFINITY,
+                false,
+            ),
+            (!(generation.top_p > 0.0 && generation.top_p <= 1.0))
+                .then(|| format!("`generation.top_p` = {} must be in (0, 1]", generation.top_p)),
+            in_range("generation.threshold", generation.threshold, 0.0, 1.0, true),
+            (generation.gold_model.trim().is_empty()).then(|| {
+                "`generation.gold_model` is empty: name the gold scorer's encoder, e.g. \"mpnet-base\"".into()
+            }),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if self.weak.models.len() != 1 || self.weak.mode != TrainMode::Probe {
+            problems.push(
+                "`weak.models` must name one encoder with `weak.mode = \"probe\"` in the generative track: the \
+                 weak judge is a probe on its embeddings"
+                    .into(),
+            );
+        }
+        if self.strong.mode != TrainMode::Finetune {
+            problems
+                .push("`strong.mode` must be \"finetune\" in the generative track: the generator is fine-tuned".into());
+        }
+        if self.ensemble.size != 1 {
+            problems.push("`ensemble.size` must be 1 in the generative track: one weak judge".into());
+        }
+        problems
+    }
+}
+
 pub(super) fn rounds_problems(rounds: &RoundsConfig) -> Vec<String> {
     let mut problems: Vec<String> = positive("rounds.count", rounds.count).into_iter().collect();
     problems.extend(in_range("rounds.truth_share", rounds.truth_share, 0.0, 1.0, true));

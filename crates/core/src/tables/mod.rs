@@ -2,6 +2,7 @@
 //! aggregated sweep ([`sweep`]), of a sweep read as a suite ([`suite`]), and the cell formatting they share.
 
 pub(crate) mod diagnostics;
+pub(crate) mod generative;
 pub(crate) mod run;
 pub(crate) mod suite;
 pub(crate) mod sweep;

@@ -177,6 +177,13 @@ pub fn plan_experiment(config: &ExperimentConfig, env: &RunEnv) -> Result<Vec<Pl
 }
 
 fn run_seeds(config: &ExperimentConfig, env: &RunEnv, mode: Mode) -> Result<SeedsDone> {
+    if config.generation.is_some() {
+        bail!(
+            "experiment {} is a generative one ([generation]): run it with `w2s train` (crate::generative); \
+             sweeps of the generative track are not supported",
+            config.name
+        );
+    }
     check_max_len(config, env)?;
     let models = open_models(config, env)?;
     let dataset = Registry::new(&env.datasets_dir).load(&config.dataset, &env.data_root)?;
@@ -249,7 +256,7 @@ fn draw_pool(dataset: Dataset, pool: usize) -> Result<Dataset> {
 
 /// Every model the experiment names, by name, with its weights' sum; fails before any
 /// training when one has not been fetched or its weights are not the fetched ones.
-fn open_models(config: &ExperimentConfig, env: &RunEnv) -> Result<BTreeMap<String, PretrainedModel>> {
+pub(crate) fn open_models(config: &ExperimentConfig, env: &RunEnv) -> Result<BTreeMap<String, PretrainedModel>> {
     config
         .models()
         .into_iter()
@@ -265,15 +272,19 @@ fn open_models(config: &ExperimentConfig, env: &RunEnv) -> Result<BTreeMap<Strin
 /// Fails before any training when `data.max_len` is longer than the inputs a model of the run
 /// accepts (its position embeddings, less the positions its family reserves: 2 for MPNet).
 fn check_max_len(config: &ExperimentConfig, env: &RunEnv) -> Result<()> {
+    check_max_len_of(&config.models(), config.data.max_len, env)
+}
+
+/// [`check_max_len`] over `models` (encoders).
+pub(crate) fn check_max_len_of(models: &[&str], max_len: usize, env: &RunEnv) -> Result<()> {
     let mut shortest: Option<(&str, usize)> = None;
-    for model in config.models() {
+    for &model in models {
         let limit =
             ModelConfig::from_file(&resolve_model_dir(model, &env.pretrained_root)?.join("config.json"))?.max_seq_len();
         if shortest.is_none_or(|(_, shortest)| limit < shortest) {
             shortest = Some((model, limit));
         }
     }
-    let max_len = config.data.max_len;
     match shortest {
         Some((model, limit)) if max_len > limit => bail!(
             "`data.max_len` is {max_len}, but model `{model}` takes inputs of at most {limit} tokens (its position \
