@@ -281,10 +281,21 @@ pub fn save_classifier(
 ) -> Result<(), ModelError> {
     let config = config.into();
     check_save_args(model, &config, class_names, tokenizer_src)?;
+    write_dir_atomically(dir, |staging| {
+        write_model_files(model, &config, class_names, tokenizer_src, staging)
+    })
+}
+
+/// Fill a temporary sibling of `dir` with `write`, then rename it into place (replacing an
+/// existing `dir`), so that a crash never leaves a half-written model directory. The sibling is
+/// removed when anything fails.
+pub(crate) fn write_dir_atomically(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> Result<(), ModelError>,
+) -> Result<(), ModelError> {
     let staging = sibling(dir, "tmp")?;
     std::fs::create_dir_all(&staging).map_err(|e| ModelError::io("create", &staging, e))?;
-    let written = write_model_files(model, &config, class_names, tokenizer_src, &staging)
-        .and_then(|()| replace_dir(&staging, dir));
+    let written = write(&staging).and_then(|()| replace_dir(&staging, dir));
     if written.is_err() {
         let _ = std::fs::remove_dir_all(&staging);
     }
@@ -346,20 +357,7 @@ fn write_model_files(
 ) -> Result<(), ModelError> {
     let mut sink = WeightSink::default();
     model.export(&mut sink);
-    let weights_path = out.join(WEIGHTS_FILE);
-    let views = sink
-        .tensors
-        .iter()
-        .map(|(name, (shape, values))| (name.as_str(), F32View { shape, values }));
-    let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
-    safetensors::serialize_to_file(views, Some(metadata), &weights_path).map_err(|e| match e {
-        // A failed write (a full disk, say) is not a malformed file.
-        safetensors::SafeTensorError::IoError(error) => ModelError::io("write", &weights_path, error),
-        other => ModelError::Safetensors {
-            path: weights_path.clone(),
-            message: other.to_string(),
-        },
-    })?;
+    write_weights(&sink, &out.join(WEIGHTS_FILE))?;
 
     let config_path = out.join(CONFIG_FILE);
     let json = saved_config_json(config, class_names, model.pooling());
@@ -372,6 +370,23 @@ fn write_model_files(
         std::fs::copy(src, &dst).map_err(|e| ModelError::io("write", &dst, e))?;
     }
     Ok(())
+}
+
+/// Write the tensors of `sink` to the safetensors file `path` (F32, HF names).
+pub(crate) fn write_weights(sink: &WeightSink, path: &Path) -> Result<(), ModelError> {
+    let views = sink
+        .tensors
+        .iter()
+        .map(|(name, (shape, values))| (name.as_str(), F32View { shape, values }));
+    let metadata = [("format".to_string(), "pt".to_string())].into_iter().collect();
+    safetensors::serialize_to_file(views, Some(metadata), path).map_err(|e| match e {
+        // A failed write (a full disk, say) is not a malformed file.
+        safetensors::SafeTensorError::IoError(error) => ModelError::io("write", path, error),
+        other => ModelError::Safetensors {
+            path: path.into(),
+            message: other.to_string(),
+        },
+    })
 }
 
 /// config.json of a saved classifier: the model config as the family's

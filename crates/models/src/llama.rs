@@ -19,9 +19,9 @@ use crate::ModelError;
 use crate::attention::{AttentionBias, decoder_bias, merge_heads, scaled_dot_attention, split_heads};
 use crate::classifier::TokenBatch;
 use crate::config::Validator;
-use crate::hf_layout::{CONFIG_FILE, WEIGHTS_FILE};
+use crate::hf_layout::{CONFIG_FILE, TOKENIZER_FILE, WEIGHTS_FILE, write_dir_atomically, write_weights};
 use crate::ops::linear;
-use crate::weights::{CheckpointReader, Role, WeightSource};
+use crate::weights::{CheckpointReader, Role, SeededInit, WeightSink, WeightSource};
 
 /// Architecture hyper-parameters of a Llama model, as in an HF `config.json`
 /// (`model_type = "llama"`). Fields HF fills in by default may be absent.
@@ -117,6 +117,18 @@ mod llama_defaults {
         0.02
     }
 }
+
+/// The prefix of the decoder's tensors in HF's `LlamaForCausalLM` checkpoints.
+const MODEL_PREFIX: &str = "model";
+
+/// Files of a Llama directory besides config.json and the weights that [`LlamaForCausalLM::save`]
+/// copies when the source has them (all optional).
+const COPIED_FILES: [&str; 4] = [
+    TOKENIZER_FILE,
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "generation_config.json",
+];
 
 /// HF's default `rope_theta` of Llama.
 const DEFAULT_ROPE_THETA: f64 = 10_000.0;
@@ -261,6 +273,10 @@ impl RmsNorm {
         })
     }
 
+    fn export(&self, name: &str, sink: &mut WeightSink) {
+        sink.put(format!("{name}.weight"), self.weight.val());
+    }
+
     /// `input` `[..., dim]` divided by its root mean square, times the scale.
     pub fn forward<const D: usize>(&self, input: Tensor<D>) -> Tensor<D> {
         let dtype = input.dtype();
@@ -375,6 +391,13 @@ impl LlamaAttention {
         })
     }
 
+    fn export(&self, prefix: &str, sink: &mut WeightSink) {
+        sink.linear(&format!("{prefix}.q_proj"), &self.q_proj);
+        sink.linear(&format!("{prefix}.k_proj"), &self.k_proj);
+        sink.linear(&format!("{prefix}.v_proj"), &self.v_proj);
+        sink.linear(&format!("{prefix}.o_proj"), &self.o_proj);
+    }
+
     fn forward(
         &self,
         hidden: Tensor<3>,
@@ -446,6 +469,12 @@ impl LlamaMlp {
         })
     }
 
+    fn export(&self, prefix: &str, sink: &mut WeightSink) {
+        sink.linear(&format!("{prefix}.gate_proj"), &self.gate_proj);
+        sink.linear(&format!("{prefix}.up_proj"), &self.up_proj);
+        sink.linear(&format!("{prefix}.down_proj"), &self.down_proj);
+    }
+
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let gate = silu(linear(&self.gate_proj, x.clone()));
         linear(&self.down_proj, gate * linear(&self.up_proj, x))
@@ -471,6 +500,16 @@ impl LlamaDecoderLayer {
             post_attention_layernorm: RmsNorm::build(src, &format!("{p}.post_attention_layernorm"), h, eps)?,
             mlp: LlamaMlp::build(src, &format!("{p}.mlp"), config)?,
         })
+    }
+
+    /// The tensors under the names [`LlamaDecoderLayer::build`] reads (`model.` prefixed).
+    fn export(&self, index: usize, sink: &mut WeightSink) {
+        let p = format!("{MODEL_PREFIX}.layers.{index}");
+        self.input_layernorm.export(&format!("{p}.input_layernorm"), sink);
+        self.self_attn.export(&format!("{p}.self_attn"), sink);
+        self.post_attention_layernorm
+            .export(&format!("{p}.post_attention_layernorm"), sink);
+        self.mlp.export(&format!("{p}.mlp"), sink);
     }
 
     fn forward(
@@ -512,6 +551,14 @@ impl LlamaModel {
             rope_base: config.rope_base(),
             max_positions: config.max_position_embeddings,
         })
+    }
+
+    fn export(&self, sink: &mut WeightSink) {
+        sink.embedding(&format!("{MODEL_PREFIX}.embed_tokens"), &self.embed_tokens);
+        for (i, layer) in self.layers.iter().enumerate() {
+            layer.export(i, sink);
+        }
+        self.norm.export(&format!("{MODEL_PREFIX}.norm"), sink);
     }
 
     /// Last hidden state `[batch, new, hidden]` of the `new` tokens of `batch`; with a cache,
@@ -570,13 +617,81 @@ impl LlamaForCausalLM {
         let config = LlamaConfig::from_file(&dir.join(CONFIG_FILE))?;
         let weights_path = dir.join(WEIGHTS_FILE);
         let bytes = std::fs::read(&weights_path).map_err(|e| ModelError::io("read", &weights_path, e))?;
-        let mut reader = CheckpointReader::new(&weights_path, &bytes, "model", device)?;
+        let mut reader = CheckpointReader::new(&weights_path, &bytes, MODEL_PREFIX, device)?;
         let model = Self::build(&mut reader, &config)?;
         let report = LlamaLoadReport {
             config,
             unused_tensors: reader.unused(),
         };
         Ok((model, report))
+    }
+
+    /// A model with random weights drawn as HF initialises Llama (normal(0,
+    /// `initializer_range`) matrices, unit norm scales, zero biases) from `seed`: the same
+    /// arguments give the same model. For tests and benchmarks.
+    ///
+    /// # Errors
+    /// When `config` is invalid (the message names the field).
+    pub fn random(config: &LlamaConfig, seed: u64, device: &Device) -> Result<Self, ModelError> {
+        config.validate_at(Path::new("<LlamaConfig>"))?;
+        let mut init = SeededInit::new(seed, config.initializer_range, device);
+        Self::build(&mut init, config)
+    }
+
+    /// Save in HF layout to `dir`: model.safetensors with the tensor names and layouts that
+    /// [`load`](Self::load) reads (F32; `lm_head.weight` only when the head is not tied), and
+    /// config.json, tokenizer.json (and the other tokenizer and generation files, when present)
+    /// copied from `source_dir`, the directory the model was loaded from.
+    ///
+    /// As [`save_classifier`](crate::save_classifier), the directory is written in a temporary
+    /// sibling and renamed into place; an existing `dir` is replaced.
+    ///
+    /// # Errors
+    /// When `source_dir`'s config.json is missing, invalid or describes another shape of model
+    /// (vocabulary, width, layers, tied head), or a file cannot be written (e.g. `dir`'s parent
+    /// is a file).
+    pub fn save(&self, source_dir: &Path, dir: &Path) -> Result<(), ModelError> {
+        let config_path = source_dir.join(CONFIG_FILE);
+        let config = LlamaConfig::from_file(&config_path)?;
+        self.check_matches(&config, &config_path)?;
+        let mut sink = WeightSink::default();
+        self.model.export(&mut sink);
+        if let Some(head) = &self.lm_head {
+            sink.linear("lm_head", head);
+        }
+        write_dir_atomically(dir, |staging| {
+            write_weights(&sink, &staging.join(WEIGHTS_FILE))?;
+            copy_file(&config_path, &staging.join(CONFIG_FILE))?;
+            for name in COPIED_FILES {
+                let src = source_dir.join(name);
+                if src.is_file() {
+                    copy_file(&src, &staging.join(name))?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// An error unless `config` (read from `path`) describes a model of this one's shape.
+    fn check_matches(&self, config: &LlamaConfig, path: &Path) -> Result<(), ModelError> {
+        let checks = [
+            ("vocab_size", config.vocab_size, self.vocab_size()),
+            ("hidden_size", config.hidden_size, self.hidden_size()),
+            ("num_hidden_layers", config.num_hidden_layers, self.num_layers()),
+            (
+                "tie_word_embeddings",
+                usize::from(config.tie_word_embeddings),
+                usize::from(self.lm_head.is_none()),
+            ),
+        ];
+        match checks.iter().find(|(_, in_config, in_model)| in_config != in_model) {
+            Some((field, in_config, in_model)) => Err(ModelError::config(
+                path,
+                *field,
+                format!("is {in_config} but the model being saved has {in_model}: not the model's source directory"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn build(src: &mut impl WeightSource, config: &LlamaConfig) -> Result<Self, ModelError> {
@@ -652,4 +767,12 @@ impl LlamaForCausalLM {
             }
         }
     }
+}
+
+/// Copy `src` to `dst`; the error names the file that failed.
+fn copy_file(src: &Path, dst: &Path) -> Result<(), ModelError> {
+    std::fs::copy(src, dst).map(drop).map_err(|e| {
+        let (action, path) = if src.is_file() { ("write", dst) } else { ("read", src) };
+        ModelError::io(action, path, e)
+    })
 }

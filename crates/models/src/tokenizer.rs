@@ -80,6 +80,36 @@ impl TextTokenizer {
             })
     }
 
+    /// Token ids of each text as they stand: no special tokens added and no truncation (for
+    /// prompts and continuations of a causal LM, which are joined as they are). Special tokens
+    /// written out in a text (`<|im_start|>`) are still recognised.
+    pub fn encode_plain(&self, texts: &[String]) -> Result<Vec<Vec<u32>>, ModelError> {
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings = self.inner.encode_batch(inputs, false).map_err(|e| self.error(e))?;
+        Ok(encodings.iter().map(|e| e.get_ids().to_vec()).collect())
+    }
+
+    /// The text of `ids`, special tokens (end of text, padding) left out.
+    ///
+    /// # Errors
+    /// When an id is not in the vocabulary or the decoder fails; the message names the file.
+    pub fn decode(&self, ids: &[u32]) -> Result<String, ModelError> {
+        if let Some(&id) = ids.iter().find(|&&id| self.inner.id_to_token(id).is_none()) {
+            return Err(self.error(format!(
+                "cannot decode id {id}: the vocabulary has {} ids",
+                self.vocab_size()
+            )));
+        }
+        self.inner.decode(ids, true).map_err(|e| self.error(e))
+    }
+
+    fn error(&self, message: impl ToString) -> ModelError {
+        ModelError::Tokenizer {
+            path: self.path.clone(),
+            message: message.to_string(),
+        }
+    }
+
     /// The id used for padding.
     pub fn pad_id(&self) -> u32 {
         self.pad_id

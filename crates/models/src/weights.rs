@@ -311,7 +311,8 @@ pub(crate) struct WeightSink {
 }
 
 impl WeightSink {
-    fn put<const D: usize>(&mut self, name: String, tensor: Tensor<D>) {
+    /// A tensor as `name`, in its own (already HF) layout.
+    pub(crate) fn put<const D: usize>(&mut self, name: String, tensor: Tensor<D>) {
         let shape = tensor.dims().to_vec();
         let values = tensor.into_data().try_into_vec_as::<f32>().expect("f32 tensor data");
         self.tensors.insert(name, (shape, values));

@@ -4,6 +4,8 @@
 //!   (logits, soft labels, step fraction).
 //! - [`fit`](mod@fit): the training loop: AdamW with warmup and decay, gradient clipping,
 //!   per-epoch evaluation and best-checkpoint selection, and resuming a killed run.
+//! - [`causal`]: fine-tuning a Llama as a causal LM on prompts and continuations (the loss on
+//!   the continuation tokens), with epoch checkpoints; continuation log-probabilities.
 //! - [`step`]: one optimisation step, on one device or data-parallel over several.
 //! - [`predict`]: batched prediction and pooled embeddings.
 //! - [`embed`]: a dataset's pooled embeddings under a frozen model, the features of probes.
@@ -23,6 +25,7 @@
 //! - [`host_memory`]: keeping freed host memory for the next batch (glibc malloc tuning).
 
 mod batches;
+pub mod causal;
 pub mod compute;
 pub mod device;
 pub mod divergence;
@@ -49,6 +52,10 @@ pub mod step_seed;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use causal::{
+    CausalExample, CausalFitReport, CausalFitSpec, causal_train_step, continuation_log_probs, continuation_token_nlls,
+    fit_causal, fit_causal_epochs,
+};
 pub use compute::{Compute, ComputeError};
 pub use device::{DeviceChoice, DeviceError, concrete_devices, cuda_device_count, parse_devices};
 pub use divergence::Diverged;
