@@ -16,10 +16,16 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::Device;
+use w2s_core::config::TrainConfig;
 use w2s_models::{LlamaForCausalLM, SamplingConfig, generate};
-use w2s_train::{DeviceChoice, Precision};
+use w2s_train::causal::{CausalExample, causal_train_step};
+use w2s_train::{DeviceChoice, Precision, adamw};
 
 use super::{Args, MemoryProbe, ParamCount, describe, median, time_repeats};
+
+/// Learning rate and gradient clipping of the fine-tuning step (as the reference's).
+const LR: f64 = 2e-5;
+const GRAD_CLIP: f64 = 1.0;
 
 /// Whether the model folder holds a causal LM: its config.json's `model_type` is `llama`.
 pub fn is_causal_lm(dir: &Path) -> Result<bool, String> {
@@ -72,6 +78,7 @@ pub fn run(args: &Args, dir: &Path, device_choice: DeviceChoice, device: &Device
         generation.insert(format!("gen_b{batch}"), stage);
     }
     drop(model);
+    let train = training_stage(args, dir, vocab, gpu, device)?;
     let (backend, device_name) = describe(device_choice);
     Ok(serde_json::json!({
         "kind": "causal",
@@ -91,7 +98,9 @@ pub fn run(args: &Args, dir: &Path, device_choice: DeviceChoice, device: &Device
         "steps": args.steps,
         "warmup": args.warmup,
         "repeats": args.repeats,
+        "final_loss": train.1,
         "generation": generation,
+        "train": train.0,
     }))
 }
 
@@ -132,4 +141,47 @@ fn generation_stage(
         "memory_kind": memory.1,
         "first_row_ids": first[0],
     }))
+}
+
+/// Rows per second and tokens per second of the fine-tuning step, and the last loss.
+fn training_stage(
+    args: &Args,
+    dir: &Path,
+    vocab: usize,
+    gpu: bool,
+    device: &Device,
+) -> Result<(serde_json::Value, f64), String> {
+    let probe = MemoryProbe::start(gpu);
+    let train_device = device.clone().autodiff();
+    let mut model = Some(load(dir, &train_device)?);
+    let mut optimizer = adamw(&TrainConfig::default());
+    let examples: Vec<CausalExample> = token_rows(args.batch, args.prompt + args.new_tokens, vocab)
+        .into_iter()
+        .map(|mut ids| {
+            let continuation = ids.split_off(args.prompt);
+            CausalExample {
+                prompt: ids,
+                continuation,
+            }
+        })
+        .collect();
+    let batch: Vec<&CausalExample> = examples.iter().collect();
+    let mut last_loss = f64::NAN;
+    let rates = time_repeats(args, args.batch, || {
+        let current = model.take().expect("model");
+        let (next, loss) = causal_train_step(current, &mut optimizer, &batch, 0, LR, GRAD_CLIP, &train_device);
+        model = Some(next);
+        last_loss = loss;
+    });
+    let memory = probe.finish();
+    let examples_per_s = median(&rates);
+    eprintln!("fine-tuning: {examples_per_s:.2} rows/s (last loss {last_loss:.4})");
+    let json = serde_json::json!({
+        "examples_per_s": examples_per_s,
+        "tokens_per_s": examples_per_s * (args.prompt + args.new_tokens) as f64,
+        "repeats_examples_per_s": rates,
+        "peak_memory_bytes": memory.0,
+        "memory_kind": memory.1,
+    });
+    Ok((json, last_loss))
 }
