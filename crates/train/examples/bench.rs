@@ -417,11 +417,26 @@ fn describe(device_choice: DeviceChoice) -> (String, String) {
     let device_name = match device_choice {
         DeviceChoice::Cuda(i) => gpu_name(i).unwrap_or_else(|| format!("cuda:{i}")),
         _ => format!(
-            "CPU, {} threads",
-            std::thread::available_parallelism().map_or(1, |n| n.get())
+            "CPU, {} threads{}",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            thread_limits()
         ),
     };
     (backend, device_name)
+}
+
+/// The thread-count variables this process was started with (libtorch reads
+/// `OMP_NUM_THREADS`, flex `RAYON_NUM_THREADS`), e.g. ` (OMP_NUM_THREADS=1)`; empty when unset.
+fn thread_limits() -> String {
+    let set: Vec<String> = ["OMP_NUM_THREADS", "RAYON_NUM_THREADS"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| format!("{name}={value}")))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", set.join(" "))
+    }
 }
 
 /// Rows of a probe cell: the size the target names.

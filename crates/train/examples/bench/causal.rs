@@ -185,3 +185,18 @@ fn training_stage(
     });
     Ok((json, last_loss))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::token_rows;
+
+    /// The stream continues across rows, and matches `benchmarks/causal_reference.py`'s
+    /// `token_rows(2, 3, 49152)` (computed there, with Python's unbounded integers masked to 64 bits).
+    #[test]
+    fn token_rows_match_the_reference_stream() {
+        assert_eq!(
+            token_rows(2, 3, 49152),
+            vec![vec![18183, 12232, 44415], vec![27222, 17206, 22665]]
+        );
+    }
+}
