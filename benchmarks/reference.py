@@ -14,6 +14,10 @@ run the forward under `torch.autocast` (weights, optimizer, loss in f32), as w2s
 to the host per batch, at the eval batch size. Token ids are the same xorshift stream as the
 Rust side's, `seq` real tokens per row. Figures are medians over `repeats` timed runs of
 `steps` steps, after `warmup` untimed steps.
+
+A causal LM (config.json `model_type = "llama"`) is measured on generation and fine-tuning
+instead (`causal_main`, with `--prompt 16 --new-tokens 32 --gen-batches 1,32` and, unless
+given, `--batch 8 --steps 2 --warmup 1 --repeats 3`), as bench.rs's `bench/causal.rs`.
 """
 
 import argparse
@@ -151,20 +155,37 @@ def malloc_settings():
     return "malloc " + (" ".join(settings) if settings else "defaults")
 
 
+def is_causal_lm(model_dir):
+    """Whether the model folder holds a causal LM (bench.rs's `causal::is_causal_lm`)."""
+    return json.loads((Path(model_dir) / "config.json").read_text()).get("model_type") == "llama"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model-dir", required=True)
     parser.add_argument("--model", help="name shown in the report (default: the folder name)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default="f32", choices=["f32", "bf16", "f16"])
-    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--batch", type=int, help="default 32 (a causal LM: 8)")
     parser.add_argument("--eval-batch", type=int, default=64)
     parser.add_argument("--seq", type=int, default=128)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, help="default 10 (a causal LM: 2)")
+    parser.add_argument("--warmup", type=int, help="default 3 (a causal LM: 1)")
+    parser.add_argument("--repeats", type=int, help="default 5 (a causal LM: 3)")
+    parser.add_argument("--prompt", type=int, default=16, help="causal LM: prompt tokens per row")
+    parser.add_argument("--new-tokens", type=int, default=32, help="causal LM: new tokens per row")
+    parser.add_argument("--gen-batches", default="1,32", help="causal LM: generation batch sizes")
     parser.add_argument("--json")
     args = parser.parse_args()
+
+    causal = is_causal_lm(args.model_dir)
+    defaults = (8, 2, 1, 3) if causal else (32, 10, 3, 5)
+    for name, default in zip(["batch", "steps", "warmup", "repeats"], defaults):
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+    if causal:
+        from causal_reference import causal_main
+        return causal_main(args)
 
     device = torch.device(args.device)
     autocast_dtype = {"f32": None, "bf16": torch.bfloat16, "f16": torch.float16}[args.precision]

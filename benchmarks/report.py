@@ -9,6 +9,10 @@ achieved FLOP/s over the card's dense bf16 peak, with FLOPs counted per token as
 6 N + 12 L S H for training and 2 N + 4 L S H for labelling (N the parameters outside the
 embedding tables, L layers, S the sequence length, H the hidden width; the second term is the
 attention's two matmuls).
+
+Runs of a causal LM (`"kind": "causal"`) get their own table (`causal_report`): generation's new
+tokens/s at each batch size and fine-tuning's rows/s and tokens/s, with the ratio of each w2s run
+to transformers' `generate()` and to the hand-written greedy loop.
 """
 
 import argparse
@@ -59,6 +63,8 @@ def main():
 
     runs = [json.loads(p.read_text()) for p in args.runs]
     runs.sort(key=lambda r: (r["impl"] != "reference", r["backend"]))
+    if any(r.get("kind") == "causal" for r in runs):
+        return causal_report(runs)
     reference = next((r for r in runs if r["impl"] == "reference"), None)
     first = runs[0]
     print(f"model {first['model']} ({first['params'] / 1e6:.1f}M parameters, {first['layers']} layers, "
@@ -102,6 +108,93 @@ def main():
           "peak of the whole run.")
     losses = ", ".join(f"{'reference' if r['impl'] == 'reference' else r['backend']} {r['final_loss']:.4f}" for r in runs)
     print(f"Final training loss (a sanity check, not a comparison: dropout and head init differ): {losses}.")
+    return 0
+
+
+def ratio(value, reference):
+    return f"**{value / reference:.2f}x**" if reference else "-"
+
+
+def leading_matches(ids, reference_ids):
+    """How many of the first new ids agree, up to the first difference."""
+    n = 0
+    for a, b in zip(ids, reference_ids):
+        if a != b:
+            break
+        n += 1
+    return n
+
+
+def generation_rows(runs, reference, stage):
+    """Rows of one generation batch size: the reference's generate() and loop, then each w2s run."""
+    rows = []
+    ref_generate = reference["generation"][stage]["tokens_per_s"] if reference else None
+    ref_loop = reference["generation"][f"{stage}_loop"]["tokens_per_s"] if reference else None
+    for run in runs:
+        if run["impl"] == "reference":
+            named = [("PyTorch generate()", run["generation"][stage]),
+                     ("PyTorch greedy loop", run["generation"][f"{stage}_loop"])]
+        else:
+            named = [(f"w2s {run['backend']}", run["generation"][stage])]
+        for name, result in named:
+            tokens = result["tokens_per_s"]
+            ratios = [ratio(tokens, ref_generate), ratio(tokens, ref_loop)]
+            if run["impl"] == "reference":  # the two PyTorch ways against each other: not bold
+                ratios = [r.strip("*") for r in ratios]
+            rows.append([f"generation, batch {result['batch']}", name, run["device_name"], run["precision"],
+                         f"{tokens:.1f}", gib(result["peak_memory_bytes"]), *ratios])
+    return rows
+
+
+def training_rows(runs, reference):
+    ref = reference["train"]["examples_per_s"] if reference and "train" in reference else None
+    rows = []
+    for run in (r for r in runs if "train" in r):
+        name = "PyTorch reference" if run["impl"] == "reference" else f"w2s {run['backend']}"
+        result = run["train"]
+        rows.append([f"fine-tuning ({result['examples_per_s']:.2f} rows/s)", name, run["device_name"],
+                     run["precision"], f"{result['tokens_per_s']:.1f}", gib(result["peak_memory_bytes"]),
+                     ratio(result["examples_per_s"], ref).strip("*") if run["impl"] == "reference"
+                     else ratio(result["examples_per_s"], ref), "-"])
+    return rows
+
+
+def causal_report(runs):
+    """The table of a causal LM's runs: generation at each batch size, then fine-tuning."""
+    reference = next((r for r in runs if r["impl"] == "reference"), None)
+    first = runs[0]
+    print(f"model {first['model']} ({first['params'] / 1e6:.1f}M parameters, {first['layers']} layers, hidden "
+          f"{first['hidden']}); prompt {first['prompt']} tokens, {first['new_tokens']} new tokens per row (greedy, "
+          f"no stop token); fine-tuning batch {first['train_batch']} x {first['prompt'] + first['new_tokens']} "
+          f"tokens; medians of {first['repeats']} repeats of {first['steps']} steps after {first['warmup']} "
+          "warm-up steps.\n")
+    header = ["stage", "run", "device", "precision", "tokens/s", "peak memory", "w2s / reference",
+              "w2s / PyTorch greedy loop"]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    rows = [row for b in first["gen_batches"] for row in generation_rows(runs, reference, f"gen_b{b}")]
+    for row in rows + training_rows(runs, reference):
+        print("| " + " | ".join(row) + " |")
+    print("\nGeneration's tokens/s are new tokens per second of the whole call (prefill included); "
+          "its reference is transformers' `generate()`, the last column a hand-written cached greedy loop. "
+          "Fine-tuning's tokens/s count every token of the rows (prompt and continuation).")
+    if reference:
+        for run in runs:
+            if run["impl"] == "reference":
+                continue
+            checks = []
+            for b in first["gen_batches"]:
+                ids = run["generation"][f"gen_b{b}"]["first_row_ids"]
+                ref_ids = reference["generation"][f"gen_b{b}"]["first_row_ids"]
+                checks.append(f"batch {b}: {leading_matches(ids, ref_ids)}/{len(ref_ids)}")
+            print(f"Greedy ids of the first row equal to the reference's, leading tokens, w2s {run['backend']}: "
+                  f"{', '.join(checks)}.")
+        print(f"Reference: {reference['backend']}.")
+    kinds = sorted({stage["memory_kind"] for run in runs for stage in run["generation"].values()})
+    print(f"Peak memory: {', '.join(kinds)}, the process's peak so far (the stages run in the table's order).")
+    losses = ", ".join(f"{'reference' if r['impl'] == 'reference' else r['backend']} {r['final_loss']:.4f}"
+                       for r in runs if "final_loss" in r)
+    print(f"Final fine-tuning loss (a sanity check): {losses}.")
     return 0
 
 

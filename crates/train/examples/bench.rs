@@ -6,7 +6,12 @@
 //! cargo run --release -p w2s-train --example bench -- [--model minilm-l6] [--device cpu]
 //!     [--precision f32] [--batch 32] [--eval-batch 64] [--seq 128] [--steps 10] [--warmup 3]
 //!     [--repeats 5] [--pretrained checkpoints/pretrained] [--json out.json]
+//!     [--prompt 16] [--new-tokens 32] [--gen-batches 1,32]
 //! ```
+//!
+//! A causal LM (`model_type = "llama"`, e.g. `smollm2-135m`) is measured on generation and
+//! causal-LM fine-tuning instead (`bench/causal.rs`), with its own defaults for the flags not
+//! given: `--batch 8 --steps 2 --warmup 1 --repeats 3`.
 //!
 //! Training is what `w2s train` runs at each step ([`w2s_train::train_step`]): forward in the
 //! chosen precision, soft-label cross-entropy in f32, backward, AdamW with gradient clipping,
@@ -39,6 +44,10 @@ use w2s_train::predict::pooled_embeddings;
 use w2s_train::probe::{Embeddings, fit_probe};
 use w2s_train::{DeviceChoice, Precision, adamw, loss::loss, predict_proba, set_precision, train_step};
 
+#[path = "bench/causal.rs"]
+mod causal;
+
+#[derive(Clone)]
 struct Args {
     model: String,
     device: DeviceChoice,
@@ -51,6 +60,38 @@ struct Args {
     repeats: usize,
     pretrained: PathBuf,
     json: Option<PathBuf>,
+    /// Causal LMs: prompt tokens per row, new tokens per row, and the generation batch sizes.
+    prompt: usize,
+    new_tokens: usize,
+    gen_batches: Vec<usize>,
+    /// The flags given on the command line (a causal LM's defaults replace the others).
+    given: Vec<String>,
+}
+
+impl Args {
+    /// A causal LM's defaults for `--batch`, `--steps`, `--warmup` and `--repeats` where the
+    /// command line did not set them: its steps take seconds on a CPU, not milliseconds.
+    fn apply_causal_defaults(&mut self) {
+        let given = |flag: &str| self.given.iter().any(|g| g == flag);
+        let (batch, steps, warmup, repeats) = (
+            given("--batch"),
+            given("--steps"),
+            given("--warmup"),
+            given("--repeats"),
+        );
+        if !batch {
+            self.batch = 8;
+        }
+        if !steps {
+            self.steps = 2;
+        }
+        if !warmup {
+            self.warmup = 1;
+        }
+        if !repeats {
+            self.repeats = 3;
+        }
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -66,11 +107,16 @@ fn parse_args() -> Result<Args, String> {
         repeats: 5,
         pretrained: PathBuf::from("checkpoints/pretrained"),
         json: None,
+        prompt: 16,
+        new_tokens: 32,
+        gen_batches: vec![1, 32],
+        given: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
         let number = |v: String| v.parse::<usize>().map_err(|e| format!("{flag} {v}: {e}"));
+        args.given.push(flag.clone());
         match flag.as_str() {
             "--model" => args.model = value()?,
             "--device" => args.device = value()?.parse().map_err(|e| format!("{e}"))?,
@@ -83,12 +129,23 @@ fn parse_args() -> Result<Args, String> {
             "--repeats" => args.repeats = number(value()?)?,
             "--pretrained" => args.pretrained = value()?.into(),
             "--json" => args.json = Some(value()?.into()),
+            "--prompt" => args.prompt = number(value()?)?,
+            "--new-tokens" => args.new_tokens = number(value()?)?,
+            "--gen-batches" => {
+                args.gen_batches = value()?
+                    .split(',')
+                    .map(|v| number(v.trim().to_string()))
+                    .collect::<Result<_, _>>()?
+            }
             "-h" | "--help" => return Err(include_str!("bench.rs").lines().take(10).collect::<Vec<_>>().join("\n")),
             other => return Err(format!("unknown argument `{other}` (see --help)")),
         }
     }
     if args.steps == 0 || args.repeats == 0 || args.seq < 2 {
         return Err("--steps and --repeats must be positive and --seq at least 2".into());
+    }
+    if args.prompt == 0 || args.new_tokens == 0 || args.gen_batches.contains(&0) {
+        return Err("--prompt, --new-tokens and each of --gen-batches must be positive".into());
     }
     Ok(args)
 }
@@ -269,6 +326,11 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
             )
         })
         .map_err(|e| e.to_string())?;
+    if causal::is_causal_lm(&dir)? {
+        let mut args = args.clone();
+        args.apply_causal_defaults();
+        return causal::run(&args, &dir, device_choice, &device);
+    }
     let pad_id = 0;
 
     // Labelling first, so that its peak memory is not the training's.
@@ -318,19 +380,7 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         median(&train_rates)
     );
 
-    let backend = match device_choice {
-        DeviceChoice::Flex => "flex".to_string(),
-        DeviceChoice::LibTorchCpu => "libtorch-cpu".to_string(),
-        DeviceChoice::Cuda(i) => format!("libtorch-cuda:{i}"),
-        other => other.to_string(),
-    };
-    let device_name = match device_choice {
-        DeviceChoice::Cuda(i) => gpu_name(i).unwrap_or_else(|| format!("cuda:{i}")),
-        _ => format!(
-            "CPU, {} threads",
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        ),
-    };
+    let (backend, device_name) = describe(device_choice);
     Ok(serde_json::json!({
         "impl": "w2s",
         "backend": backend,
@@ -354,6 +404,39 @@ fn run(args: &Args) -> Result<serde_json::Value, String> {
         "embed": embed,
         "probe": probe_cell,
     }))
+}
+
+/// The backend's name and the device's, as the report shows them.
+fn describe(device_choice: DeviceChoice) -> (String, String) {
+    let backend = match device_choice {
+        DeviceChoice::Flex => "flex".to_string(),
+        DeviceChoice::LibTorchCpu => "libtorch-cpu".to_string(),
+        DeviceChoice::Cuda(i) => format!("libtorch-cuda:{i}"),
+        other => other.to_string(),
+    };
+    let device_name = match device_choice {
+        DeviceChoice::Cuda(i) => gpu_name(i).unwrap_or_else(|| format!("cuda:{i}")),
+        _ => format!(
+            "CPU, {} threads{}",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            thread_limits()
+        ),
+    };
+    (backend, device_name)
+}
+
+/// The thread-count variables this process was started with (libtorch reads
+/// `OMP_NUM_THREADS`, flex `RAYON_NUM_THREADS`), e.g. ` (OMP_NUM_THREADS=1)`; empty when unset.
+fn thread_limits() -> String {
+    let set: Vec<String> = ["OMP_NUM_THREADS", "RAYON_NUM_THREADS"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok().map(|value| format!("{name}={value}")))
+        .collect();
+    if set.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", set.join(" "))
+    }
 }
 
 /// Rows of a probe cell: the size the issue's target names.
