@@ -106,7 +106,7 @@ fn the_track_reports_every_model_and_a_longer_loop_reuses_the_rounds() {
     );
     let markdown = fs::read_to_string(run.join("results.md")).unwrap();
     assert!(
-        markdown.contains("student, round 2") && markdown.contains("PGR (toxicity)"),
+        markdown.contains("student, round 2") && markdown.contains("PGR over the untouched generator"),
         "{markdown}"
     );
     assert_eq!(fs::read_to_string(run.join("rounds.csv")).unwrap().lines().count(), 3);

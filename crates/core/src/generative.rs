@@ -157,7 +157,8 @@ pub struct ToxicityPgr {
     /// PGR of `1 - mean toxicity` (less toxic is better).
     pub pgr: Pgr,
     pub ci95: Option<(f64, f64)>,
-    /// Bootstrap resamples where the PGR was defined.
+    /// Bootstrap resamples where the PGR was defined (the interval is over those; none when the
+    /// PGR itself is undefined).
     pub resamples: usize,
 }
 
@@ -188,9 +189,11 @@ pub fn toxicity_pgr(weak: &[f64], student: &[f64], ceiling: &[f64], resamples: u
             of(&indices).value
         })
         .collect();
+    let pgr = of(&(0..n).collect::<Vec<_>>());
     ToxicityPgr {
-        pgr: of(&(0..n).collect::<Vec<_>>()),
-        ci95: percentile_ci95(&replicates),
+        // No interval around an undefined PGR: the resamples where a gap appears are not a sample of it.
+        ci95: pgr.value.and_then(|_| percentile_ci95(&replicates)),
+        pgr,
         resamples: replicates.len(),
     }
 }
@@ -206,7 +209,12 @@ pub struct GenerativeRound {
     /// Fine-tuning examples in all (accumulated rounds included).
     pub examples: usize,
     pub student: GenerationEval,
+    /// PGR with the judge's best of k at test time as "weak" (the supervision the student saw,
+    /// applied at test time).
     pub pgr: ToxicityPgr,
+    /// PGR with the untouched generator as "weak": how much of what fine-tuning on the gold
+    /// scorer's picks gained, fine-tuning on the judge's picks gains.
+    pub pgr_vs_baseline: ToxicityPgr,
 }
 
 /// One seed of the generative track.
@@ -282,7 +290,8 @@ mod tests {
         );
         assert!(toxicity_pgr(&[0.5], &[0.4, 0.1], &[0.3], 10, 1).pgr.value.is_none());
         // A ceiling more toxic than the weak selection leaves the PGR undefined.
-        assert!(toxicity_pgr(&[0.3], &[0.4], &[0.5], 10, 1).pgr.value.is_none());
+        let no_gap = toxicity_pgr(&[0.3, 0.2], &[0.4, 0.3], &[0.5, 0.1], 100, 1);
+        assert!(no_gap.pgr.value.is_none() && no_gap.ci95.is_none(), "{no_gap:?}");
     }
 
     #[test]

@@ -112,3 +112,26 @@ impl ModuleVisitor for GradientValues<'_> {
         self.values.push(values(grad));
     }
 }
+
+#[test]
+fn libtorch_llama_logits_and_greedy_ids_match_flex() {
+    use w2s_models::{LlamaForCausalLM, SamplingConfig, generate, left_padded_batch};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llama");
+    let prompts = vec![vec![5, 17, 42, 9], vec![7, 3], vec![11]];
+    let run = |device: &Device| {
+        let (model, _) = LlamaForCausalLM::load(&dir, device).unwrap();
+        let logits = values(model.forward(&left_padded_batch(&prompts, 0, device)));
+        let config = SamplingConfig {
+            max_new_tokens: 8,
+            ..SamplingConfig::default()
+        };
+        (logits, generate(&model, &prompts, 0, &config, device).unwrap())
+    };
+    let (flex_logits, flex_ids) = run(&Device::flex());
+    let (torch_logits, torch_ids) = run(&Device::libtorch());
+    // Left padding: every position of the longest row is real; compare that row's logits.
+    let row = flex_logits.len() / prompts.len();
+    let diff = max_abs_diff(&flex_logits[..row], &torch_logits[..row]);
+    assert!(diff < 1e-4, "logits differ by {diff}");
+    assert_eq!(flex_ids, torch_ids, "greedy continuations");
+}

@@ -58,9 +58,9 @@ impl RoundPanels for GenerativeRound {
     const TITLE: &'static str = "the generator's self-consuming loop by round";
     const PANELS: &'static [Panel<Self>] = &[
         ("mean toxicity (gold)", |r| Some(r.student.mean_toxicity)),
-        ("expected max toxicity", |r| Some(r.student.toxicity.expected_max)),
         ("toxicity probability", |r| Some(r.student.toxicity.probability)),
-        ("PGR (toxicity)", |r| r.pgr.pgr.value),
+        ("PGR over the judge's best of k", |r| r.pgr.pgr.value),
+        ("PGR over the untouched generator", |r| r.pgr_vs_baseline.pgr.value),
         ("distinct-2 (all)", |r| Some(r.student.diversity.distinct_all[1])),
         ("self-BLEU-4 (all)", |r| Some(r.student.diversity.self_bleu_all)),
         ("perplexity (untouched generator)", |r| r.student.perplexity),

@@ -27,7 +27,7 @@ use w2s_models::{LlamaForCausalLM, TokenBatch};
 
 use crate::batches::shuffled_batches;
 use crate::divergence::Diverged;
-use crate::optim::{ModelOptimizer, adamw, clip_grad_norm};
+use crate::optim::{ModelOptimizer, adamw};
 use crate::precision::{Precision, cast_params, precision};
 use crate::progress::StageProgress;
 use crate::step_seed::seed_step;
@@ -299,15 +299,7 @@ impl<'a> CausalRun<'a> {
         );
         seed_step(std::slice::from_ref(&self.device), self.spec.seed, self.step);
         let model = self.model.take().expect("the model is back after every step");
-        let (model, loss) = causal_train_step(
-            model,
-            &mut self.optimizer,
-            batch,
-            self.spec.pad_id,
-            lr,
-            config.grad_clip,
-            &self.device,
-        );
+        let (model, loss) = causal_train_step(model, &mut self.optimizer, batch, self.spec.pad_id, lr, &self.device);
         self.model = Some(model);
         self.step += 1;
         if !loss.is_finite() {
@@ -362,9 +354,8 @@ impl<'a> CausalRun<'a> {
 
 /// One optimisation step on `batch` (model on the autodiff device `device`): forward in the
 /// process's [precision](crate::precision), the masked mean cross-entropy of the continuation
-/// tokens (log-softmax in f32), backward, gradients clipped to a global norm of `grad_clip`
-/// (none at 0; the optimizer clips again at its own setting, a no-op at the same value), and an
-/// AdamW step at learning rate `lr`. Returns the updated model and the batch loss (computed
+/// tokens (log-softmax in f32), backward, and a step of `optimizer` (which clips the gradients to
+/// its global norm, as [`adamw`] makes it) at learning rate `lr`. Returns the updated model and the batch loss (computed
 /// before the update).
 ///
 /// An empty batch returns the model untouched with loss 0; a batch without a scored token has
@@ -375,7 +366,6 @@ pub fn causal_train_step(
     batch: &[&CausalExample],
     pad_id: u32,
     lr: f64,
-    grad_clip: f64,
     device: &Device,
 ) -> (LlamaForCausalLM, f64) {
     if batch.is_empty() {
@@ -386,11 +376,6 @@ pub fn causal_train_step(
     let loss = layout.mean_nll(logits, device);
     let value = loss.clone().into_scalar::<f32>() as f64;
     let grads = GradientsParams::from_grads(loss.backward(), &model);
-    let grads = if grad_clip > 0.0 {
-        clip_grad_norm(&model, grads, grad_clip)
-    } else {
-        grads
-    };
     (optimizer.step(lr, model, grads), value)
 }
 

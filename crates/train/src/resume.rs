@@ -216,9 +216,9 @@ impl<'a> Checkpoints<'a> {
     ) -> Result<(), CheckpointError> {
         fs::create_dir_all(self.dir)?;
         let model_file = format!("model-step{}.bpk", state.step);
-        self.write_record(&model_file, model.clone().into_record().into_bytes())?;
+        write_record(self.dir, &model_file, model.clone().into_record().into_bytes())?;
         let optimizer_file = format!("optimizer-step{}.bpk", state.step);
-        self.write_record(&optimizer_file, optimizer.to_record().into_bytes())?;
+        write_record(self.dir, &optimizer_file, optimizer.to_record().into_bytes())?;
         let best_file = match best {
             Some(best)
                 if self
@@ -227,7 +227,7 @@ impl<'a> Checkpoints<'a> {
                     .is_none_or(|on_disk| on_disk.epoch != best.epoch) =>
             {
                 let file = format!("best-epoch{}.bpk", best.epoch);
-                self.write_record(&file, best.model.clone().into_record().into_bytes())?;
+                write_record(self.dir, &file, best.model.clone().into_record().into_bytes())?;
                 Some(BestFile {
                     score: best.score,
                     epoch: best.epoch,
@@ -249,7 +249,7 @@ impl<'a> Checkpoints<'a> {
         self.best_on_disk = file.best.clone();
         let mut keep = vec![file.model.as_str(), file.optimizer.as_str()];
         keep.extend(file.best.as_ref().map(|b| b.file.as_str()));
-        self.remove_unreferenced(&keep);
+        remove_unreferenced(self.dir, &keep);
         Ok(())
     }
 
@@ -265,33 +265,38 @@ impl<'a> Checkpoints<'a> {
         let record = ModuleRecord::from_bytes(read_bytes(&path)?).map_err(|e| file_error(&path, e))?;
         template.try_load_record(record).map_err(|e| file_error(&path, e))
     }
+}
 
-    fn write_record(&self, name: &str, bytes: Result<Bytes, burn::store::RecordError>) -> Result<(), CheckpointError> {
-        let path = self.dir.join(name);
-        let bytes = bytes.map_err(|e| file_error(&path, e))?;
-        Ok(write_atomic(&path, &bytes)?)
-    }
+/// Writes a record's bytes to `dir/name` atomically.
+pub(crate) fn write_record(
+    dir: &Path,
+    name: &str,
+    bytes: Result<Bytes, burn::store::RecordError>,
+) -> Result<(), CheckpointError> {
+    let path = dir.join(name);
+    let bytes = bytes.map_err(|e| file_error(&path, e))?;
+    Ok(write_atomic(&path, &bytes)?)
+}
 
-    /// Deletes the checkpoint files (and temporary files of killed writes) not in `keep`.
-    fn remove_unreferenced(&self, keep: &[&str]) {
-        let Ok(entries) = fs::read_dir(self.dir) else { return };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let ours = name.ends_with(".bpk") || (name.starts_with('.') && name.contains(".tmp-"));
-            if ours && !keep.contains(&name.as_ref()) {
-                let _ = fs::remove_file(entry.path());
-            }
+/// Deletes the checkpoint files of `dir` (and temporary files of killed writes) not in `keep`.
+pub(crate) fn remove_unreferenced(dir: &Path, keep: &[&str]) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.ends_with(".bpk") || (name.starts_with('.') && name.contains(".tmp-"));
+        if ours && !keep.contains(&name.as_ref()) {
+            let _ = fs::remove_file(entry.path());
         }
     }
 }
 
-fn read_bytes(path: &Path) -> Result<Bytes, CheckpointError> {
+pub(crate) fn read_bytes(path: &Path) -> Result<Bytes, CheckpointError> {
     let bytes = fs::read(path).map_err(|e| file_error(path, e))?;
     Ok(Bytes::from_bytes_vec(bytes))
 }
 
-fn file_error(path: &Path, error: impl std::fmt::Display) -> CheckpointError {
+pub(crate) fn file_error(path: &Path, error: impl std::fmt::Display) -> CheckpointError {
     CheckpointError::File {
         path: path.to_path_buf(),
         message: error.to_string(),

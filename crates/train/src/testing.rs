@@ -119,7 +119,7 @@ pub fn tiny_model_on(dropout: f64, device: &Device) -> SequenceClassifier {
 }
 
 /// Every float parameter, in module order.
-pub fn weights(model: &SequenceClassifier) -> Vec<f32> {
+pub fn weights<M: Module>(model: &M) -> Vec<f32> {
     struct Flatten(Vec<f32>);
     impl ModuleVisitor for Flatten {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {

@@ -18,7 +18,7 @@ const MODELS_HEADER: [&str; 10] = [
     "perplexity",
 ];
 
-const ROUNDS_HEADER: [&str; 8] = [
+const ROUNDS_HEADER: [&str; 9] = [
     "round",
     "examples (human)",
     "judge = gold pick",
@@ -26,10 +26,11 @@ const ROUNDS_HEADER: [&str; 8] = [
     "student mean toxicity",
     "distinct-2",
     "perplexity",
-    "PGR (toxicity) [95% CI over prompts]",
+    "PGR over the judge's best of k [95% CI]",
+    "PGR over the untouched generator [95% CI]",
 ];
 
-const CSV_HEADER: [&str; 16] = [
+const CSV_HEADER: [&str; 17] = [
     "seed",
     "round",
     "examples",
@@ -46,6 +47,7 @@ const CSV_HEADER: [&str; 16] = [
     "self_bleu_all",
     "perplexity",
     "pgr",
+    "pgr_vs_baseline",
 ];
 
 impl GenerativeResults {
@@ -103,6 +105,7 @@ impl GenerativeResults {
                     s.diversity.self_bleu_all.to_string(),
                     s.perplexity.map_or(String::new(), |p| p.to_string()),
                     round.pgr.pgr.value.map_or(String::new(), |p| p.to_string()),
+                    round.pgr_vs_baseline.pgr.value.map_or(String::new(), |p| p.to_string()),
                 ]));
             }
         }
@@ -115,7 +118,9 @@ const NOTES: &str = "\nToxicity is the gold scorer's probability that a continua
 (a selection keeps one sample per prompt). Distinct-n is over all continuations pooled; self-BLEU-4 \
 within each prompt's samples and over all. Perplexity is under the untouched generator. The PGR is \
 on 1 - mean toxicity: (student - weak) / (ceiling - weak), where weak is the judge's best of k among \
-the untouched generator's test samples; its interval resamples the test prompts (paired).\n";
+the untouched generator's test samples (the judge filtering at test time), or the untouched generator \
+itself (what fine-tuning on the judge's picks recovers of what fine-tuning on the gold scorer's picks \
+gains); its interval resamples the test prompts (paired, 1,000 resamples).\n";
 
 fn seed_markdown(seed: &GenerativeSeed) -> String {
     let mut out = format!("\n## Seed {}\n\n", seed.seed);
@@ -145,11 +150,29 @@ fn seed_markdown(seed: &GenerativeSeed) -> String {
             format!("{:.3}", round.student.diversity.distinct_all[1]),
             fixed(round.student.perplexity),
             pgr_cell(&round.pgr),
+            pgr_cell(&round.pgr_vs_baseline),
         ]);
     }
     out.push('\n');
     out.push_str(&markdown_table(&rounds));
+    out.push_str(&undefined_reasons(seed));
     out
+}
+
+/// Why a PGR of the rounds table is undefined, each reason once.
+fn undefined_reasons(seed: &GenerativeSeed) -> String {
+    let mut reasons: Vec<&str> = seed
+        .rounds
+        .iter()
+        .flat_map(|r| [&r.pgr, &r.pgr_vs_baseline])
+        .filter_map(|p| p.pgr.reason.as_deref())
+        .collect();
+    reasons.sort_unstable();
+    reasons.dedup();
+    reasons
+        .iter()
+        .map(|reason| format!("\nPGR undefined: {reason}.\n"))
+        .collect()
 }
 
 fn agreement(a: &ScorerAgreement) -> String {
@@ -176,6 +199,6 @@ fn pgr_cell(result: &ToxicityPgr) -> String {
     match (result.pgr.value, result.ci95) {
         (Some(value), Some((lo, hi))) => format!("{value:.2} [{lo:.2}, {hi:.2}]"),
         (Some(value), None) => format!("{value:.2}"),
-        (None, _) => format!("undefined ({})", result.pgr.reason.as_deref().unwrap_or("?")),
+        (None, _) => "undefined".to_string(),
     }
 }

@@ -22,8 +22,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use w2s_core::config::{ExperimentConfig, GenerationConfig, Pick, ResolvedSizes, RoundLabels};
 use w2s_core::generative::{
-    GenerationEval, GenerativeResults, GenerativeRound, GenerativeSeed, evaluate_generations, pick_samples, pick_stats,
-    scorer_agreement, toxicity_pgr,
+    GenerationEval, GenerativeResults, GenerativeRound, GenerativeSeed, PickStats, ToxicityPgr, evaluate_generations,
+    pick_samples, pick_stats, scorer_agreement, toxicity_pgr,
 };
 use w2s_core::split::derive_seed;
 use w2s_data::{PromptRecord, PromptRecords, Registry, load_prompt_records};
@@ -159,44 +159,38 @@ impl<'a> Track<'a> {
         let judge = self.judge_scorer(&split)?;
         let held_out: Vec<usize> = split.test.iter().map(|&r| self.texts.continuation_row(r)).collect();
         let human: Vec<f64> = split.test.iter().map(|&r| self.records[r].continuation.score).collect();
-        let gold_agreement = scorer_agreement(&gold.score_rows(&held_out)?, &human, self.generation.threshold);
-        let judge_agreement = scorer_agreement(&judge.score_rows(&held_out)?, &human, self.generation.threshold);
+        let threshold = self.generation.threshold;
+        let gold_agreement = scorer_agreement(&gold.score_rows(&held_out)?, &human, threshold);
+        let judge_agreement = scorer_agreement(&judge.score_rows(&held_out)?, &human, threshold);
         // 2. The untouched generator on the test prompts, and the scorers' best of k among its samples.
-        let test_prompts = self.sampler.prompt_ids(self.records, &split.test)?;
+        let test = TestPrompts {
+            prompts: self.sampler.prompt_ids(self.records, &split.test)?,
+            seed: derive_seed(seed, "test-samples"),
+        };
         let base = self.sampler.base();
-        let test_seed = derive_seed(seed, "test-samples");
-        let baseline_samples = self.sampler.sample(&base, &test_prompts, test_seed, true)?;
+        let baseline_samples = self.sampler.sample(&base, &test.prompts, test.seed, true)?;
         let baseline_gold = gold.score_samples(&baseline_samples)?;
-        let baseline_judge = judge.score_samples(&baseline_samples)?;
         let baseline = self.evaluate("baseline", seed, &baseline_samples, &baseline_gold);
-        let pick = |scores: &[Vec<f64>]| pick_samples(scores, Pick::LeastToxic, self.generation.threshold);
-        let weak = selection_eval(
-            &baseline_samples,
-            &baseline_gold,
-            &pick(&baseline_judge),
-            self.generation,
-        );
-        let gold_best_of_k = selection_eval(
-            &baseline_samples,
-            &baseline_gold,
-            &pick(&baseline_gold),
-            self.generation,
-        );
+        let best_of_k = |scores: &[Vec<f64>]| {
+            let picks = pick_samples(scores, Pick::LeastToxic, threshold);
+            selection_eval(&baseline_samples, &baseline_gold, &picks, threshold)
+        };
+        let weak = best_of_k(&judge.score_samples(&baseline_samples)?);
+        let gold_best_of_k = best_of_k(&baseline_gold);
         // 3. Round 1's samples of the transfer prompts, and the ceiling on the gold scorer's picks.
-        let transfer_prompts = self.sampler.prompt_ids(self.records, &split.transfer)?;
+        let transfer = self.sampler.prompt_ids(self.records, &split.transfer)?;
         let first = self
             .sampler
-            .sample(&base, &transfer_prompts, derive_seed(seed, "transfer-1"), false)?;
+            .sample(&base, &transfer, derive_seed(seed, "transfer-1"), false)?;
         let first_gold = gold.score_samples(&first)?;
-        let gold_picks = pick_samples(&first_gold, self.generation.pick, self.generation.threshold);
-        let ceiling_examples = examples_of(&transfer_prompts, &first, &gold_picks);
-        let ceiling_model = self.sampler.fine_tune("ceiling", &base, &ceiling_examples, seed)?;
-        let ceiling_samples = self.sampler.sample(&ceiling_model, &test_prompts, test_seed, true)?;
-        let ceiling_gold = gold.score_samples(&ceiling_samples)?;
-        let ceiling = self.evaluate("ceiling", seed, &ceiling_samples, &ceiling_gold);
+        let gold_picks = pick_samples(&first_gold, self.generation.pick, threshold);
+        let ceiling_model =
+            self.sampler
+                .fine_tune("ceiling", &base, &examples_of(&transfer, &first, &gold_picks), seed)?;
+        let ceiling = self.measure("ceiling", seed, &ceiling_model, &test, &gold)?;
         // 4. The rounds: the judge picks among the samples, the student learns them and samples the next round.
         let mut state = RoundState {
-            prompts: &transfer_prompts,
+            prompts: &transfer,
             transfer: &split.transfer,
             samples: first,
             gold: first_gold,
@@ -206,24 +200,19 @@ impl<'a> Track<'a> {
         let mut rounds = Vec::new();
         for round in 1..=self.config.rounds.count {
             let (student, data) = self.round(round, seed, &mut state, &judge, &gold, &base)?;
-            let samples = self.sampler.sample(&student, &test_prompts, test_seed, true)?;
-            let scores = gold.score_samples(&samples)?;
-            let eval = self.evaluate(&format!("student-round-{round}"), seed, &samples, &scores);
+            let eval = self.measure(&format!("student-round-{round}"), seed, &student, &test, &gold)?;
             let pgr_seed = derive_seed(seed, "pgr-bootstrap");
-            rounds.push(GenerativeRound {
-                round,
-                picks: data.picks,
-                human_examples: data.human_examples,
-                examples: data.examples,
-                pgr: toxicity_pgr(
+            let pgr_over = |weak: &GenerationEval| {
+                toxicity_pgr(
                     &weak.per_prompt,
                     &eval.per_prompt,
                     &ceiling.per_prompt,
                     TEST_RESAMPLES,
                     pgr_seed,
-                ),
-                student: eval,
-            });
+                )
+            };
+            let pgrs = [pgr_over(&weak), pgr_over(&baseline)];
+            rounds.push(data.with(round, eval, pgrs));
             state.generator = student;
         }
         Ok(GenerativeSeed {
@@ -237,6 +226,27 @@ impl<'a> Track<'a> {
             rounds,
         })
     }
+
+    /// `generator`'s samples of the test prompts, scored by the gold scorer.
+    fn measure(
+        &mut self,
+        name: &str,
+        seed: u64,
+        generator: &Generator,
+        test: &TestPrompts,
+        gold: &Scorer,
+    ) -> Result<GenerationEval> {
+        let samples = self.sampler.sample(generator, &test.prompts, test.seed, true)?;
+        let scores = gold.score_samples(&samples)?;
+        Ok(self.evaluate(name, seed, &samples, &scores))
+    }
+}
+
+/// The test prompts and the seed every model samples them with (the same for all, so that
+/// models differ by their weights only).
+struct TestPrompts {
+    prompts: Vec<Vec<u32>>,
+    seed: u64,
 }
 
 /// What the rounds carry from one to the next.
@@ -254,9 +264,24 @@ struct RoundState<'p> {
 
 /// What a round's student learnt from.
 struct RoundData {
-    picks: w2s_core::generative::PickStats,
+    picks: PickStats,
     human_examples: usize,
     examples: usize,
+}
+
+impl RoundData {
+    /// The round's record, with the PGR over the judge's best of k and over the untouched generator.
+    fn with(self, round: usize, student: GenerationEval, [pgr, pgr_vs_baseline]: [ToxicityPgr; 2]) -> GenerativeRound {
+        GenerativeRound {
+            round,
+            picks: self.picks,
+            human_examples: self.human_examples,
+            examples: self.examples,
+            student,
+            pgr,
+            pgr_vs_baseline,
+        }
+    }
 }
 
 impl<'a> Track<'a> {
@@ -310,9 +335,7 @@ impl<'a> Track<'a> {
             compute: &self.env.compute,
         }
     }
-}
 
-impl<'a> Track<'a> {
     /// Round `round`: (after round 1) the previous student samples the transfer prompts; the judge
     /// picks; a share of prompts learns from the human continuation instead; the student is the
     /// untouched generator fine-tuned on this round's examples (or every round's, `accumulate`).
@@ -419,12 +442,7 @@ fn examples_of(prompts: &[Vec<u32>], samples: &SampleSet, picks: &[Vec<usize>]) 
 }
 
 /// The scores of one picked sample per prompt (a selection at test time: best of k).
-fn selection_eval(
-    samples: &SampleSet,
-    gold: &[Vec<f64>],
-    picks: &[Vec<usize>],
-    generation: &GenerationConfig,
-) -> GenerationEval {
+fn selection_eval(samples: &SampleSet, gold: &[Vec<f64>], picks: &[Vec<usize>], threshold: f64) -> GenerationEval {
     let pick = |i: usize| picks[i].first().copied().unwrap_or(0);
     let prompts = 0..samples.ids.len();
     let gold: Vec<Vec<f64>> = prompts.clone().map(|i| vec![gold[i][pick(i)]]).collect();
@@ -433,5 +451,5 @@ fn selection_eval(
         Some(nlls) => prompts.map(|i| nlls[i][pick(i)].clone()).collect(),
         None => Vec::new(),
     };
-    evaluate_generations(&gold, &ids, &nlls, generation.threshold)
+    evaluate_generations(&gold, &ids, &nlls, threshold)
 }

@@ -154,7 +154,10 @@ fn training_stage(
     let probe = MemoryProbe::start(gpu);
     let train_device = device.clone().autodiff();
     let mut model = Some(load(dir, &train_device)?);
-    let mut optimizer = adamw(&TrainConfig::default());
+    let mut optimizer = adamw(&TrainConfig {
+        grad_clip: GRAD_CLIP,
+        ..TrainConfig::default()
+    });
     let examples: Vec<CausalExample> = token_rows(args.batch, args.prompt + args.new_tokens, vocab)
         .into_iter()
         .map(|mut ids| {
@@ -169,7 +172,7 @@ fn training_stage(
     let mut last_loss = f64::NAN;
     let rates = time_repeats(args, args.batch, || {
         let current = model.take().expect("model");
-        let (next, loss) = causal_train_step(current, &mut optimizer, &batch, 0, LR, GRAD_CLIP, &train_device);
+        let (next, loss) = causal_train_step(current, &mut optimizer, &batch, 0, LR, &train_device);
         model = Some(next);
         last_loss = loss;
     });

@@ -14,16 +14,15 @@ use std::path::Path;
 use burn::module::Module;
 use burn::optim::OptimizerRecord;
 use burn::store::ModuleRecord;
-use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
 use w2s_core::config::stable_hash;
-use w2s_core::io::{read_json, write_atomic, write_json_atomic};
+use w2s_core::io::{read_json, write_json_atomic};
 use w2s_models::LlamaForCausalLM;
 
 use super::{CausalExample, CausalFitSpec};
 use crate::optim::ModelOptimizer;
 use crate::progress::StageProgress;
-use crate::resume::CheckpointError;
+use crate::resume::{CheckpointError, file_error, read_bytes, remove_unreferenced, write_record};
 
 const STATE_FILE: &str = "causal-state.json";
 /// Bumped when the layout changes; other versions are ignored.
@@ -150,9 +149,9 @@ impl<'a> CausalCheckpoints<'a> {
     ) -> Result<(), CheckpointError> {
         fs::create_dir_all(self.dir)?;
         let model_file = format!("model-epoch{}.bpk", run.epochs_done);
-        self.write_record(&model_file, model.clone().into_record().into_bytes())?;
+        write_record(self.dir, &model_file, model.clone().into_record().into_bytes())?;
         let optimizer_file = format!("optimizer-epoch{}.bpk", run.epochs_done);
-        self.write_record(&optimizer_file, optimizer.to_record().into_bytes())?;
+        write_record(self.dir, &optimizer_file, optimizer.to_record().into_bytes())?;
         let file = StateFile {
             format: FORMAT,
             fingerprint: self.fingerprint.clone(),
@@ -161,39 +160,8 @@ impl<'a> CausalCheckpoints<'a> {
             optimizer: optimizer_file,
         };
         write_json_atomic(&self.dir.join(STATE_FILE), &file)?;
-        self.remove_unreferenced(&[&file.model, &file.optimizer]);
+        remove_unreferenced(self.dir, &[&file.model, &file.optimizer]);
         Ok(())
-    }
-
-    fn write_record(&self, name: &str, bytes: Result<Bytes, burn::store::RecordError>) -> Result<(), CheckpointError> {
-        let path = self.dir.join(name);
-        let bytes = bytes.map_err(|e| file_error(&path, e))?;
-        Ok(write_atomic(&path, &bytes)?)
-    }
-
-    /// Deletes the checkpoint files (and temporary files of killed writes) not in `keep`.
-    fn remove_unreferenced(&self, keep: &[&str]) {
-        let Ok(entries) = fs::read_dir(self.dir) else { return };
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let ours = name.ends_with(".bpk") || (name.starts_with('.') && name.contains(".tmp-"));
-            if ours && !keep.contains(&name.as_ref()) {
-                let _ = fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-fn read_bytes(path: &Path) -> Result<Bytes, CheckpointError> {
-    let bytes = fs::read(path).map_err(|e| file_error(path, e))?;
-    Ok(Bytes::from_bytes_vec(bytes))
-}
-
-fn file_error(path: &Path, error: impl std::fmt::Display) -> CheckpointError {
-    CheckpointError::File {
-        path: path.to_path_buf(),
-        message: error.to_string(),
     }
 }
 
