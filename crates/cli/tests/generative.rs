@@ -32,6 +32,7 @@ train = { epochs = 2, batch_size = 8, eval_batch_size = 16, lr = 1e-3 }
 
 [generation]
 gold_model = "STRONG_DIR"
+gold_extra = ["tiny-sentiment"]
 samples = 3
 max_new_tokens = 6
 
@@ -85,6 +86,7 @@ fn the_track_reports_every_model_and_a_longer_loop_reuses_the_rounds() {
     setup(root);
     let (ok, stderr) = train(root, &[]);
     assert!(ok, "{stderr}");
+    assert!(stderr.contains("the gold scorer's extra data: tiny-sentiment, 1000 texts"), "{stderr}");
     let run = run_dir(root);
     let first = results(&run);
     let seed = &first.seeds[0];
@@ -137,6 +139,8 @@ fn bad_input_is_a_clear_error() {
         stderr.contains("prompts.jsonl: line") && stderr.contains("generation.max_new_tokens"),
         "{stderr}"
     );
+    let (ok, stderr) = train(root, &["generation.gold_extra=[nosuch]"]);
+    assert!(!ok && stderr.contains("unknown dataset 'nosuch'"), "{stderr}");
     let (ok, stderr) = train(root, &["generation.samples=0"]);
     assert!(
         !ok && stderr.contains("`generation.samples` must be greater than 0"),

@@ -16,6 +16,9 @@ pub struct GenerationConfig {
     /// The encoder of the gold scorer, a probe on its embeddings trained on the dataset's
     /// toxicity scores of prompts and human continuations. It evaluates; it never supervises.
     pub gold_model: String,
+    /// Registry datasets of two classes, the second toxic, whose texts the gold scorer also
+    /// learns from (hard labels), beside the experiment's own scored texts.
+    pub gold_extra: Vec<String>,
     /// Continuations sampled per prompt (k).
     pub samples: usize,
     /// New tokens per continuation.
@@ -37,6 +40,7 @@ impl Default for GenerationConfig {
     fn default() -> Self {
         Self {
             gold_model: "mpnet-base".to_string(),
+            gold_extra: Vec::new(),
             samples: 4,
             max_new_tokens: 20,
             temperature: 1.0,

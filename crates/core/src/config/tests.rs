@@ -436,12 +436,12 @@ fn valid_keys_cover_every_leaf() {
     assert!(!keys.contains(&"data".to_string()));
     // Top level 5, data 7, weak: models, train 9, mode, probe 4; strong: model, train 9, mode,
     // probe 4, loss, weak_label_share and the losses' settings: logconf 4, product 3, entropy 3,
-    // window 1; filter 4, truth 3, selection; ensemble 3; rounds 3; generation 8.
+    // window 1; filter 4, truth 3, selection; ensemble 3; rounds 3; generation 9.
     let losses = 4 + 3 + 3 + 1;
     let methods = 4 + 3 + 1;
     assert_eq!(
         keys.len(),
-        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses + methods) + 3 + 3 + 8
+        5 + 7 + (1 + 9 + 1 + 4) + (1 + 9 + 1 + 4 + 1 + 1 + losses + methods) + 3 + 3 + 9
     );
 }
 

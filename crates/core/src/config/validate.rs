@@ -237,6 +237,8 @@ impl ExperimentConfig {
             (!(generation.top_p > 0.0 && generation.top_p <= 1.0))
                 .then(|| format!("`generation.top_p` = {} must be in (0, 1]", generation.top_p)),
             in_range("generation.threshold", generation.threshold, 0.0, 1.0, true),
+            (generation.gold_extra.iter().any(|name| name.trim().is_empty()))
+                .then(|| "`generation.gold_extra` names an empty dataset".into()),
             (generation.gold_model.trim().is_empty()).then(|| {
                 "`generation.gold_model` is empty: name the gold scorer's encoder, e.g. \"mpnet-base\"".into()
             }),

@@ -33,7 +33,7 @@ use w2s_train::causal::CausalExample;
 use crate::stages::StageStore;
 use crate::study::{RunEnv, check_max_len_of, open_models, run_dir};
 use generator::{Generator, SampleSet, Sampler};
-use scorers::{Scorer, TextTable};
+use scorers::{ExtraTexts, Scorer, TextTable};
 
 /// Bootstrap resamples of the test prompts for the PGR's interval.
 const TEST_RESAMPLES: usize = 1000;
@@ -66,8 +66,11 @@ pub fn run_generative(config: &ExperimentConfig, env: &RunEnv) -> Result<Generat
         spec.name,
         records.len()
     );
+    let registry = Registry::new(&env.datasets_dir);
+    let gold_extra = ExtraTexts::load(&generation.gold_extra, &registry, &env.data_root)?;
     let stages = StageStore::new(env.out_dir.join("cache"), env.force);
     let mut track = Track::new(config, generation, env, &stages, &models, &records)?;
+    track.gold_extra = gold_extra;
     let seeds = config
         .seeds
         .iter()
@@ -121,6 +124,8 @@ struct Track<'a> {
     judge_model: &'a PretrainedModel,
     /// The samples written beside the results, by file name.
     sample_files: BTreeMap<String, String>,
+    /// The gold scorer's extra labelled texts (`generation.gold_extra`).
+    gold_extra: ExtraTexts,
 }
 
 impl<'a> Track<'a> {
@@ -144,6 +149,7 @@ impl<'a> Track<'a> {
             gold_model: &models[&generation.gold_model],
             judge_model: &models[&config.weak.models[0]],
             sample_files: BTreeMap::new(),
+            gold_extra: ExtraTexts::default(),
         })
     }
 
@@ -300,6 +306,7 @@ impl<'a> Track<'a> {
             &self.texts,
             &rows,
             &scores,
+            &self.gold_extra,
         )
     }
 
@@ -322,6 +329,7 @@ impl<'a> Track<'a> {
             &self.texts,
             &rows,
             &labels,
+            &ExtraTexts::default(),
         )
     }
 

@@ -2,11 +2,12 @@
 //! trained on scored texts of the dataset (the gold scorer on the human scores as soft labels, the
 //! weak judge on a few texts' hard labels), that scores any text, generated ones included.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use w2s_core::config::{Loss, ProbeConfig};
-use w2s_data::PromptRecord;
+use w2s_data::{PromptRecord, Registry};
 use w2s_models::PretrainedModel;
 use w2s_train::Compute;
 use w2s_train::embed::EmbedJob;
@@ -44,6 +45,42 @@ impl TextTable {
     }
 }
 
+/// Labelled texts from outside the experiment's records (the gold scorer's extra data), each
+/// with its score in [0, 1].
+#[derive(Default)]
+pub(super) struct ExtraTexts {
+    pub texts: Vec<String>,
+    pub scores: Vec<f64>,
+}
+
+impl ExtraTexts {
+    /// The texts of registry datasets of two classes, the second toxic (score 1).
+    pub(super) fn load(names: &[String], registry: &Registry, data_root: &Path) -> Result<Self> {
+        let mut extra = Self::default();
+        for name in names {
+            let dataset = registry.load(name, data_root)?;
+            if dataset.classes.len() != 2 {
+                bail!(
+                    "`generation.gold_extra`: dataset {name} has the classes {:?}; the gold scorer's extra data needs \
+                     two classes, the second the toxic one",
+                    dataset.classes
+                );
+            }
+            let toxic = dataset.examples.iter().filter(|e| e.label == 1).count();
+            eprintln!(
+                "the gold scorer's extra data: {name}, {} texts ({toxic} {})",
+                dataset.examples.len(),
+                dataset.classes[1]
+            );
+            for example in dataset.examples {
+                extra.texts.push(example.text);
+                extra.scores.push(example.label as f64);
+            }
+        }
+        Ok(extra)
+    }
+}
+
 /// Where a scorer's embeddings come from: the encoder, how long its inputs are, and the cache.
 pub(super) struct Encoder<'a> {
     pub model: &'a PretrainedModel,
@@ -76,21 +113,27 @@ pub(super) struct Scorer<'a> {
 }
 
 impl<'a> Scorer<'a> {
-    /// Fits a probe on `rows` of `table` with soft labels `[1 - score, score]`.
-    pub(super) fn fit(encoder: Encoder<'a>, table: &TextTable, rows: &[usize], scores: &[f64]) -> Result<Self> {
+    /// Fits a probe on `rows` of `table` and on `extra`'s texts, with soft labels `[1 - score, score]`.
+    pub(super) fn fit(
+        encoder: Encoder<'a>,
+        table: &TextTable,
+        rows: &[usize],
+        scores: &[f64],
+        extra: &ExtraTexts,
+    ) -> Result<Self> {
         let embedded = encoder.embed(table.texts.clone(), "the dataset's texts")?;
-        let labels: Vec<Vec<f64>> = scores.iter().map(|&s| vec![1.0 - s, s]).collect();
-        let fit = fit_probe(
-            &embedded.select(rows),
-            &labels,
-            &Loss::default(),
-            &ProbeConfig::default(),
-        )
-        .with_context(|| format!("fitting the probe on {}", encoder.name))?;
+        let mut train = embedded.select(rows);
+        if !extra.texts.is_empty() {
+            let more = encoder.embed(extra.texts.clone(), "the gold scorer's extra texts")?;
+            train = Embeddings::new(train.dim(), [train.values(), more.values()].concat())?;
+        }
+        let labels: Vec<Vec<f64>> = scores.iter().chain(&extra.scores).map(|&s| vec![1.0 - s, s]).collect();
+        let fit = fit_probe(&train, &labels, &Loss::default(), &ProbeConfig::default())
+            .with_context(|| format!("fitting the probe on {}", encoder.name))?;
         eprintln!(
             "probe on {}: {} texts, {} L-BFGS steps in {:.1} s{}",
             encoder.name,
-            rows.len(),
+            labels.len(),
             fit.iterations,
             fit.seconds,
             if fit.converged { "" } else { " (not converged)" }
