@@ -86,7 +86,10 @@ fn the_track_reports_every_model_and_a_longer_loop_reuses_the_rounds() {
     setup(root);
     let (ok, stderr) = train(root, &[]);
     assert!(ok, "{stderr}");
-    assert!(stderr.contains("the gold scorer's extra data: tiny-sentiment, 1000 texts"), "{stderr}");
+    assert!(
+        stderr.contains("the gold scorer's extra data: tiny-sentiment, 1000 texts"),
+        "{stderr}"
+    );
     let run = run_dir(root);
     let first = results(&run);
     let seed = &first.seeds[0];

@@ -89,16 +89,12 @@ pub fn generate(
         let logits = model.last_logits_cached(&batch, &mut cache);
         let vocab = logits.dims()[1];
         let logits = logits.into_data().try_into_vec_as::<f32>().expect("f32 logits");
-        let mut next = Vec::with_capacity(prompts.len());
-        for (row, scores) in logits.chunks_exact(vocab).enumerate() {
-            if done[row] {
-                next.push(None);
-                continue;
+        let next = pick_tokens(&logits, vocab, &done, config, &mut rngs);
+        for (row, token) in next.iter().enumerate() {
+            if let Some(token) = *token {
+                outputs[row].push(token);
+                done[row] = config.stop_ids.contains(&token);
             }
-            let token = pick_token(scores, config, &mut rngs[row]);
-            outputs[row].push(token);
-            done[row] = config.stop_ids.contains(&token);
-            next.push(Some(token));
         }
         if done.iter().all(|&d| d) {
             break;
@@ -106,6 +102,44 @@ pub fn generate(
         batch = step_batch(&next, pad_id, device);
     }
     Ok(outputs)
+}
+
+/// The next token of every row not `done` (`None` for those that are), from the rows' logits
+/// `[row][vocab]` flattened. Sampling works on the host over the whole vocabulary, so the rows are
+/// split over the CPU's threads (the model waits meanwhile); each row draws from its own stream,
+/// so the split changes no token.
+fn pick_tokens(
+    logits: &[f32],
+    vocab: usize,
+    done: &[bool],
+    config: &SamplingConfig,
+    rngs: &mut [StdRng],
+) -> Vec<Option<u32>> {
+    let pick_rows = |logits: &[f32], done: &[bool], rngs: &mut [StdRng]| -> Vec<Option<u32>> {
+        logits
+            .chunks_exact(vocab)
+            .zip(done)
+            .zip(rngs)
+            .map(|((scores, &done), rng)| (!done).then(|| pick_token(scores, config, rng)))
+            .collect()
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if config.temperature == 0.0 || threads < 2 || done.len() < 2 {
+        return pick_rows(logits, done, rngs);
+    }
+    let per_thread = done.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = logits
+            .chunks(per_thread * vocab)
+            .zip(done.chunks(per_thread))
+            .zip(rngs.chunks_mut(per_thread))
+            .map(|((logits, done), rngs)| scope.spawn(move || pick_rows(logits, done, rngs)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().expect("a sampling thread panicked"))
+            .collect()
+    })
 }
 
 /// Every prompt must have a token, and room for the continuation.
@@ -217,7 +251,8 @@ fn keep_top_k(scores: &mut [f64], k: usize) {
 fn keep_top_p(scores: &mut [f64], top_p: f64) {
     let probs = softmax(scores);
     let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(b.cmp(&a)));
+    // A total order (ties broken by index), so the unstable sort gives the stable one's result.
+    order.sort_unstable_by(|&a, &b| probs[a].total_cmp(&probs[b]).then(b.cmp(&a)));
     let mut cumulative = 0.0;
     for &i in &order[..order.len() - 1] {
         cumulative += probs[i];
