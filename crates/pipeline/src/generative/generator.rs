@@ -58,7 +58,11 @@ struct SamplesKey<'a> {
     seed: u64,
     /// The untouched generator, when the stage also scores the continuations under it.
     fluency_under: Option<&'a str>,
+    /// Rows per batch (`strong.train.eval_batch_size`): each batch has its own seed and padding.
+    batch_size: usize,
     backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<String>,
 }
 
 /// Everything a fine-tuning stage depends on.
@@ -70,6 +74,8 @@ struct TuneKey<'a> {
     train: &'a TrainConfig,
     seed: u64,
     backend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    precision: Option<String>,
 }
 
 /// Samples from and fine-tunes the experiment's generator, each step a cached stage.
@@ -175,7 +181,9 @@ impl<'a> Sampler<'a> {
             top_p: g.top_p,
             seed,
             fluency_under: fluency.then_some(base.identity.as_str()),
+            batch_size: self.batch_size(),
             backend: self.compute.cache_backend(),
+            precision: self.compute.cache_precision(),
         };
         let (samples, status) = self.stages.run(SAMPLES_STAGE, &key, |dir| {
             let mut samples = self.draw(generator, prompts, seed, &dir.join(SCRATCH_DIR))?;
@@ -186,6 +194,11 @@ impl<'a> Sampler<'a> {
         })?;
         self.count(status);
         Ok(samples)
+    }
+
+    /// Rows per sampling and scoring batch.
+    fn batch_size(&self) -> usize {
+        self.train.eval_batch_size.max(1)
     }
 
     fn count(&self, status: StageStatus) {
@@ -201,7 +214,7 @@ impl<'a> Sampler<'a> {
         let k = self.generation.samples;
         let model = self.load(generator)?;
         let rows: Vec<Vec<u32>> = prompts.iter().flat_map(|p| std::iter::repeat_n(p.clone(), k)).collect();
-        let batch = self.train.eval_batch_size.max(1);
+        let batch = self.batch_size();
         let progress = StageProgress::new(&format!("sample {k} per prompt"), rows.len().div_ceil(batch));
         let started = std::time::Instant::now();
         let mut ids = Vec::with_capacity(rows.len());
@@ -258,7 +271,7 @@ impl<'a> Sampler<'a> {
     ) -> Result<Vec<Vec<Vec<f64>>>> {
         let model = self.load(generator)?;
         let examples = examples_of_all(prompts, ids);
-        let batch = self.train.eval_batch_size.max(1);
+        let batch = self.batch_size();
         let mut nlls =
             continuation_token_nlls(&model, &examples, batch, self.tokenizer.pad_id(), self.compute.device())
                 .into_iter();
@@ -294,6 +307,7 @@ impl<'a> Sampler<'a> {
             train: self.train,
             seed,
             backend: self.compute.cache_backend(),
+            precision: self.compute.cache_precision(),
         };
         let dir = self.stages.dir(TUNE_STAGE, &key);
         let weights = dir.join(MODEL_DIR).join(w2s_models::WEIGHTS_FILE);
