@@ -22,8 +22,8 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use w2s_core::config::{ExperimentConfig, GenerationConfig, Pick, ResolvedSizes, RoundLabels};
 use w2s_core::generative::{
-    GenerationEval, GenerativeResults, GenerativeRound, GenerativeSeed, PickStats, ToxicityPgr, evaluate_generations,
-    pick_samples, pick_stats, scorer_agreement, toxicity_pgr,
+    GenerationEval, GenerativeResults, GenerativeRound, GenerativeSeed, PickStats, ScorerAgreement, ToxicityPgr,
+    evaluate_generations, pick_samples, pick_stats, scorer_agreement, toxicity_pgr,
 };
 use w2s_core::split::derive_seed;
 use w2s_data::{PromptRecord, PromptRecords, Registry, load_prompt_records};
@@ -163,11 +163,9 @@ impl<'a> Track<'a> {
         // 1. The scorers: the gold one on every text outside the test prompts, the judge on a few.
         let gold = self.gold_scorer(&split)?;
         let judge = self.judge_scorer(&split)?;
-        let held_out: Vec<usize> = split.test.iter().map(|&r| self.texts.continuation_row(r)).collect();
-        let human: Vec<f64> = split.test.iter().map(|&r| self.records[r].continuation.score).collect();
+        let gold_agreement = self.agreement(&gold, &split)?;
+        let judge_agreement = self.agreement(&judge, &split)?;
         let threshold = self.generation.threshold;
-        let gold_agreement = scorer_agreement(&gold.score_rows(&held_out)?, &human, threshold);
-        let judge_agreement = scorer_agreement(&judge.score_rows(&held_out)?, &human, threshold);
         // 2. The untouched generator on the test prompts, and the scorers' best of k among its samples.
         let test = TestPrompts {
             prompts: self.sampler.prompt_ids(self.records, &split.test)?,
@@ -207,17 +205,7 @@ impl<'a> Track<'a> {
         for round in 1..=self.config.rounds.count {
             let (student, data) = self.round(round, seed, &mut state, &judge, &gold, &base)?;
             let eval = self.measure(&format!("student-round-{round}"), seed, &student, &test, &gold)?;
-            let pgr_seed = derive_seed(seed, "pgr-bootstrap");
-            let pgr_over = |weak: &GenerationEval| {
-                toxicity_pgr(
-                    &weak.per_prompt,
-                    &eval.per_prompt,
-                    &ceiling.per_prompt,
-                    TEST_RESAMPLES,
-                    pgr_seed,
-                )
-            };
-            let pgrs = [pgr_over(&weak), pgr_over(&baseline)];
+            let pgrs = [&weak, &baseline].map(|over| pgr_over(over, &eval, &ceiling, seed));
             rounds.push(data.with(round, eval, pgrs));
             state.generator = student;
         }
@@ -231,6 +219,17 @@ impl<'a> Track<'a> {
             ceiling,
             rounds,
         })
+    }
+
+    /// How `scorer` agrees with the human scores of the test prompts' human continuations.
+    fn agreement(&self, scorer: &Scorer, split: &Split) -> Result<ScorerAgreement> {
+        let held_out: Vec<usize> = split.test.iter().map(|&r| self.texts.continuation_row(r)).collect();
+        let human: Vec<f64> = split.test.iter().map(|&r| self.records[r].continuation.score).collect();
+        Ok(scorer_agreement(
+            &scorer.score_rows(&held_out)?,
+            &human,
+            self.generation.threshold,
+        ))
     }
 
     /// `generator`'s samples of the test prompts, scored by the gold scorer.
@@ -417,6 +416,19 @@ impl<'a> Track<'a> {
         let flat: Vec<Vec<f64>> = nlls.into_iter().flatten().collect();
         evaluate_generations(gold, &samples.ids, &flat, self.generation.threshold)
     }
+}
+
+/// The PGR on toxicity of `student` with `weak` as the weak model, and its interval over the
+/// test prompts (the same resamples for every student and weak model of a seed).
+fn pgr_over(weak: &GenerationEval, student: &GenerationEval, ceiling: &GenerationEval, seed: u64) -> ToxicityPgr {
+    let resample_seed = derive_seed(seed, "pgr-bootstrap");
+    toxicity_pgr(
+        &weak.per_prompt,
+        &student.per_prompt,
+        &ceiling.per_prompt,
+        TEST_RESAMPLES,
+        resample_seed,
+    )
 }
 
 /// `picks` without the prompts in `dropped` (sorted).
