@@ -273,8 +273,7 @@ pub fn run(
     let train_ids = encode(&job.train_texts)?;
     let val_ids = encode(&job.val_texts)?;
 
-    let (model, load_report) = load_model(job, &compute.device().clone().autodiff())?;
-    check_compatible(&tokenizer, &load_report.config).map_err(model_error)?;
+    let (model, load_report) = load_model(job, &tokenizer, &compute.device().clone().autodiff())?;
     let (model, fit_report) = fine_tune(
         job,
         model,
@@ -367,8 +366,13 @@ fn training_devices(compute: &Compute) -> (Device, Vec<Device>) {
 }
 
 /// The pretrained model with a fresh classification head, pooled as its HF classifier pools
-/// (encoders mean-pool, GPT-2 takes the last token).
-fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, LoadReport), JobError> {
+/// (encoders mean-pool, GPT-2 takes the last token); `tokenizer` must produce no id past its
+/// embeddings.
+fn load_model(
+    job: &TrainJob,
+    tokenizer: &TextTokenizer,
+    device: &Device,
+) -> Result<(SequenceClassifier, LoadReport), JobError> {
     let model_error = |error| JobError::Model {
         dir: job.model.dir.clone(),
         error: Box::new(error),
@@ -381,6 +385,7 @@ fn load_model(job: &TrainJob, device: &Device) -> Result<(SequenceClassifier, Lo
         head_seed: job.seed,
     };
     let (model, load_report) = load_classifier(&job.model.dir, &options, device).map_err(model_error)?;
+    check_compatible(tokenizer, &load_report.config).map_err(model_error)?;
     eprint!("{}: {load_report}", job.role);
     Ok((model, load_report))
 }

@@ -185,15 +185,13 @@ impl<'a> Checkpoints<'a> {
                 file.fingerprint.differences(&self.fingerprint),
             ));
         }
-        let model = self.load_module(&file.model, template.clone())?;
-        let optimizer_path = self.dir.join(&file.optimizer);
-        let optimizer =
-            OptimizerRecord::from_bytes(read_bytes(&optimizer_path)?).map_err(|e| file_error(&optimizer_path, e))?;
+        let model = load_module(self.dir, &file.model, template.clone())?;
+        let optimizer = load_optimizer(self.dir, &file.optimizer)?;
         let best = match &file.best {
             Some(best) => Some(Best {
                 score: best.score,
                 epoch: best.epoch,
-                model: self.load_module(&best.file, template.valid())?,
+                model: load_module(self.dir, &best.file, template.valid())?,
             }),
             None => None,
         };
@@ -259,12 +257,19 @@ impl<'a> Checkpoints<'a> {
         let _ = fs::remove_file(self.dir.join(STATE_FILE));
         self.best_on_disk = None;
     }
+}
 
-    fn load_module(&self, name: &str, template: SequenceClassifier) -> Result<SequenceClassifier, CheckpointError> {
-        let path = self.dir.join(name);
-        let record = ModuleRecord::from_bytes(read_bytes(&path)?).map_err(|e| file_error(&path, e))?;
-        template.try_load_record(record).map_err(|e| file_error(&path, e))
-    }
+/// The module record in `dir/name` loaded into `template`.
+pub(crate) fn load_module<M: Module>(dir: &Path, name: &str, template: M) -> Result<M, CheckpointError> {
+    let path = dir.join(name);
+    let record = ModuleRecord::from_bytes(read_bytes(&path)?).map_err(|e| file_error(&path, e))?;
+    template.try_load_record(record).map_err(|e| file_error(&path, e))
+}
+
+/// The optimizer record in `dir/name`.
+pub(crate) fn load_optimizer(dir: &Path, name: &str) -> Result<OptimizerRecord, CheckpointError> {
+    let path = dir.join(name);
+    OptimizerRecord::from_bytes(read_bytes(&path)?).map_err(|e| file_error(&path, e))
 }
 
 /// Writes a record's bytes to `dir/name` atomically.

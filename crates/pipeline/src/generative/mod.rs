@@ -172,15 +172,7 @@ impl<'a> Track<'a> {
             seed: derive_seed(seed, "test-samples"),
         };
         let base = self.sampler.base();
-        let baseline_samples = self.sampler.sample(&base, &test.prompts, test.seed, true)?;
-        let baseline_gold = gold.score_samples(&baseline_samples)?;
-        let baseline = self.evaluate("baseline", seed, &baseline_samples, &baseline_gold);
-        let best_of_k = |scores: &[Vec<f64>]| {
-            let picks = pick_samples(scores, Pick::LeastToxic, threshold);
-            selection_eval(&baseline_samples, &baseline_gold, &picks, threshold)
-        };
-        let weak = best_of_k(&judge.score_samples(&baseline_samples)?);
-        let gold_best_of_k = best_of_k(&baseline_gold);
+        let [baseline, weak, gold_best_of_k] = self.baseline(seed, &base, &test, &gold, &judge)?;
         // 3. Round 1's samples of the transfer prompts, and the ceiling on the gold scorer's picks.
         let transfer = self.sampler.prompt_ids(self.records, &split.transfer)?;
         let first = self
@@ -219,6 +211,28 @@ impl<'a> Track<'a> {
             ceiling,
             rounds,
         })
+    }
+
+    /// The untouched generator on the test prompts, then the judge's and the gold scorer's best
+    /// of k among its samples.
+    fn baseline(
+        &mut self,
+        seed: u64,
+        base: &Generator,
+        test: &TestPrompts,
+        gold: &Scorer,
+        judge: &Scorer,
+    ) -> Result<[GenerationEval; 3]> {
+        let threshold = self.generation.threshold;
+        let samples = self.sampler.sample(base, &test.prompts, test.seed, true)?;
+        let gold_scores = gold.score_samples(&samples)?;
+        let baseline = self.evaluate("baseline", seed, &samples, &gold_scores);
+        let best_of_k = |scores: &[Vec<f64>]| {
+            let picks = pick_samples(scores, Pick::LeastToxic, threshold);
+            selection_eval(&samples, &gold_scores, &picks, threshold)
+        };
+        let weak = best_of_k(&judge.score_samples(&samples)?);
+        Ok([baseline, weak, best_of_k(&gold_scores)])
     }
 
     /// How `scorer` agrees with the human scores of the test prompts' human continuations.

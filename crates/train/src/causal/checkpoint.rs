@@ -13,7 +13,6 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::optim::OptimizerRecord;
-use burn::store::ModuleRecord;
 use serde::{Deserialize, Serialize};
 use w2s_core::config::stable_hash;
 use w2s_core::io::{read_json, write_json_atomic};
@@ -22,7 +21,7 @@ use w2s_models::LlamaForCausalLM;
 use super::{CausalExample, CausalFitSpec};
 use crate::optim::ModelOptimizer;
 use crate::progress::StageProgress;
-use crate::resume::{CheckpointError, file_error, read_bytes, remove_unreferenced, write_record};
+use crate::resume::{CheckpointError, file_error, load_module, load_optimizer, remove_unreferenced, write_record};
 
 const STATE_FILE: &str = "causal-state.json";
 /// Bumped when the layout changes; other versions are ignored.
@@ -108,15 +107,8 @@ impl<'a> CausalCheckpoints<'a> {
                 file.fingerprint, self.fingerprint
             )));
         }
-        let model_path = self.dir.join(&file.model);
-        let record = ModuleRecord::from_bytes(read_bytes(&model_path)?).map_err(|e| file_error(&model_path, e))?;
-        let model = template
-            .clone()
-            .try_load_record(record)
-            .map_err(|e| file_error(&model_path, e))?;
-        let optimizer_path = self.dir.join(&file.optimizer);
-        let optimizer =
-            OptimizerRecord::from_bytes(read_bytes(&optimizer_path)?).map_err(|e| file_error(&optimizer_path, e))?;
+        let model = load_module(self.dir, &file.model, template.clone())?;
+        let optimizer = load_optimizer(self.dir, &file.optimizer)?;
         Ok(Some((file.run, model, optimizer)))
     }
 
